@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strconv"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// IsPostgres reports whether a database URL names PostgreSQL rather than an
+// SQLite file.
+func IsPostgres(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
+}
+
+// Open connects to the database named by databaseURL: a postgres:// URL or
+// the path of an SQLite file (created if missing). It does not migrate; call
+// Migrate first, or OpenMigrated.
+func Open(ctx context.Context, databaseURL string) (*SQL, error) {
+	if databaseURL == "" {
+		return nil, errors.New("store: empty database URL")
+	}
+	var (
+		db      *sql.DB
+		err     error
+		dialect goose.Dialect
+	)
+	if IsPostgres(databaseURL) {
+		dialect = goose.DialectPostgres
+		db, err = sql.Open("pgx", databaseURL)
+		if err == nil {
+			db.SetMaxOpenConns(32)
+			db.SetMaxIdleConns(32)
+		}
+	} else {
+		dialect = goose.DialectSQLite3
+		db, err = sql.Open("sqlite", sqliteDSN(databaseURL))
+		if err == nil {
+			// WAL lets readers proceed while one writer commits; writers
+			// queue on the busy timeout.
+			db.SetMaxOpenConns(8)
+			db.SetMaxIdleConns(8)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	return newSQL(db, dialect), nil
+}
+
+// OpenMigrated opens the database and applies every pending migration.
+func OpenMigrated(ctx context.Context, databaseURL string) (*SQL, error) {
+	s, err := Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqliteDSN turns a file path into a modernc.org/sqlite DSN with the
+// settings Sapient relies on: WAL journal, foreign keys, a busy timeout and
+// BEGIN IMMEDIATE transactions so that read-then-write transactions never
+// fail with SQLITE_BUSY half-way.
+func sqliteDSN(path string) string {
+	path = strings.TrimPrefix(path, "sqlite://")
+	path = strings.TrimPrefix(path, "file:")
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Migrate applies pending migrations and reports the resulting schema
+// version. A database whose schema is newer than this binary is refused
+// with ErrNewerDatabase and left untouched.
+func (s *SQL) Migrate(ctx context.Context) (int64, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return 0, fmt.Errorf("store: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(s.dialect, s.db, sub)
+	if err != nil {
+		return 0, fmt.Errorf("store: migrations: %w", err)
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil && !errors.Is(err, goose.ErrVersionNotFound) {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	latest := int64(0)
+	for _, src := range p.ListSources() {
+		latest = max(latest, src.Version)
+	}
+	if current > latest {
+		return current, fmt.Errorf("%w: database is at version %d, this binary knows up to %d; upgrade Sapient",
+			ErrNewerDatabase, current, latest)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return current, fmt.Errorf("store: migrate: %w", err)
+	}
+	return latest, nil
+}
+
+// rebind rewrites ? placeholders as $1, $2, … for PostgreSQL. Sapient's
+// queries contain no literal question marks.
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,208 @@
+// Package store defines Sapient's persistent state and the one interface
+// through which every other package reads and writes it.
+//
+// There is a single SQL implementation (see sql.go) that runs on the
+// embedded SQLite database and on PostgreSQL; only connection set-up
+// differs between the two. The conformance suite in package storetest
+// runs against every backend.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors that callers branch on.
+var (
+	// ErrNotFound is returned when the requested record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists is returned when a unique constraint would be broken,
+	// for example a second active credential with the same name in one
+	// organisation, or a second user with the same email.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrNewerDatabase is returned when the database schema is newer than
+	// this binary knows how to use.
+	ErrNewerDatabase = errors.New("store: database schema is newer than this binary")
+)
+
+// Role is the user type: Admin operates the platform, Customer belongs to
+// exactly one organisation.
+type Role string
+
+// The two user types.
+const (
+	RoleAdmin    Role = "admin"
+	RoleCustomer Role = "customer"
+)
+
+// Org is a customer organisation. Scopes is the set of scopes its users may
+// grant to its credentials.
+type Org struct {
+	ID        string
+	Name      string
+	Scopes    []string
+	CreatedAt time.Time
+}
+
+// User is a person who logs in to the console.
+type User struct {
+	ID                string
+	Email             string
+	PasswordHash      string // argon2id, PHC string format
+	Role              Role
+	OrgID             string // empty for admins
+	CreatedAt         time.Time
+	PasswordChangedAt time.Time
+}
+
+// Scope is a named permission a credential may hold.
+type Scope struct {
+	Name        string
+	Description string
+	Builtin     bool // defined by Sapient for its own API
+	AdminOnly   bool // only an Admin may grant it (sapient:introspect)
+	CreatedAt   time.Time
+}
+
+// Credential is an OAuth 2.0 confidential client of the client credentials
+// grant. The secret itself is never stored: SecretHash is its SHA-256 digest.
+type Credential struct {
+	ClientID   string
+	OrgID      string
+	Name       string
+	SecretHash string
+	Scopes     []string
+	CreatedAt  time.Time
+	CreatedBy  string
+	LastUsedAt time.Time // zero if never used
+	RevokedAt  time.Time // zero while active
+	RevokedBy  string
+	ExpiresAt  time.Time // zero if it never expires
+	UpdatedAt  time.Time // changes whenever a field other than LastUsedAt changes
+}
+
+// Active reports whether the credential may obtain and use tokens at now.
+func (c *Credential) Active(now time.Time) bool {
+	return c.RevokedAt.IsZero() && (c.ExpiresAt.IsZero() || now.Before(c.ExpiresAt))
+}
+
+// RevokedToken records one access token revoked before its expiry
+// (RFC 7009). It is kept until ExpiresAt, after which the token is refused
+// anyway.
+type RevokedToken struct {
+	JTI       string
+	ClientID  string
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// SigningKey is one JWT signing key. PrivateKey is encrypted under the
+// key-encryption key; PublicKey is the public JWK in JSON. A key is
+// published from CreatedAt and signs from ActivatesAt until a newer key
+// activates.
+type SigningKey struct {
+	ID          string // the JWS "kid"
+	Algorithm   string
+	PrivateKey  []byte
+	PublicKey   []byte
+	CreatedAt   time.Time
+	ActivatesAt time.Time
+}
+
+// Session is a console login. ID is the SHA-256 digest of the cookie value,
+// so a database read never yields a usable session.
+type Session struct {
+	ID         string
+	UserID     string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// CredentialFilter selects credentials in ListCredentials.
+type CredentialFilter struct {
+	OrgID string // empty means every organisation
+}
+
+// Orgs stores organisations.
+type Orgs interface {
+	CreateOrg(ctx context.Context, o Org) error
+	GetOrg(ctx context.Context, id string) (Org, error)
+	GetOrgByName(ctx context.Context, name string) (Org, error)
+	ListOrgs(ctx context.Context) ([]Org, error)
+	UpdateOrg(ctx context.Context, id string, update func(Org) (Org, error)) (Org, error)
+}
+
+// Users stores console users.
+type Users interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByEmail matches the email case-insensitively.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error)
+	CountAdmins(ctx context.Context) (int, error)
+}
+
+// Scopes stores scope definitions.
+type Scopes interface {
+	CreateScope(ctx context.Context, s Scope) error
+	ListScopes(ctx context.Context) ([]Scope, error)
+}
+
+// Credentials stores API credentials.
+type Credentials interface {
+	CreateCredential(ctx context.Context, c Credential) error
+	GetCredential(ctx context.Context, clientID string) (Credential, error)
+	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
+	// UpdateCredential reads, changes and writes one credential in a single
+	// transaction; update's error aborts it and is returned unchanged.
+	UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error)
+	// CredentialsUpdatedSince returns the credentials whose UpdatedAt is at
+	// or after since. Instances poll it to learn of changes made elsewhere.
+	CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error)
+	// TouchCredentials moves LastUsedAt forward for each client ID in one
+	// transaction. It never moves it back and never changes UpdatedAt.
+	TouchCredentials(ctx context.Context, lastUsed map[string]time.Time) error
+}
+
+// Tokens stores revoked access tokens.
+type Tokens interface {
+	// RevokeToken records a revoked token; revoking it again is not an error.
+	RevokeToken(ctx context.Context, t RevokedToken) error
+	RevokedTokensSince(ctx context.Context, since time.Time) ([]RevokedToken, error)
+	// PruneRevokedTokens deletes records of tokens that expired before t.
+	PruneRevokedTokens(ctx context.Context, before time.Time) (int, error)
+}
+
+// SigningKeys stores JWT signing keys.
+type SigningKeys interface {
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// Sessions stores console sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	TouchSession(ctx context.Context, id string, lastSeen time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions ends every session of a user except keepID.
+	DeleteUserSessions(ctx context.Context, userID, keepID string) error
+}
+
+// Store is the whole persistent state of Sapient.
+type Store interface {
+	Orgs
+	Users
+	Scopes
+	Credentials
+	Tokens
+	SigningKeys
+	Sessions
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
