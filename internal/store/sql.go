@@ -348,8 +348,8 @@ const credentialColumns = `client_id, org_id, name, secret_hash, scopes, created
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var (
-		c                                         Credential
-		scopes                                    string
+		c                                        Credential
+		scopes                                   string
 		created, lastUsed, revoked, expires, upd sql.NullInt64
 	)
 	if err := row.Scan(&c.ClientID, &c.OrgID, &c.Name, &c.SecretHash, &scopes, &created, &c.CreatedBy,
@@ -538,7 +538,7 @@ func (s *SQL) CreateSession(ctx context.Context, se Session) error {
 // GetSession finds a session by the digest of its cookie value.
 func (s *SQL) GetSession(ctx context.Context, id string) (Session, error) {
 	var (
-		se                      Session
+		se                     Session
 		created, seen, expires sql.NullInt64
 	)
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, user_id, created_at, last_seen_at, expires_at FROM sessions WHERE id = ?`), id).

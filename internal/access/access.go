@@ -1,0 +1,46 @@
+// Package access names who is acting and decides which organisations they
+// may reach. Every path into credential data (console, REST API, CLI) goes
+// through Actor.CanReach, so organisation isolation is written once.
+package access
+
+import "sapient.dev/sapient/internal/store"
+
+// Kind says how an actor authenticated.
+type Kind string
+
+// The ways to act on Sapient.
+const (
+	KindUser       Kind = "user"       // a person logged in to the console
+	KindCredential Kind = "credential" // a bearer token of an API credential
+	KindCLI        Kind = "cli"        // the administration CLI, with Admin authority
+)
+
+// Actor is whoever makes a request.
+type Actor struct {
+	Kind  Kind
+	ID    string // user ID, client ID, or "cli"
+	Label string // email, credential name or "cli", for display and audit
+	Role  store.Role
+	OrgID string // the organisation of a customer user or a credential
+}
+
+// CLI is the actor of the administration CLI.
+var CLI = Actor{Kind: KindCLI, ID: "cli", Label: "cli", Role: store.RoleAdmin}
+
+// IsAdmin reports whether the actor has Admin authority over every
+// organisation.
+func (a Actor) IsAdmin() bool {
+	return a.Role == store.RoleAdmin && (a.Kind == KindUser || a.Kind == KindCLI)
+}
+
+// CanReach reports whether the actor may see or change data of orgID.
+func (a Actor) CanReach(orgID string) bool { return a.IsAdmin() || (a.OrgID != "" && a.OrgID == orgID) }
+
+// OrgFilter is the organisation a listing must be limited to: the actor's
+// own, unless an Admin asks for one (or, with "", for all).
+func (a Actor) OrgFilter(requested string) string {
+	if a.IsAdmin() {
+		return requested
+	}
+	return a.OrgID
+}

@@ -1,0 +1,75 @@
+package credential
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/store"
+)
+
+// MaxNameLen is the longest credential name, in characters.
+const MaxNameLen = 64
+
+// ValidationError is a bad input that the caller can correct. Field names
+// the input ("name", "scopes", "org", "expires_at"); Message is safe to show.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return "credential: " + e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NormalizeName trims a credential name and checks it: 1 to 64 characters,
+// no control characters. The console, the REST API and the CLI all call it.
+func NormalizeName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", invalid("name", "Name is required.")
+	}
+	if !utf8.ValidString(name) {
+		return "", invalid("name", "Name must be valid UTF-8 text.")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxNameLen {
+		return "", invalid("name", "Name must be at most %d characters (it has %d).", MaxNameLen, n)
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return "", invalid("name", "Name must not contain control characters.")
+	}
+	return name, nil
+}
+
+// ParseScopes splits a space-separated scope list (RFC 6749 §3.3) into
+// sorted unique names.
+func ParseScopes(s string) []string {
+	f := strings.Fields(s)
+	slices.Sort(f)
+	return slices.Compact(f)
+}
+
+// checkScopes verifies that every requested scope is defined and that the
+// actor may grant it to a credential of org: an Admin may grant any defined
+// scope; a Customer only scopes granted to the organisation that are not
+// reserved for Admins.
+func checkScopes(requested []string, defined []store.Scope, org store.Org, actor access.Actor) error {
+	for _, name := range requested {
+		i := slices.IndexFunc(defined, func(s store.Scope) bool { return s.Name == name })
+		if i < 0 {
+			return invalid("scopes", "Unknown scope %q.", name)
+		}
+		if actor.IsAdmin() {
+			continue
+		}
+		if defined[i].AdminOnly || !slices.Contains(org.Scopes, name) {
+			return invalid("scopes", "Scope %q is not available to your organisation.", name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+// Package scope owns scope definitions: Sapient's built-in scopes for its
+// own API and the scopes Admins define for theirs.
+package scope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"sapient.dev/sapient/internal/store"
+)
+
+// Sapient's own scopes.
+const (
+	CredentialsRead  = "credentials:read"
+	CredentialsWrite = "credentials:write"
+	UsageRead        = "usage:read"
+	AuditRead        = "audit:read"
+	Introspect       = "sapient:introspect"
+)
+
+// Builtin lists Sapient's own scopes. Introspect is reserved for Admins.
+var Builtin = []store.Scope{
+	{Name: CredentialsRead, Description: "List and read API credentials of the organisation", Builtin: true},
+	{Name: CredentialsWrite, Description: "Create, change and revoke API credentials of the organisation", Builtin: true},
+	{Name: UsageRead, Description: "Read usage of the organisation's credentials", Builtin: true},
+	{Name: AuditRead, Description: "Read the organisation's audit trail", Builtin: true},
+	{Name: Introspect, Description: "Introspect access tokens (RFC 7662)", Builtin: true, AdminOnly: true},
+}
+
+// DefaultGrant is what a new organisation may grant: the built-in scopes
+// that are not reserved for Admins.
+func DefaultGrant() []string {
+	var out []string
+	for _, s := range Builtin {
+		if !s.AdminOnly {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// ErrInvalidName is returned for a scope name outside RFC 6749 §3.3's
+// scope-token syntax or Sapient's naming rule.
+var ErrInvalidName = errors.New("scope: name must be 1-64 characters of a-z, 0-9 and . _ - : / (for example shipments:read)")
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._:/-]{0,63}$`)
+
+// ValidName reports whether name is an acceptable scope name.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// EnsureBuiltin defines the built-in scopes that are missing.
+func EnsureBuiltin(ctx context.Context, s store.Scopes, now time.Time) error {
+	have, err := s.ListScopes(ctx)
+	if err != nil {
+		return fmt.Errorf("scope: %w", err)
+	}
+	known := map[string]bool{}
+	for _, h := range have {
+		known[h.Name] = true
+	}
+	for _, b := range Builtin {
+		if known[b.Name] {
+			continue
+		}
+		b.CreatedAt = now
+		if err := s.CreateScope(ctx, b); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return fmt.Errorf("scope: define %s: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
+// Create defines a new scope.
+func Create(ctx context.Context, s store.Scopes, name, description string, now time.Time) (store.Scope, error) {
+	if !ValidName(name) {
+		return store.Scope{}, ErrInvalidName
+	}
+	sc := store.Scope{Name: name, Description: description, CreatedAt: now}
+	if err := s.CreateScope(ctx, sc); err != nil {
+		return store.Scope{}, fmt.Errorf("scope: create %s: %w", name, err)
+	}
+	return sc, nil
+}

@@ -1,0 +1,164 @@
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+
+	"sapient.dev/sapient/internal/store"
+)
+
+// ErrBadLogin is the one answer to a failed login, whether the email is
+// unknown or the password wrong.
+var ErrBadLogin = errors.New("user: email or password is incorrect")
+
+// ValidationError is a bad input the caller can correct.
+type ValidationError struct{ Field, Message string }
+
+func (e *ValidationError) Error() string { return "user: " + e.Field + ": " + e.Message }
+
+// Service holds the rules for users.
+type Service struct {
+	Store store.Store
+	Now   func() time.Time
+	Rand  io.Reader
+}
+
+// CreateRequest describes a new user.
+type CreateRequest struct {
+	Email    string
+	Password string
+	Role     store.Role
+	OrgID    string // required for customers, empty for admins
+}
+
+// NormalizeEmail trims and checks an email address.
+func NormalizeEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || len(email) > 254 {
+		return "", &ValidationError{"email", "Enter a valid email address."}
+	}
+	return email, nil
+}
+
+// CheckPassword enforces the password policy.
+func CheckPassword(pw string) error {
+	if len([]rune(pw)) < MinPasswordLen {
+		return &ValidationError{"password", fmt.Sprintf("Password must be at least %d characters.", MinPasswordLen)}
+	}
+	if len(pw) > 1024 {
+		return &ValidationError{"password", "Password is too long."}
+	}
+	return nil
+}
+
+// Create adds a user.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (store.User, error) {
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := CheckPassword(req.Password); err != nil {
+		return store.User{}, err
+	}
+	switch req.Role {
+	case store.RoleAdmin:
+		req.OrgID = ""
+	case store.RoleCustomer:
+		if req.OrgID == "" {
+			return store.User{}, &ValidationError{"org", "A customer user belongs to an organisation."}
+		}
+	default:
+		return store.User{}, &ValidationError{"role", "Role must be admin or customer."}
+	}
+	hash, err := HashPassword(req.Password)
+	if err != nil {
+		return store.User{}, err
+	}
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	u := store.User{
+		ID: "usr_" + strings.ToLower(rand.Text()[:16]), Email: email, PasswordHash: hash,
+		Role: req.Role, OrgID: req.OrgID, CreatedAt: now, PasswordChangedAt: now,
+	}
+	if err := s.Store.CreateUser(ctx, u); errors.Is(err, store.ErrAlreadyExists) {
+		return store.User{}, &ValidationError{"email", "A user with this email already exists."}
+	} else if err != nil {
+		return store.User{}, fmt.Errorf("user: create: %w", err)
+	}
+	return u, nil
+}
+
+// Authenticate checks an email and password. Every failure is ErrBadLogin
+// and costs one argon2id computation, so neither the answer nor its timing
+// tells whether the email exists.
+func (s *Service) Authenticate(ctx context.Context, email, password string) (store.User, error) {
+	u, err := s.Store.GetUserByEmail(ctx, strings.TrimSpace(email))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("user: authenticate: %w", err)
+	}
+	hash := dummyHash
+	if err == nil {
+		hash = u.PasswordHash
+	}
+	ok, verr := VerifyPassword(hash, password)
+	if err != nil || verr != nil || !ok {
+		return store.User{}, ErrBadLogin
+	}
+	return u, nil
+}
+
+// ChangePassword sets a new password after checking the current one.
+func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
+	u, err := s.Store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("user: change password: %w", err)
+	}
+	if ok, _ := VerifyPassword(u.PasswordHash, current); !ok {
+		return &ValidationError{"current_password", "Current password is incorrect."}
+	}
+	if err := CheckPassword(next); err != nil {
+		return err
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	_, err = s.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+		u.PasswordHash, u.PasswordChangedAt = hash, s.Now().UTC().Truncate(time.Microsecond)
+		return u, nil
+	})
+	if err != nil {
+		return fmt.Errorf("user: change password: %w", err)
+	}
+	return nil
+}
+
+// Bootstrap creates the first Admin on a database that has none. With an
+// empty password it generates one and returns it, so that it can be shown
+// once. created is false when an Admin already exists.
+func (s *Service) Bootstrap(ctx context.Context, email, password string) (created bool, generated string, err error) {
+	n, err := s.Store.CountAdmins(ctx)
+	if err != nil {
+		return false, "", fmt.Errorf("user: bootstrap: %w", err)
+	}
+	if n > 0 {
+		return false, "", nil
+	}
+	if email == "" {
+		email = "admin@localhost"
+	}
+	if password == "" {
+		password = rand.Text() // 26 base32 characters, 130 bits
+		generated = password
+	}
+	if _, err := s.Create(ctx, CreateRequest{Email: email, Password: password, Role: store.RoleAdmin}); err != nil {
+		return false, "", fmt.Errorf("user: bootstrap admin: %w", err)
+	}
+	return true, generated, nil
+}
