@@ -1,0 +1,132 @@
+// Package console is Sapient's web console for people: log in, the Home
+// page, API > Credentials with its Create API Credentials and API
+// Credentials dialogs, change password, and the Admin pages.
+//
+// Pages are rendered on the server from embedded templates and work without
+// JavaScript; one small embedded script turns the dialog pages into modal
+// dialogs and adds the Copy buttons. Sessions live in the store (see
+// user.Sessions): the cookie holds 256 random bits, the database only their
+// SHA-256 digest.
+package console
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/user"
+)
+
+// Config is what the console needs from the server that mounts it.
+type Config struct {
+	Store       store.Store
+	Credentials *credential.Service
+	Users       *user.Service
+	Logger      *slog.Logger
+	Now         func() time.Time
+	// Issuer is the public base URL, for example http://localhost:8080. The
+	// token endpoint shown to users is Issuer+"/connect/token", and cookies
+	// are Secure when it is https.
+	Issuer string
+}
+
+// Console serves the HTML pages. Build it with New.
+type Console struct {
+	store    store.Store
+	creds    *credential.Service
+	users    *user.Service
+	sessions *user.Sessions
+	log      *slog.Logger
+	now      func() time.Time
+	issuer   string
+	secure   bool
+	views    *views
+	// logins bounds concurrent password checks: each argon2id computation
+	// takes 64 MiB, so a burst of logins must queue instead of exhausting
+	// memory.
+	logins chan struct{}
+}
+
+// maxConcurrentLogins is the number of password checks run at once.
+const maxConcurrentLogins = 4
+
+// New checks cfg and parses the embedded templates; a missing or broken
+// template fails here rather than at the first request.
+func New(cfg Config) (*Console, error) {
+	if cfg.Store == nil || cfg.Credentials == nil || cfg.Users == nil {
+		return nil, errors.New("console: Store, Credentials and Users are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	issuer := strings.TrimRight(cfg.Issuer, "/")
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("console: issuer %q must be an absolute http or https URL", cfg.Issuer)
+	}
+	v, err := parseViews()
+	if err != nil {
+		return nil, err
+	}
+	return &Console{
+		store:    cfg.Store,
+		creds:    cfg.Credentials,
+		users:    cfg.Users,
+		sessions: &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		issuer:   issuer,
+		secure:   u.Scheme == "https",
+		views:    v,
+		logins:   make(chan struct{}, maxConcurrentLogins),
+	}, nil
+}
+
+// Register adds the console's routes to mux. State-changing routes refuse
+// cross-origin requests, and every response carries the security headers.
+func (c *Console) Register(mux *http.ServeMux) {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(c.crossOriginDenied))
+
+	get := func(pattern string, h http.HandlerFunc) {
+		mux.Handle("GET "+pattern, c.headers(h))
+	}
+	post := func(pattern string, h http.HandlerFunc) {
+		mux.Handle("POST "+pattern, c.headers(cop.Handler(h)))
+	}
+
+	get("/static/", c.static)
+
+	get("/login", c.loginForm)
+	post("/login", c.login)
+	post("/logout", c.logout)
+
+	get("/{$}", c.user(c.home))
+	get("/credentials", c.user(c.credentialList))
+	get("/credentials/new", c.user(c.credentialNew))
+	post("/credentials", c.user(c.credentialCreate))
+	get("/credentials/{id}/revoke", c.user(c.credentialRevokeConfirm))
+	post("/credentials/{id}/revoke", c.user(c.credentialRevoke))
+
+	get("/account/password", c.user(c.passwordForm))
+	post("/account/password", c.user(c.passwordChange))
+
+	get("/admin/customers", c.admin(c.customerList))
+	post("/admin/customers", c.admin(c.customerCreate))
+	get("/admin/customers/{id}", c.admin(c.customerEdit))
+	post("/admin/customers/{id}", c.admin(c.customerUpdate))
+	get("/admin/users", c.admin(c.userList))
+	post("/admin/users", c.admin(c.userCreate))
+	get("/admin/scopes", c.admin(c.scopeList))
+	post("/admin/scopes", c.admin(c.scopeCreate))
+}

@@ -1,0 +1,123 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/user"
+)
+
+// loginView is the data of the login page.
+type loginView struct {
+	Email string
+	Next  string
+	Error string
+}
+
+// loginFailed is the one message for every failed login: it never says
+// whether the email or the password was wrong.
+const loginFailed = "Email or password is incorrect."
+
+// loginForm shows the login page, or sends a logged-in person on.
+func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	next := safeNext(r.URL.Query().Get("next"))
+	if _, err := c.currentSession(r); err == nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginView{Next: next}})
+}
+
+// login checks the email and password and starts a new session. The
+// session ID is always new, so a token planted before login is useless.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	v := loginView{Email: email, Next: next, Error: loginFailed}
+	if email == "" || password == "" {
+		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
+		return
+	}
+	select {
+	case c.logins <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	u, err := c.users.Authenticate(r.Context(), email, password)
+	<-c.logins
+	if errors.Is(err, user.ErrBadLogin) {
+		c.log.InfoContext(r.Context(), "console: login failed", "path", r.URL.Path)
+		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
+		return
+	} else if err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
+	// End the session this browser had, if any, before starting anew.
+	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
+		if err := c.sessions.End(r.Context(), ck.Value); err != nil {
+			c.fail(w, r, nil, err)
+			return
+		}
+	}
+	if err := c.startSession(w, r, u); err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "console: login", "user", u.ID)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// logout ends the session and returns to the login page.
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
+		if err := c.sessions.End(r.Context(), ck.Value); err != nil {
+			c.fail(w, r, nil, err)
+			return
+		}
+	}
+	c.clearCookie(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// startSession starts a session for u and hands its token to the browser.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, u store.User) error {
+	token, _, err := c.sessions.Start(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	// No Expires: the cookie ends with the browser; the server enforces the
+	// idle and absolute timeouts.
+	http.SetCookie(w, &http.Cookie{
+		Name: user.CookieName(c.secure), Value: token, Path: "/",
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// clearCookie tells the browser to forget the session cookie.
+func (c *Console) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: user.CookieName(c.secure), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// safeNext keeps a post-login destination only if it is a path on this
+// site, so the login form cannot be used to send people elsewhere.
+func safeNext(next string) string {
+	// Browsers drop tabs and newlines from URLs and read a backslash as
+	// "/", so "/\t/evil.example" or "/\\evil.example" would leave the site.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) ||
+		strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	return next
+}

@@ -1,0 +1,362 @@
+// Package keys owns the JWT signing keys: creating them, keeping their
+// private halves encrypted at rest, rotating them, and publishing the JWKS
+// (RFC 7517).
+//
+// Rotation follows the rule that a key is published before it signs and
+// stays published until every token it signed has expired: a new key is
+// stored with an activation time PublishLead in the future, so verifiers
+// that cache the JWKS learn it first; the previous key keeps signing until
+// then, and stays in the JWKS for TokenTTL (plus leeway) after that.
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"sapient.dev/sapient/internal/store"
+)
+
+// Algorithms Sapient signs with.
+var Algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
+
+// ParseAlgorithm checks a --signing-alg value.
+func ParseAlgorithm(s string) (jose.SignatureAlgorithm, error) {
+	for _, a := range Algorithms {
+		if string(a) == s {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("keys: unsupported signing algorithm %q (use ES256, EdDSA or RS256)", s)
+}
+
+// Leeway is added to the token lifetime before a retired key leaves the JWKS.
+const Leeway = 5 * time.Minute
+
+// Manager keeps the signing keys of this instance in memory.
+type Manager struct {
+	Store       store.SigningKeys
+	KEK         *KEK
+	Algorithm   jose.SignatureAlgorithm
+	Rotation    time.Duration // a key signs for this long; 0 disables scheduled rotation
+	PublishLead time.Duration // a new key is published this long before it signs
+	TokenTTL    time.Duration
+	Now         func() time.Time
+	Rand        io.Reader
+	Logger      *slog.Logger
+
+	mu      sync.Mutex
+	loaded  []loadedKey // sorted by activation
+	current *ring       // recomputed when it goes stale
+}
+
+type loadedKey struct {
+	id          string
+	alg         jose.SignatureAlgorithm
+	private     crypto.Signer
+	public      jose.JSONWebKey
+	createdAt   time.Time
+	activatesAt time.Time
+}
+
+// ring is the view of the keys at one moment: who signs, who verifies.
+type ring struct {
+	signer     jose.Signer
+	signerID   string
+	verify     map[string]jose.JSONWebKey
+	jwks       []byte
+	staleAfter time.Time
+}
+
+// Init loads the keys, creating the first one on an empty database; that
+// key signs at once, as no verifier can have cached anything yet.
+func (m *Manager) Init(ctx context.Context) error {
+	if err := m.Reload(ctx); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	empty := len(m.loaded) == 0
+	m.mu.Unlock()
+	if empty {
+		if _, err := m.create(ctx, m.Now()); err != nil {
+			return err
+		}
+		return m.Reload(ctx)
+	}
+	return nil
+}
+
+// Reload reads the keys from the store, so that keys made by another
+// instance or the CLI are published here too.
+func (m *Manager) Reload(ctx context.Context) error {
+	stored, err := m.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: load: %w", err)
+	}
+	m.mu.Lock()
+	known := map[string]loadedKey{}
+	for _, k := range m.loaded {
+		known[k.id] = k
+	}
+	m.mu.Unlock()
+	loaded := make([]loadedKey, 0, len(stored))
+	for _, sk := range stored {
+		if k, ok := known[sk.ID]; ok {
+			loaded = append(loaded, k)
+			continue
+		}
+		k, err := m.decrypt(sk)
+		if err != nil {
+			return err
+		}
+		loaded = append(loaded, k)
+	}
+	m.mu.Lock()
+	m.loaded = loaded
+	m.current = nil
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Manager) decrypt(sk store.SigningKey) (loadedKey, error) {
+	der, err := m.KEK.open(sk.PrivateKey, sk.ID)
+	if err != nil {
+		return loadedKey{}, fmt.Errorf("%w (key %s)", err, sk.ID)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return loadedKey{}, fmt.Errorf("keys: parse key %s: %w", sk.ID, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return loadedKey{}, fmt.Errorf("keys: key %s is not a signing key", sk.ID)
+	}
+	var pub jose.JSONWebKey
+	if err := json.Unmarshal(sk.PublicKey, &pub); err != nil {
+		return loadedKey{}, fmt.Errorf("keys: parse public key %s: %w", sk.ID, err)
+	}
+	return loadedKey{
+		id: sk.ID, alg: jose.SignatureAlgorithm(sk.Algorithm), private: signer, public: pub,
+		createdAt: sk.CreatedAt, activatesAt: sk.ActivatesAt,
+	}, nil
+}
+
+// Rotate creates a new key that is published now and signs from
+// now+PublishLead on. It returns the new key ID and its activation time.
+func (m *Manager) Rotate(ctx context.Context) (string, time.Time, error) {
+	now := m.Now()
+	k, err := m.create(ctx, now.Add(m.PublishLead))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if err := m.Reload(ctx); err != nil {
+		return "", time.Time{}, err
+	}
+	return k.ID, k.ActivatesAt, nil
+}
+
+// Tick performs scheduled work: reload, rotate when the signing key is due,
+// and forget keys that no unexpired token can name.
+func (m *Manager) Tick(ctx context.Context) error {
+	if err := m.Reload(ctx); err != nil {
+		return err
+	}
+	now := m.Now()
+	m.mu.Lock()
+	var newest loadedKey
+	if n := len(m.loaded); n > 0 {
+		newest = m.loaded[n-1]
+	}
+	m.mu.Unlock()
+	if m.Rotation > 0 && !newest.activatesAt.After(now) && now.Sub(newest.activatesAt) >= m.Rotation-m.PublishLead {
+		activates := newest.activatesAt.Add(m.Rotation)
+		if min := now.Add(m.PublishLead); activates.Before(min) {
+			activates = min
+		}
+		k, err := m.create(ctx, activates)
+		if err != nil {
+			return err
+		}
+		m.Logger.Info("signing key rotation scheduled", "kid", k.ID, "activates_at", k.ActivatesAt)
+	}
+	for _, id := range m.expired(now) {
+		if err := m.Store.DeleteSigningKey(ctx, id); err != nil {
+			return fmt.Errorf("keys: prune: %w", err)
+		}
+		m.Logger.Info("retired signing key removed", "kid", id)
+	}
+	return m.Reload(ctx)
+}
+
+// expired lists keys retired long enough ago that every token they signed
+// has expired.
+func (m *Manager) expired(now time.Time) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for i := 0; i+1 < len(m.loaded); i++ {
+		retired := m.loaded[i+1].activatesAt
+		if !retired.After(now) {
+			// key i was superseded at retired; is a later key also active?
+			if now.After(retired.Add(m.TokenTTL + Leeway)) {
+				out = append(out, m.loaded[i].id)
+			}
+		}
+	}
+	return out
+}
+
+// create generates, encrypts and stores a new key.
+func (m *Manager) create(ctx context.Context, activatesAt time.Time) (store.SigningKey, error) {
+	var (
+		priv crypto.Signer
+		err  error
+	)
+	switch m.Algorithm {
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), m.Rand)
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(m.Rand)
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(m.Rand, 2048)
+	default:
+		return store.SigningKey{}, fmt.Errorf("keys: unsupported algorithm %q", m.Algorithm)
+	}
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: generate: %w", err)
+	}
+	pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: string(m.Algorithm), Use: "sig"}
+	thumb, err := pub.Thumbprint(crypto.SHA256) // RFC 7638
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	pub.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
+	pubJSON, err := json.Marshal(pub)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: encode public key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: encode private key: %w", err)
+	}
+	sealed, err := m.KEK.seal(m.Rand, der, pub.KeyID)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	now := m.Now().UTC().Truncate(time.Microsecond)
+	sk := store.SigningKey{
+		ID: pub.KeyID, Algorithm: string(m.Algorithm), PrivateKey: sealed, PublicKey: pubJSON,
+		CreatedAt: now, ActivatesAt: activatesAt.UTC().Truncate(time.Microsecond),
+	}
+	if err := m.Store.CreateSigningKey(ctx, sk); err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
+	}
+	return sk, nil
+}
+
+// view returns the ring for now, recomputing it when stale.
+func (m *Manager) view() (*ring, error) {
+	now := m.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.current; r != nil && now.Before(r.staleAfter) {
+		return r, nil
+	}
+	r, err := m.build(now)
+	if err != nil {
+		return nil, err
+	}
+	m.current = r
+	return r, nil
+}
+
+// build computes who signs and who is published at now.
+func (m *Manager) build(now time.Time) (*ring, error) {
+	r := &ring{verify: map[string]jose.JSONWebKey{}, staleAfter: now.Add(time.Minute)}
+	signer := -1
+	for i, k := range m.loaded {
+		if !k.activatesAt.After(now) {
+			signer = i
+		} else if k.activatesAt.Before(r.staleAfter) {
+			r.staleAfter = k.activatesAt
+		}
+	}
+	if signer < 0 {
+		return nil, errors.New("keys: no active signing key")
+	}
+	set := jose.JSONWebKeySet{}
+	for i, k := range m.loaded {
+		if i < signer && now.After(m.loaded[i+1].activatesAt.Add(m.TokenTTL+Leeway)) {
+			continue // retired, and every token it signed has expired
+		}
+		r.verify[k.id] = k.public
+		set.Keys = append(set.Keys, k.public)
+	}
+	k := m.loaded[signer]
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.private, KeyID: k.id, Algorithm: string(k.alg)}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return nil, fmt.Errorf("keys: signer: %w", err)
+	}
+	r.signer, r.signerID = s, k.id
+	if r.jwks, err = json.Marshal(set); err != nil {
+		return nil, fmt.Errorf("keys: encode JWKS: %w", err)
+	}
+	return r, nil
+}
+
+// Sign signs payload as a compact JWS with the current key, with the
+// headers typ "at+jwt" and kid (RFC 9068 §2.1).
+func (m *Manager) Sign(payload []byte) (string, error) {
+	r, err := m.view()
+	if err != nil {
+		return "", err
+	}
+	jws, err := r.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("keys: sign: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+// PublicKey returns the published key with the given ID.
+func (m *Manager) PublicKey(kid string) (jose.JSONWebKey, bool) {
+	r, err := m.view()
+	if err != nil {
+		return jose.JSONWebKey{}, false
+	}
+	k, ok := r.verify[kid]
+	return k, ok
+}
+
+// JWKS returns the published key set as JSON.
+func (m *Manager) JWKS() ([]byte, error) {
+	r, err := m.view()
+	if err != nil {
+		return nil, err
+	}
+	return r.jwks, nil
+}
+
+// SigningKeyID names the key that signs now.
+func (m *Manager) SigningKeyID() string {
+	r, err := m.view()
+	if err != nil {
+		return ""
+	}
+	return r.signerID
+}

@@ -1,0 +1,90 @@
+package oauth
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/token"
+	"sapient.dev/sapient/internal/usage"
+)
+
+// IntrospectHandler implements token introspection (RFC 7662). The caller
+// authenticates as a credential that holds sapient:introspect, and learns
+// only about tokens of its own organisation: any other token is reported
+// inactive, as are revoked, expired and malformed ones.
+type IntrospectHandler struct {
+	Credentials *credential.Cache
+	Verifier    *token.Verifier
+	Usage       *usage.Recorder
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// introspection is the response of RFC 7662 §2.2.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       string `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+	OrgID     string `json:"org_id,omitempty"`
+}
+
+func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	form, aerr := parseForm(w, r)
+	if aerr != nil {
+		writeError(w, aerr.code, aerr.description)
+		return
+	}
+	id, secret, aerr := clientCredentials(r, form)
+	if aerr != nil {
+		writeError(w, aerr.code, aerr.description)
+		return
+	}
+	now := h.Now()
+	caller, aerr, err := authenticate(r.Context(), h.Credentials, id, secret, now)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "introspect: credential lookup failed", "err", err)
+		writeError(w, ErrServerError, "Temporary failure; try again.")
+		return
+	}
+	if aerr != nil {
+		writeError(w, aerr.code, aerr.description)
+		return
+	}
+	if !caller.HasScope(scope.Introspect) {
+		h.Logger.WarnContext(r.Context(), "introspect: refused, caller lacks scope", "client_id", caller.ClientID)
+		writeError(w, ErrInsufficientScope, "Introspection requires the scope "+scope.Introspect+".")
+		return
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		writeError(w, ErrInvalidRequest, "token is required.")
+		return
+	}
+	h.Usage.Used(caller.ClientID, now)
+	v, err := h.Verifier.Verify(r.Context(), raw)
+	if err != nil && !errors.Is(err, token.ErrInvalid) {
+		h.Logger.ErrorContext(r.Context(), "introspect: verification failed", "err", err)
+		writeError(w, ErrServerError, "Temporary failure; try again.")
+		return
+	}
+	if err != nil || v.Claims.OrgID != caller.OrgID {
+		writeJSON(w, http.StatusOK, introspection{Active: false})
+		return
+	}
+	c := v.Claims
+	writeJSON(w, http.StatusOK, introspection{
+		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Exp: c.ExpiresAt, Iat: c.IssuedAt,
+		Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.JTI, OrgID: c.OrgID,
+	})
+}

@@ -1,0 +1,248 @@
+// Package server assembles Sapient: it builds every component from a
+// Config, owns the route table and runs the background work that keeps
+// each instance's in-memory state fresh.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"sapient.dev/sapient/internal/api"
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/metrics"
+	"sapient.dev/sapient/internal/oauth"
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/token"
+	"sapient.dev/sapient/internal/usage"
+	"sapient.dev/sapient/internal/user"
+)
+
+// Config is everything a Server needs. Zero values take the defaults
+// noted.
+type Config struct {
+	Store    store.Store // required, migrated
+	KEK      *keys.KEK   // required
+	Logger   *slog.Logger
+	Now      func() time.Time // default time.Now
+	Rand     io.Reader        // default crypto/rand
+	Issuer   string           // default http://localhost:8080
+	Audience string           // default: Issuer
+	TokenTTL time.Duration    // default 1h
+
+	SigningAlgorithm jose.SignatureAlgorithm // default ES256
+	KeyRotation      time.Duration           // default 30 days; negative disables
+	KeyPublishLead   time.Duration           // default 15 minutes
+
+	// SyncInterval is how often changes made by other instances are
+	// polled; default 250ms, so revocations everywhere apply within 1s.
+	SyncInterval time.Duration
+	// FlushInterval is how often usage is written; default 1s.
+	FlushInterval time.Duration
+
+	// Registry receives the metrics; default a new registry.
+	Registry *prometheus.Registry
+}
+
+// Server is one Sapient instance.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	mux         *http.ServeMux
+	handler     http.Handler
+	Keys        *keys.Manager
+	Credentials *credential.Service
+	Users       *user.Service
+	Cache       *credential.Cache
+	Denylist    *token.Denylist
+	Usage       *usage.Recorder
+	Verifier    *token.Verifier
+	Metrics     *metrics.Metrics
+	registry    *prometheus.Registry
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func (c *Config) defaults() error {
+	if c.Store == nil || c.KEK == nil {
+		return errors.New("server: Config.Store and Config.KEK are required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Issuer == "" {
+		c.Issuer = "http://localhost:8080"
+	}
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	if c.Audience == "" {
+		c.Audience = c.Issuer
+	}
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = time.Hour
+	}
+	if c.SigningAlgorithm == "" {
+		c.SigningAlgorithm = jose.ES256
+	}
+	if c.KeyRotation == 0 {
+		c.KeyRotation = 30 * 24 * time.Hour
+	}
+	if c.KeyPublishLead <= 0 {
+		c.KeyPublishLead = 15 * time.Minute
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 250 * time.Millisecond
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+		c.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return nil
+}
+
+// New builds a Server: it defines the built-in scopes, loads or creates
+// the signing keys and starts the background work. Call Close to stop it.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if err := scope.EnsureBuiltin(ctx, cfg.Store, cfg.Now().UTC()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	rotation := cfg.KeyRotation
+	if rotation < 0 {
+		rotation = 0
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		registry: cfg.Registry,
+		Metrics:  metrics.New(cfg.Registry),
+		Keys: &keys.Manager{
+			Store: cfg.Store, KEK: cfg.KEK, Algorithm: cfg.SigningAlgorithm, Rotation: rotation,
+			PublishLead: cfg.KeyPublishLead, TokenTTL: cfg.TokenTTL, Now: cfg.Now, Rand: cfg.Rand, Logger: cfg.Logger,
+		},
+		Cache:    credential.NewCache(cfg.Store),
+		Denylist: token.NewDenylist(),
+		Usage:    usage.NewRecorder(cfg.Store),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if err := s.Keys.Init(ctx); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.Denylist.Sync(ctx, cfg.Store, time.Time{}, cfg.Now()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put}
+	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand}
+	s.Verifier = &token.Verifier{
+		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
+		Credentials: s.Cache, Denylist: s.Denylist, Now: cfg.Now,
+	}
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	go s.background()
+	return s, nil
+}
+
+// Handler is the HTTP handler of the whole instance.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Issuer is the issuer URL tokens carry.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+// Close stops the background work and writes pending usage. It does not
+// close the store.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Usage.Flush(ctx)
+}
+
+// background keeps this instance in step with the database: credential and
+// token revocations made elsewhere (every SyncInterval), usage writes
+// (every FlushInterval), and key rotation and pruning (every minute).
+func (s *Server) background() {
+	defer close(s.done)
+	syncT := time.NewTicker(s.cfg.SyncInterval)
+	flushT := time.NewTicker(s.cfg.FlushInterval)
+	keysT := time.NewTicker(time.Minute)
+	defer syncT.Stop()
+	defer flushT.Stop()
+	defer keysT.Stop()
+	// Changes are polled with an overlap, so that a transaction that
+	// committed a little after its timestamp is still seen.
+	const overlap = 5 * time.Second
+	since := s.cfg.Now().Add(-overlap)
+	ctx := context.Background()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-syncT.C:
+			now := s.cfg.Now()
+			err1 := s.Cache.Sync(ctx, since)
+			err2 := s.Denylist.Sync(ctx, s.cfg.Store, since, now)
+			if err := errors.Join(err1, err2); err != nil {
+				s.log.Warn("sync with database failed", "err", err)
+				continue
+			}
+			since = now.Add(-overlap)
+		case <-flushT.C:
+			if err := s.Usage.Flush(ctx); err != nil {
+				s.log.Warn("usage flush failed", "err", err)
+			}
+		case <-keysT.C:
+			if err := s.Keys.Tick(ctx); err != nil {
+				s.log.Warn("signing key maintenance failed", "err", err)
+			}
+			if _, err := s.cfg.Store.PruneRevokedTokens(ctx, s.cfg.Now().Add(-time.Hour)); err != nil {
+				s.log.Warn("pruning revoked tokens failed", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) newAPI() *api.Bearer {
+	return &api.Bearer{Verifier: s.Verifier, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: s.cfg.Now}
+}
+
+func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.Handler) {
+	c := s.cfg
+	tok = &oauth.TokenHandler{
+		Credentials: s.Cache, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: c.Now,
+		Issuer: &token.Issuer{Signer: s.Keys, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TokenTTL, Rand: c.Rand},
+	}
+	introspect = &oauth.IntrospectHandler{Credentials: s.Cache, Verifier: s.Verifier, Usage: s.Usage, Logger: s.log, Now: c.Now}
+	revoke = &oauth.RevokeHandler{Credentials: s.Cache, Verifier: s.Verifier, Denylist: s.Denylist, Store: c.Store, Logger: s.log, Now: c.Now}
+	discovery = &oauth.DiscoveryHandler{Issuer: c.Issuer, Scopes: c.Store, Logger: s.log}
+	jwks = &oauth.JWKSHandler{Keys: s.Keys, Logger: s.log}
+	return
+}

@@ -1,0 +1,150 @@
+package token
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"sapient.dev/sapient/internal/credential"
+)
+
+// MaxLen bounds the size of a token Sapient will parse.
+const MaxLen = 4096
+
+// Leeway is the clock skew tolerated on exp, nbf and iat.
+const Leeway = 30 * time.Second
+
+// Algorithms accepted in the "alg" header: asymmetric only, so neither
+// "none" nor an HMAC keyed with a public key can ever verify.
+var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
+
+// Error explains why a token was refused. Reason is for logs and for the
+// error_description of RFC 6750 §3; it never contains the token.
+type Error struct{ Reason string }
+
+func (e *Error) Error() string { return "token: " + e.Reason }
+
+// ErrInvalid is matched by every *Error with errors.Is.
+var ErrInvalid = errors.New("token: invalid")
+
+// Is makes errors.Is(err, ErrInvalid) true for every *Error.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(reason string) error { return &Error{Reason: reason} }
+
+// KeySource finds published verification keys; keys.Manager is one.
+type KeySource interface {
+	PublicKey(kid string) (jose.JSONWebKey, bool)
+	Reload(ctx context.Context) error
+}
+
+// Verifier checks access tokens: signature, header, claims, and that
+// neither the token nor its credential has been revoked. In the common case
+// it reads only memory.
+type Verifier struct {
+	Keys        KeySource
+	Issuer      string
+	Audience    string
+	Credentials *credential.Cache
+	Denylist    *Denylist
+	Now         func() time.Time
+
+	reloadMu   sync.Mutex
+	lastReload time.Time
+}
+
+// Verified is a token that passed every check.
+type Verified struct {
+	Claims     Claims
+	Credential *credential.Entry
+}
+
+// Verify checks raw and returns its claims and credential.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
+	if raw == "" || len(raw) > MaxLen {
+		return nil, invalid("malformed token")
+	}
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, invalid("malformed token")
+	}
+	h := jws.Signatures[0].Protected
+	// RFC 9068 §4: typ must be "at+jwt" (or "application/at+jwt").
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, invalid("not an access token (typ)")
+	}
+	key, ok := v.key(ctx, h.KeyID)
+	if !ok {
+		return nil, invalid("unknown signing key")
+	}
+	if key.Algorithm != h.Algorithm {
+		return nil, invalid("algorithm does not match the key")
+	}
+	payload, err := jws.Verify(key.Key)
+	if err != nil {
+		return nil, invalid("bad signature")
+	}
+	var out Verified
+	if err := json.Unmarshal(payload, &out.Claims); err != nil {
+		return nil, invalid("malformed claims")
+	}
+	c := &out.Claims
+	now := v.Now()
+	switch {
+	case c.Issuer != v.Issuer:
+		return nil, invalid("wrong issuer")
+	case c.Audience != v.Audience:
+		return nil, invalid("wrong audience")
+	case c.ExpiresAt == 0 || now.After(time.Unix(c.ExpiresAt, 0).Add(Leeway)):
+		return nil, invalid("token expired")
+	case c.NotBefore != 0 && now.Add(Leeway).Before(time.Unix(c.NotBefore, 0)):
+		return nil, invalid("token not yet valid")
+	case now.Add(Leeway).Before(time.Unix(c.IssuedAt, 0)):
+		return nil, invalid("token issued in the future")
+	case c.ClientID == "" || c.JTI == "":
+		return nil, invalid("missing claims")
+	}
+	if v.Denylist.Contains(c.JTI) {
+		return nil, invalid("token revoked")
+	}
+	e, err := v.Credentials.Lookup(ctx, c.ClientID, now)
+	if errors.Is(err, credential.ErrNotFound) {
+		return nil, invalid("unknown credential")
+	} else if err != nil {
+		return nil, err
+	}
+	if !e.Active(now) {
+		return nil, invalid("credential revoked or expired")
+	}
+	if e.OrgID != c.OrgID {
+		return nil, invalid("organisation mismatch")
+	}
+	out.Credential = e
+	return &out, nil
+}
+
+// key finds a verification key, reloading the key set at most every
+// 10 seconds when an unknown kid appears (a key made by another instance).
+func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
+	if k, ok := v.Keys.PublicKey(kid); ok {
+		return k, true
+	}
+	v.reloadMu.Lock()
+	now := v.Now()
+	if now.Sub(v.lastReload) < 10*time.Second {
+		v.reloadMu.Unlock()
+		return jose.JSONWebKey{}, false
+	}
+	v.lastReload = now
+	v.reloadMu.Unlock()
+	if err := v.Keys.Reload(ctx); err != nil {
+		return jose.JSONWebKey{}, false
+	}
+	return v.Keys.PublicKey(kid)
+}

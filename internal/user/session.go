@@ -1,0 +1,144 @@
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/store"
+)
+
+// Session lifetimes. A session ends after SessionIdle without a request, and
+// SessionMax after login whatever happens (OWASP Session Management Cheat
+// Sheet: idle and absolute timeouts).
+const (
+	SessionIdle = 30 * time.Minute
+	SessionMax  = 12 * time.Hour
+)
+
+// touchEvery limits how often a session's LastSeenAt is written: a page
+// view within this interval of the last write does not touch the database.
+const touchEvery = time.Minute
+
+// ErrNoSession is returned for a session token that is unknown, expired,
+// idle too long, or older than its user's last password change.
+var ErrNoSession = errors.New("user: no valid session")
+
+// Sessions starts, checks and ends console sessions. The token handed to
+// the browser is 256 random bits; the store keeps only its SHA-256 digest,
+// so a copy of the database yields no usable session.
+type Sessions struct {
+	Store store.Store
+	Now   func() time.Time
+	Rand  io.Reader // nil means crypto/rand
+}
+
+// SessionID returns the digest under which the session of token is stored.
+func SessionID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Start begins a new session for u and returns its token.
+func (s *Sessions) Start(ctx context.Context, u store.User) (token string, se store.Session, err error) {
+	r := s.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	var b [32]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", store.Session{}, fmt.Errorf("user: session token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	se = store.Session{ID: SessionID(token), UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionMax)}
+	if err := s.Store.CreateSession(ctx, se); err != nil {
+		return "", store.Session{}, fmt.Errorf("user: start session: %w", err)
+	}
+	return token, se, nil
+}
+
+// Lookup returns the user of a valid session and records the activity.
+// A session that has expired, idled out, or began before the user's last
+// password change is deleted and reported as ErrNoSession.
+func (s *Sessions) Lookup(ctx context.Context, token string) (store.User, store.Session, error) {
+	if token == "" {
+		return store.User{}, store.Session{}, ErrNoSession
+	}
+	se, err := s.Store.GetSession(ctx, SessionID(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, store.Session{}, ErrNoSession
+	} else if err != nil {
+		return store.User{}, store.Session{}, fmt.Errorf("user: session: %w", err)
+	}
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	u, err := s.Store.GetUser(ctx, se.UserID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, store.Session{}, fmt.Errorf("user: session: %w", err)
+	}
+	if err != nil || !now.Before(se.ExpiresAt) || now.Sub(se.LastSeenAt) >= SessionIdle || se.CreatedAt.Before(u.PasswordChangedAt) {
+		if err := s.Store.DeleteSession(ctx, se.ID); err != nil {
+			return store.User{}, store.Session{}, fmt.Errorf("user: end stale session: %w", err)
+		}
+		return store.User{}, store.Session{}, ErrNoSession
+	}
+	if now.Sub(se.LastSeenAt) >= touchEvery {
+		if err := s.Store.TouchSession(ctx, se.ID, now); err != nil {
+			return store.User{}, store.Session{}, fmt.Errorf("user: touch session: %w", err)
+		}
+		se.LastSeenAt = now
+	}
+	return u, se, nil
+}
+
+// End deletes the session of token. Ending a session that does not exist
+// is not an error.
+func (s *Sessions) End(ctx context.Context, token string) error {
+	if err := s.Store.DeleteSession(ctx, SessionID(token)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("user: end session: %w", err)
+	}
+	return nil
+}
+
+// EndAll deletes every session of a user, for example after the password
+// changed.
+func (s *Sessions) EndAll(ctx context.Context, userID string) error {
+	if err := s.Store.DeleteUserSessions(ctx, userID, ""); err != nil {
+		return fmt.Errorf("user: end sessions: %w", err)
+	}
+	return nil
+}
+
+// CookieName is the name of the console session cookie. Under TLS it has
+// the __Host- prefix (RFC 6265bis §4.1.3.2), which browsers accept only
+// with Secure, Path=/ and no Domain, so no other host can set it.
+func CookieName(secure bool) string {
+	if secure {
+		return "__Host-sapient_session"
+	}
+	return "sapient_session"
+}
+
+// FromRequest returns the user of the session cookie of r, for any handler
+// that accepts a console session (the console itself, the REST API).
+// Handlers that change state must also refuse cross-origin requests.
+func (s *Sessions) FromRequest(r *http.Request, secure bool) (store.User, store.Session, error) {
+	c, err := r.Cookie(CookieName(secure))
+	if err != nil {
+		return store.User{}, store.Session{}, ErrNoSession
+	}
+	return s.Lookup(r.Context(), c.Value)
+}
+
+// Actor is the access.Actor of a person logged in as u.
+func Actor(u store.User) access.Actor {
+	return access.Actor{Kind: access.KindUser, ID: u.ID, Label: u.Email, Role: u.Role, OrgID: u.OrgID}
+}
