@@ -92,6 +92,17 @@ func New(cfg Config) (*Console, error) {
 	}, nil
 }
 
+// maxFormBytes bounds the body of a console form.
+const maxFormBytes = 64 << 10
+
+// limitBody refuses form bodies larger than any console form needs.
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Register adds the console's routes to mux. State-changing routes refuse
 // cross-origin requests, and every response carries the security headers.
 func (c *Console) Register(mux *http.ServeMux) {
@@ -102,7 +113,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 		mux.Handle("GET "+pattern, c.headers(h))
 	}
 	post := func(pattern string, h http.HandlerFunc) {
-		mux.Handle("POST "+pattern, c.headers(cop.Handler(h)))
+		mux.Handle("POST "+pattern, c.headers(cop.Handler(limitBody(h))))
 	}
 
 	get("/static/", c.static)

@@ -142,3 +142,8 @@ func (c *Console) static(w http.ResponseWriter, r *http.Request) {
 	}
 	http.ServeFileFS(w, r, files, "static/"+name)
 }
+
+// formError is a message about a form that is safe to show as it is.
+type formError string
+
+func (e formError) Error() string { return string(e) }

@@ -1,0 +1,436 @@
+package cli
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/org"
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/user"
+)
+
+// withStore runs fn with a migrated store that has the built-in scopes.
+func (a *app) withStore(cmd *cobra.Command, fn func(s *store.SQL) error) error {
+	s, err := a.openStore(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := scope.EnsureBuiltin(cmd.Context(), s, time.Now().UTC()); err != nil {
+		return err
+	}
+	return fn(s)
+}
+
+func (a *app) orgsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "orgs", Short: "Manage customer organisations"}
+	c.AddCommand(a.addJSON(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an organisation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				o, err := org.Create(cmd.Context(), s, args[0], time.Now().UTC())
+				if errors.Is(err, store.ErrAlreadyExists) {
+					return fmt.Errorf("an organisation named %q already exists", args[0])
+				} else if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(orgJSON(o))
+				}
+				fmt.Fprintf(a.stdout, "created organisation %s (%s)\n", o.Name, o.ID)
+				return nil
+			})
+		},
+	}), a.addJSON(&cobra.Command{
+		Use:   "list",
+		Short: "List organisations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				list, err := s.ListOrgs(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					out := make([]map[string]any, 0, len(list))
+					for _, o := range list {
+						out = append(out, orgJSON(o))
+					}
+					return a.printJSON(out)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tSCOPES")
+				for _, o := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", o.ID, o.Name, strings.Join(o.Scopes, " "))
+				}
+				return tw.Flush()
+			})
+		},
+	}), a.addJSON(&cobra.Command{
+		Use:   "grant NAME SCOPE...",
+		Short: "Let an organisation grant more scopes to its credentials",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				o, err := a.findOrg(cmd, s, args[0])
+				if err != nil {
+					return err
+				}
+				if o, err = org.Grant(cmd.Context(), s, o.ID, args[1:]); err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(orgJSON(o))
+				}
+				fmt.Fprintf(a.stdout, "%s may grant: %s\n", o.Name, strings.Join(o.Scopes, " "))
+				return nil
+			})
+		},
+	}))
+	return c
+}
+
+func orgJSON(o store.Org) map[string]any {
+	return map[string]any{"id": o.ID, "name": o.Name, "scopes": o.Scopes, "created_at": o.CreatedAt}
+}
+
+func (a *app) findOrg(cmd *cobra.Command, s *store.SQL, name string) (store.Org, error) {
+	o, err := s.GetOrgByName(cmd.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		return o, fmt.Errorf("no organisation named %q (see: sapient orgs list)", name)
+	}
+	return o, err
+}
+
+func (a *app) usersCmd() *cobra.Command {
+	var (
+		email, role, orgName string
+		passwordStdin        bool
+	)
+	c := &cobra.Command{Use: "users", Short: "Manage console users"}
+	create := a.addJSON(&cobra.Command{
+		Use:   "create --email E --role admin|customer [--org NAME] --password-stdin",
+		Short: "Create a user; the password is read from standard input",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !passwordStdin {
+				return errors.New("--password-stdin is required: pipe the password on standard input")
+			}
+			line, err := bufio.NewReader(a.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("no password on standard input")
+			}
+			password := strings.TrimRight(line, "\r\n")
+			return a.withStore(cmd, func(s *store.SQL) error {
+				req := user.CreateRequest{Email: email, Password: password, Role: store.Role(role)}
+				if orgName != "" {
+					if req.Role == store.RoleAdmin {
+						return errors.New("an admin belongs to no organisation: drop --org")
+					}
+					o, err := a.findOrg(cmd, s, orgName)
+					if err != nil {
+						return err
+					}
+					req.OrgID = o.ID
+				}
+				svc := &user.Service{Store: s, Now: time.Now, Rand: rand.Reader}
+				u, err := svc.Create(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "org_id": u.OrgID})
+				}
+				fmt.Fprintf(a.stdout, "created %s user %s (%s)\n", u.Role, u.Email, u.ID)
+				return nil
+			})
+		},
+	})
+	create.Flags().StringVar(&email, "email", "", "email address (required)")
+	create.Flags().StringVar(&role, "role", "", "admin or customer (required)")
+	create.Flags().StringVar(&orgName, "org", "", "organisation name (customers)")
+	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	create.MarkFlagRequired("email")
+	create.MarkFlagRequired("role")
+	c.AddCommand(create)
+	return c
+}
+
+func (a *app) scopesCmd() *cobra.Command {
+	var description string
+	c := &cobra.Command{Use: "scopes", Short: "Manage scopes"}
+	create := a.addJSON(&cobra.Command{
+		Use:   "create NAME [--description D]",
+		Short: "Define a scope",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				sc, err := scope.Create(cmd.Context(), s, args[0], description, time.Now().UTC())
+				if errors.Is(err, store.ErrAlreadyExists) {
+					return fmt.Errorf("scope %q already exists", args[0])
+				} else if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(map[string]any{"name": sc.Name, "description": sc.Description})
+				}
+				fmt.Fprintf(a.stdout, "created scope %s\n", sc.Name)
+				return nil
+			})
+		},
+	})
+	create.Flags().StringVar(&description, "description", "", "what the scope allows")
+	c.AddCommand(create, a.addJSON(&cobra.Command{
+		Use:   "list",
+		Short: "List scopes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				list, err := s.ListScopes(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					out := make([]map[string]any, 0, len(list))
+					for _, sc := range list {
+						out = append(out, map[string]any{"name": sc.Name, "description": sc.Description, "builtin": sc.Builtin, "admin_only": sc.AdminOnly})
+					}
+					return a.printJSON(out)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tDESCRIPTION")
+				for _, sc := range list {
+					fmt.Fprintf(tw, "%s\t%s\n", sc.Name, sc.Description)
+				}
+				return tw.Flush()
+			})
+		},
+	}))
+	return c
+}
+
+func (a *app) credentialsCmd() *cobra.Command {
+	var (
+		orgName, name, scopes, expires string
+	)
+	c := &cobra.Command{Use: "credentials", Short: "Manage API credentials"}
+	service := func(s *store.SQL) *credential.Service {
+		return &credential.Service{Store: s, Now: time.Now, Rand: rand.Reader}
+	}
+	create := a.addJSON(&cobra.Command{
+		Use:   "create --org NAME --name N [--scopes \"a b\"] [--expires RFC3339]",
+		Short: "Create a credential; prints the client ID and the secret, once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				o, err := a.findOrg(cmd, s, orgName)
+				if err != nil {
+					return err
+				}
+				req := credential.CreateRequest{OrgID: o.ID, Name: name}
+				if cmd.Flags().Changed("scopes") {
+					req.Scopes = credential.ParseScopes(scopes)
+				}
+				if expires != "" {
+					if req.ExpiresAt, err = time.Parse(time.RFC3339, expires); err != nil {
+						return fmt.Errorf("--expires must be an RFC 3339 time such as 2027-01-31T00:00:00Z")
+					}
+				}
+				created, err := service(s).Create(cmd.Context(), access.CLI, req)
+				var verr *credential.ValidationError
+				if errors.As(err, &verr) {
+					return errors.New(verr.Message)
+				} else if err != nil {
+					return err
+				}
+				cr := created.Credential
+				if a.jsonOut {
+					out := credentialJSON(cr, o.Name)
+					out["client_secret"] = created.Secret
+					return a.printJSON(out)
+				}
+				fmt.Fprintf(a.stdout, "Client ID: %s\nSecret:    %s\n\nThe secret is not stored and will never be shown again.\n", cr.ClientID, created.Secret)
+				return nil
+			})
+		},
+	})
+	create.Flags().StringVar(&orgName, "org", "", "organisation name (required)")
+	create.Flags().StringVar(&name, "name", "", "a short memorable name (required)")
+	create.Flags().StringVar(&scopes, "scopes", "", "space-separated scopes (default: every scope the organisation may grant)")
+	create.Flags().StringVar(&expires, "expires", "", "expiry time, RFC 3339 (default: never)")
+	create.MarkFlagRequired("org")
+	create.MarkFlagRequired("name")
+
+	var listOrg string
+	list := a.addJSON(&cobra.Command{
+		Use:   "list [--org NAME]",
+		Short: "List credentials (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				orgs, err := s.ListOrgs(cmd.Context())
+				if err != nil {
+					return err
+				}
+				names := map[string]string{}
+				for _, o := range orgs {
+					names[o.ID] = o.Name
+				}
+				filter := ""
+				if listOrg != "" {
+					o, err := a.findOrg(cmd, s, listOrg)
+					if err != nil {
+						return err
+					}
+					filter = o.ID
+				}
+				list, err := service(s).List(cmd.Context(), access.CLI, filter)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					out := make([]map[string]any, 0, len(list))
+					for _, cr := range list {
+						out = append(out, credentialJSON(cr, names[cr.OrgID]))
+					}
+					return a.printJSON(out)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CLIENT ID\tNAME\tORGANISATION\tSCOPES\tSTATUS\tCREATED")
+				for _, cr := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.ClientID, cr.Name, names[cr.OrgID],
+						strings.Join(cr.Scopes, " "), status(cr, time.Now()), cr.CreatedAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	})
+	list.Flags().StringVar(&listOrg, "org", "", "only this organisation")
+
+	revoke := a.addJSON(&cobra.Command{
+		Use:   "revoke CLIENT_ID",
+		Short: "Revoke a credential: no new tokens, and its tokens are refused everywhere within a second",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				cr, err := service(s).Revoke(cmd.Context(), access.CLI, args[0])
+				if errors.Is(err, credential.ErrNotFound) {
+					return fmt.Errorf("no credential with client ID %q", args[0])
+				} else if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(credentialJSON(cr, ""))
+				}
+				fmt.Fprintf(a.stdout, "revoked %s (%s)\n", cr.ClientID, cr.Name)
+				return nil
+			})
+		},
+	})
+	c.AddCommand(create, list, revoke)
+	return c
+}
+
+func status(c store.Credential, now time.Time) string {
+	switch {
+	case !c.RevokedAt.IsZero():
+		return "revoked"
+	case !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
+func credentialJSON(c store.Credential, orgName string) map[string]any {
+	out := map[string]any{
+		"client_id": c.ClientID, "name": c.Name, "org_id": c.OrgID, "scopes": c.Scopes,
+		"status": status(c, time.Now()), "created_at": c.CreatedAt, "created_by": c.CreatedBy,
+	}
+	if orgName != "" {
+		out["org"] = orgName
+	}
+	for k, t := range map[string]time.Time{"last_used_at": c.LastUsedAt, "revoked_at": c.RevokedAt, "expires_at": c.ExpiresAt} {
+		if !t.IsZero() {
+			out[k] = t
+		}
+	}
+	return out
+}
+
+func (a *app) keysCmd() *cobra.Command {
+	var activateIn time.Duration
+	c := &cobra.Command{Use: "keys", Short: "Manage JWT signing keys"}
+	rotate := a.addJSON(&cobra.Command{
+		Use:   "rotate",
+		Short: "Create a new signing key: published now, signing after --activate-in",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kek, err := a.kek()
+			if err != nil {
+				return err
+			}
+			alg, err := keys.ParseAlgorithm(a.env("SAPIENT_SIGNING_ALG", "ES256"))
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd, func(s *store.SQL) error {
+				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, PublishLead: activateIn, Now: time.Now, Rand: rand.Reader}
+				if err := m.Reload(cmd.Context()); err != nil {
+					return err
+				}
+				kid, at, err := m.Rotate(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(map[string]any{"kid": kid, "algorithm": alg, "activates_at": at})
+				}
+				fmt.Fprintf(a.stdout, "new signing key %s (%s) is published now and signs from %s\n", kid, alg, at.Format(time.RFC3339))
+				return nil
+			})
+		},
+	})
+	rotate.Flags().DurationVar(&activateIn, "activate-in", 15*time.Minute,
+		"how long the new key is published before it signs (longer than verifiers cache the JWKS; 0 for an emergency)")
+	list := a.addJSON(&cobra.Command{
+		Use:   "list",
+		Short: "List signing keys",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				list, err := s.ListSigningKeys(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					out := make([]map[string]any, 0, len(list))
+					for _, k := range list {
+						out = append(out, map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt})
+					}
+					return a.printJSON(out)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSIGNS FROM")
+				for _, k := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	})
+	c.AddCommand(rotate, list)
+	return c
+}

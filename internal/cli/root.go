@@ -1,0 +1,175 @@
+// Package cli is Sapient's command line: serve, migrate, and scriptable
+// administration against the same database, with --json output.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/store"
+)
+
+// Version is set at build time with -ldflags "-X sapient.dev/sapient/internal/cli.Version=…".
+var Version = "dev"
+
+// app holds the global flags and the streams commands write to.
+type app struct {
+	database  string
+	logFormat string
+	jsonOut   bool
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+	getenv    func(string) string
+}
+
+// Main runs the command line with args and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "sapient: "+oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sapient",
+		Short:         "Sapient: self-hosted API credentials and OAuth 2.0 client credentials token server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.database, "database", a.env("SAPIENT_DATABASE_URL", "sapient.db"),
+		"SQLite file path or postgres:// URL (env SAPIENT_DATABASE_URL)")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", a.env("SAPIENT_LOG_FORMAT", ""),
+		"log format: text or json (default: text on a terminal, json otherwise; env SAPIENT_LOG_FORMAT)")
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgsCmd(), a.usersCmd(), a.scopesCmd(),
+		a.credentialsCmd(), a.keysCmd(), a.versionCmd())
+	return root
+}
+
+func (a *app) env(name, def string) string {
+	if v := a.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// addJSON adds the --json flag to a command that prints data.
+func (a *app) addJSON(c *cobra.Command) *cobra.Command {
+	c.Flags().BoolVar(&a.jsonOut, "json", false, "print JSON")
+	return c
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// logger builds the process logger: text on a terminal, JSON otherwise.
+func (a *app) logger() (*slog.Logger, error) {
+	format := a.logFormat
+	if format == "" {
+		format = "json"
+		if f, ok := a.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(a.stderr, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(a.stderr, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+// openStore opens and migrates the database.
+func (a *app) openStore(ctx context.Context) (*store.SQL, error) {
+	s, err := store.OpenMigrated(ctx, a.database)
+	if errors.Is(err, store.ErrNewerDatabase) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", redactURL(a.database), err)
+	}
+	return s, nil
+}
+
+// kek finds the key-encryption key: SAPIENT_SECRET_KEY, or for an SQLite
+// database a key file beside it, created on first use with mode 0600.
+func (a *app) kek() (*keys.KEK, error) {
+	if secret := a.getenv("SAPIENT_SECRET_KEY"); secret != "" {
+		return keys.NewKEK(secret)
+	}
+	if store.IsPostgres(a.database) {
+		return nil, errors.New("SAPIENT_SECRET_KEY is required with PostgreSQL: every instance must share it")
+	}
+	path := strings.TrimPrefix(a.database, "file:")
+	return keys.LoadOrCreateKEKFile(filepath.Clean(path) + ".key")
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u, "@"); at > i {
+			if colon := strings.Index(u[i+3:at], ":"); colon >= 0 {
+				return u[:i+3+colon+1] + "xxxxx" + u[at:]
+			}
+		}
+	}
+	return u
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(a.stdout, "sapient", Version)
+			return nil
+		},
+	}
+}
+
+func (a *app) migrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := store.Open(cmd.Context(), a.database)
+			if err != nil {
+				return fmt.Errorf("database %s: %w", redactURL(a.database), err)
+			}
+			defer s.Close()
+			v, err := s.Migrate(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "database schema at version %d\n", v)
+			return nil
+		},
+	}
+}

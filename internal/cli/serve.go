@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/server"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	var (
+		addr, issuer, audience, alg string
+		ttl, rotation               time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Sapient server (console, token endpoint, API)",
+		Long: `Run the Sapient server. On first start on an empty database it creates an
+Admin from SAPIENT_ADMIN_EMAIL and SAPIENT_ADMIN_PASSWORD, or generates a password
+and prints the login once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := a.logger()
+			if err != nil {
+				return err
+			}
+			signingAlg, err := keys.ParseAlgorithm(alg)
+			if err != nil {
+				return err
+			}
+			if ttl < time.Minute || ttl > 24*time.Hour {
+				return fmt.Errorf("--token-ttl must be between 1m and 24h, not %s", ttl)
+			}
+			if issuer == "" {
+				issuer = "http://" + addr
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			kek, err := a.kek()
+			if err != nil {
+				return err
+			}
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			srv, err := server.New(ctx, server.Config{
+				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
+				SigningAlgorithm: signingAlg, KeyRotation: rotation,
+			})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			created, generated, err := srv.Users.Bootstrap(ctx, a.getenv("SAPIENT_ADMIN_EMAIL"), a.getenv("SAPIENT_ADMIN_PASSWORD"))
+			if err != nil {
+				return err
+			}
+			err = server.ListenAndServe(ctx, addr, srv.Handler(), func(bound net.Addr) {
+				log.Info("sapient listening", "addr", bound.String(), "issuer", srv.Issuer(), "version", Version)
+				if created {
+					a.printBootstrap(srv.Issuer(), a.env("SAPIENT_ADMIN_EMAIL", "admin@localhost"), generated)
+				}
+			})
+			log.Info("sapient stopped")
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&addr, "addr", a.env("SAPIENT_ADDR", "localhost:8080"), "address to listen on (env SAPIENT_ADDR)")
+	f.StringVar(&issuer, "issuer", a.getenv("SAPIENT_ISSUER"), "issuer URL: the public base URL of this server (env SAPIENT_ISSUER; default http://ADDR)")
+	f.StringVar(&audience, "audience", a.getenv("SAPIENT_AUDIENCE"), "aud claim of access tokens (env SAPIENT_AUDIENCE; default: the issuer)")
+	f.DurationVar(&ttl, "token-ttl", time.Hour, "access token lifetime")
+	f.StringVar(&alg, "signing-alg", a.env("SAPIENT_SIGNING_ALG", "ES256"), "JWT signing algorithm: ES256, EdDSA or RS256")
+	f.DurationVar(&rotation, "key-rotation", 30*24*time.Hour, "how long a signing key signs before the next takes over (negative: never)")
+	return c
+}
+
+// printBootstrap shows the first Admin's login once, on standard output,
+// never in the logs.
+func (a *app) printBootstrap(issuer, email, generated string) {
+	fmt.Fprintln(a.stdout, "")
+	fmt.Fprintln(a.stdout, "  ==============================================================")
+	fmt.Fprintln(a.stdout, "   Sapient created the first Admin user.")
+	fmt.Fprintf(a.stdout, "   Console:  %s/login\n", issuer)
+	fmt.Fprintf(a.stdout, "   Email:    %s\n", email)
+	if generated != "" {
+		fmt.Fprintf(a.stdout, "   Password: %s\n", generated)
+		fmt.Fprintln(a.stdout, "   This password is shown once. Change it after you log in.")
+	} else {
+		fmt.Fprintln(a.stdout, "   Password: the value of SAPIENT_ADMIN_PASSWORD")
+	}
+	fmt.Fprintln(a.stdout, "  ==============================================================")
+	fmt.Fprintln(a.stdout, "")
+}

@@ -1,0 +1,222 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"sapient.dev/sapient/internal/org"
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/store"
+)
+
+// customersView is the data of Admin > Customers.
+type customersView struct {
+	Rows   []customerRow
+	Form   customerForm
+	Scopes []store.Scope // scopes a customer may be allowed to grant
+}
+
+// customerRow is one organisation in the table.
+type customerRow struct {
+	Org         store.Org
+	Users       int
+	Credentials int // active
+}
+
+// customerForm is the create form, or the edit form of one customer.
+type customerForm struct {
+	ID        string
+	Name      string
+	Scopes    []string // checked
+	NameError string
+	Error     string
+}
+
+// customerList shows every organisation and the form to create one.
+func (c *Console) customerList(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := c.customersView(r.Context())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v.Form.Scopes = scope.DefaultGrant()
+	p := page{Title: "Customers", Nav: "customers", S: s, Data: v}
+	q := r.URL.Query()
+	for _, row := range v.Rows {
+		switch row.Org.ID {
+		case q.Get("created"):
+			p.Notice = fmt.Sprintf("Customer “%s” created. Add its users in Admin > Users.", row.Org.Name)
+		case q.Get("saved"):
+			p.Notice = fmt.Sprintf("Permissions of “%s” saved.", row.Org.Name)
+		}
+	}
+	c.render(w, r, http.StatusOK, "admin_customers", p)
+}
+
+func (c *Console) customersView(ctx context.Context) (*customersView, error) {
+	orgs, err := c.store.ListOrgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := c.store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := c.store.ListCredentials(ctx, store.CredentialFilter{})
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := c.customerScopes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &customersView{Scopes: scopes}
+	now := c.now()
+	for _, o := range orgs {
+		row := customerRow{Org: o}
+		for _, u := range users {
+			if u.OrgID == o.ID {
+				row.Users++
+			}
+		}
+		for _, cr := range creds {
+			if cr.OrgID == o.ID && cr.Active(now) {
+				row.Credentials++
+			}
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v, nil
+}
+
+// customerScopes lists the scopes an organisation may be allowed to grant:
+// every defined scope except those reserved for Admins.
+func (c *Console) customerScopes(ctx context.Context) ([]store.Scope, error) {
+	defined, err := c.store.ListScopes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(defined, func(s store.Scope) bool { return s.AdminOnly }), nil
+}
+
+// customerCreate makes an organisation with the chosen permissions.
+func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := r.ParseForm(); err != nil {
+		c.renderError(w, r, s, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	form := customerForm{Name: strings.TrimSpace(r.PostFormValue("name")), Scopes: r.PostForm["scope"]}
+	invalid := func() {
+		v, err := c.customersView(r.Context())
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		v.Form = form
+		c.render(w, r, http.StatusUnprocessableEntity, "admin_customers", page{Title: "Customers", Nav: "customers", S: s, Data: v})
+	}
+	allowed, err := c.checkCustomerScopes(r.Context(), form.Scopes)
+	if err != nil {
+		form.Error = err.Error()
+		invalid()
+		return
+	}
+	o, err := org.Create(r.Context(), c.store, form.Name, c.now().UTC())
+	switch {
+	case errors.Is(err, org.ErrInvalidName):
+		form.NameError = "Name is required and may have at most 100 characters."
+		invalid()
+		return
+	case errors.Is(err, store.ErrAlreadyExists):
+		form.NameError = fmt.Sprintf("A customer named “%s” already exists.", form.Name)
+		invalid()
+		return
+	case err != nil:
+		c.fail(w, r, s, err)
+		return
+	}
+	if _, err := c.setOrgScopes(r.Context(), o.ID, allowed); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "console: customer created", "org", o.ID, "user", s.User.ID)
+	http.Redirect(w, r, "/admin/customers?created="+url.QueryEscape(o.ID), http.StatusSeeOther)
+}
+
+// customerEdit shows the permissions one customer may grant.
+func (c *Console) customerEdit(w http.ResponseWriter, r *http.Request, s *session) {
+	o, err := c.store.GetOrg(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		c.renderError(w, r, s, http.StatusNotFound, "This customer does not exist.")
+		return
+	} else if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	scopes, err := c.customerScopes(r.Context())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v := &customersView{Scopes: scopes, Form: customerForm{ID: o.ID, Name: o.Name, Scopes: o.Scopes}}
+	c.render(w, r, http.StatusOK, "admin_customer", page{Title: o.Name, Nav: "customers", S: s, Data: v})
+}
+
+// customerUpdate replaces the permissions a customer may grant. Existing
+// credentials keep the scopes they hold.
+func (c *Console) customerUpdate(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := r.ParseForm(); err != nil {
+		c.renderError(w, r, s, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	allowed, err := c.checkCustomerScopes(r.Context(), r.PostForm["scope"])
+	if err != nil {
+		c.renderError(w, r, s, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	o, err := c.setOrgScopes(r.Context(), r.PathValue("id"), allowed)
+	if errors.Is(err, store.ErrNotFound) {
+		c.renderError(w, r, s, http.StatusNotFound, "This customer does not exist.")
+		return
+	} else if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "console: customer permissions changed", "org", o.ID, "user", s.User.ID)
+	http.Redirect(w, r, "/admin/customers?saved="+url.QueryEscape(o.ID), http.StatusSeeOther)
+}
+
+// checkCustomerScopes accepts only defined scopes that are not reserved
+// for Admins, and returns them sorted without duplicates.
+func (c *Console) checkCustomerScopes(ctx context.Context, names []string) ([]string, error) {
+	allowed, err := c.customerScopes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, n := range names {
+		if !slices.ContainsFunc(allowed, func(s store.Scope) bool { return s.Name == n }) {
+			return nil, formError(fmt.Sprintf("Unknown permission “%s”.", n))
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// setOrgScopes replaces the set of scopes an organisation may grant.
+// TODO(store owner): move into package org as org.SetScopes so that the
+// REST API and the CLI share the rule.
+func (c *Console) setOrgScopes(ctx context.Context, orgID string, scopes []string) (store.Org, error) {
+	return c.store.UpdateOrg(ctx, orgID, func(o store.Org) (store.Org, error) {
+		o.Scopes = scopes
+		return o, nil
+	})
+}
