@@ -29,9 +29,12 @@ const (
 	checksumBytes = 4  // CRC-32 of the random bytes
 )
 
-// encoding is lowercase base32 without padding: URL-safe, form-safe, and
-// selected whole by a double click.
-var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// alphabet is lowercase base32: URL-safe, form-safe, and selected whole by
+// a double click.
+const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// encoding is base32 in alphabet without padding.
+var encoding = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 
 // SecretLen is the length of every secret Sapient issues.
 var SecretLen = len(SecretPrefix) + encoding.EncodedLen(secretBytes+checksumBytes)
@@ -62,17 +65,42 @@ func NewSecret(r io.Reader) (string, error) {
 }
 
 // CheckSecretFormat reports ErrMalformedSecret unless secret has the shape
-// and checksum of a secret Sapient issued. It does not allocate.
+// and checksum of a secret Sapient issued: the prefix, then exactly the
+// base32 that NewSecret writes for 32 bytes and their CRC-32. It does not
+// allocate.
 func CheckSecretFormat(secret string) error {
 	if len(secret) != SecretLen || !strings.HasPrefix(secret, SecretPrefix) {
 		return ErrMalformedSecret
 	}
-	var b [secretBytes + checksumBytes]byte
-	n, err := encoding.Decode(b[:], []byte(secret[len(SecretPrefix):]))
-	if err != nil || n != len(b) {
+	// Decoded by hand: encoding.Decode allocates, and it ignores the
+	// unused low bits of the last character, so a typo there would pass.
+	var (
+		b    [secretBytes + checksumBytes]byte
+		acc  uint
+		bits int
+		n    int
+	)
+	for i := len(SecretPrefix); i < len(secret); i++ {
+		v := strings.IndexByte(alphabet, secret[i])
+		if v < 0 {
+			return ErrMalformedSecret
+		}
+		acc = acc<<5 | uint(v)
+		if bits += 5; bits >= 8 {
+			bits -= 8
+			b[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	if n != len(b) || acc&(1<<bits-1) != 0 {
 		return ErrMalformedSecret
 	}
-	if crc32.ChecksumIEEE(b[:secretBytes]) != binary.BigEndian.Uint32(b[secretBytes:]) {
+	// CRC-32 (IEEE) by table, as crc32.ChecksumIEEE would make b escape.
+	sum := ^uint32(0)
+	for _, x := range b[:secretBytes] {
+		sum = crc32.IEEETable[byte(sum)^x] ^ sum>>8
+	}
+	if ^sum != binary.BigEndian.Uint32(b[secretBytes:]) {
 		return ErrMalformedSecret
 	}
 	return nil
