@@ -60,6 +60,13 @@ func parseViews() (*views, error) {
 		"minute":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
 		"join":     strings.Join,
+		"lower":    strings.ToLower,
+		"initial": func(s string) string {
+			for _, r := range s {
+				return strings.ToUpper(string(r))
+			}
+			return "?"
+		},
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {

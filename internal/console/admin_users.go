@@ -1,0 +1,104 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/user"
+)
+
+// usersView is the data of Admin > Users.
+type usersView struct {
+	Rows   []userRow
+	Orgs   []store.Org
+	Form   userForm
+	MinLen int
+}
+
+// userRow is one person in the table.
+type userRow struct {
+	User    store.User
+	OrgName string
+}
+
+// userForm is the create form with what was typed and what to correct.
+type userForm struct {
+	Email  string
+	Role   string
+	OrgID  string
+	Errors map[string]string // by field: email, password, role, org
+}
+
+// userList shows every person who may log in and the form to add one.
+func (c *Console) userList(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := c.usersView(r)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v.Form.Role = string(store.RoleCustomer)
+	p := page{Title: "Users", Nav: "users", S: s, Data: v}
+	if id := r.URL.Query().Get("created"); id != "" {
+		for _, row := range v.Rows {
+			if row.User.ID == id {
+				p.Notice = fmt.Sprintf("User %s created. Give them their initial password in a safe way; they can change it under Change password.", row.User.Email)
+			}
+		}
+	}
+	c.render(w, r, http.StatusOK, "admin_users", p)
+}
+
+func (c *Console) usersView(r *http.Request) (*usersView, error) {
+	users, err := c.store.ListUsers(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	orgs, err := c.store.ListOrgs(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, o := range orgs {
+		names[o.ID] = o.Name
+	}
+	v := &usersView{Orgs: orgs, MinLen: user.MinPasswordLen}
+	for _, u := range users {
+		v.Rows = append(v.Rows, userRow{User: u, OrgName: names[u.OrgID]})
+	}
+	return v, nil
+}
+
+// userCreate adds a person with an initial password.
+func (c *Console) userCreate(w http.ResponseWriter, r *http.Request, s *session) {
+	form := userForm{Email: r.PostFormValue("email"), Role: r.PostFormValue("role"), OrgID: r.PostFormValue("org")}
+	req := user.CreateRequest{Email: form.Email, Password: r.PostFormValue("password"), Role: store.Role(form.Role), OrgID: form.OrgID}
+	if req.Role == store.RoleCustomer && req.OrgID != "" {
+		if _, err := c.store.GetOrg(r.Context(), req.OrgID); errors.Is(err, store.ErrNotFound) {
+			req.OrgID = "" // reported below as a missing organisation
+		} else if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+	}
+	u, err := c.users.Create(r.Context(), req)
+	var verr *user.ValidationError
+	if errors.As(err, &verr) {
+		v, err := c.usersView(r)
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		form.Errors = map[string]string{verr.Field: verr.Message}
+		v.Form = form
+		c.render(w, r, http.StatusUnprocessableEntity, "admin_users", page{Title: "Users", Nav: "users", S: s, Data: v})
+		return
+	} else if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "console: user created", "new_user", u.ID, "role", u.Role, "user", s.User.ID)
+	http.Redirect(w, r, "/admin/users?created="+url.QueryEscape(u.ID), http.StatusSeeOther)
+}
