@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sapient.dev/sapient/internal/cli"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestReadmeTour follows the README as a new user would: serve on an empty
+// database, read the generated Admin login, create an organisation and a
+// credential with the CLI, get a token, call /api/v1/me, revoke with the
+// CLI, see the token refused, and stop the server gracefully.
+func TestReadmeTour(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sapient.db")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base := "http://" + addr
+	env := func(k string) string {
+		return map[string]string{"SAPIENT_DATABASE_URL": db, "SAPIENT_ADDR": addr, "SAPIENT_LOG_FORMAT": "json"}[k]
+	}
+
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var out, logs syncBuffer
+	served := make(chan int, 1)
+	go func() { served <- cli.Main(ctx, []string{"serve"}, strings.NewReader(""), &out, &logs, env) }()
+	waitFor(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+
+	banner := out.String()
+	password := regexp.MustCompile(`Password: (\S+)`).FindStringSubmatch(banner)
+	if !strings.Contains(banner, "Email:    admin@localhost") || password == nil || len(password[1]) < 20 {
+		t.Fatalf("first start did not print the Admin login clearly:\n%s", banner)
+	}
+	if strings.Contains(logs.String(), password[1]) {
+		t.Error("the generated Admin password is in the logs")
+	}
+	if info, err := os.Stat(db + ".key"); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("key file beside the database: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := cli.Main(t.Context(), args, strings.NewReader(stdin), &stdout, &stderr, env); code != 0 {
+			t.Fatalf("sapient %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+		}
+		return stdout.String()
+	}
+	run("", "orgs", "create", "Acme")
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(run("", "credentials", "create", "--org", "Acme", "--name", "billing", "--json")), &cred); err != nil {
+		t.Fatal(err)
+	}
+
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/connect/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(cred.ClientID, cred.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.TokenType != "Bearer" || tok.ExpiresIn != 3600 {
+		t.Fatalf("token: %d %+v", resp.StatusCode, tok)
+	}
+
+	me := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := me(); code != 200 || !strings.Contains(body, `"name":"billing"`) || !strings.Contains(body, `"name":"Acme"`) {
+		t.Fatalf("/api/v1/me: %d %s", code, body)
+	}
+
+	run("", "credentials", "revoke", cred.ClientID)
+	waitFor(t, func() bool { code, _ := me(); return code == 401 })
+
+	stop() // SIGTERM in a real process: the same context
+	select {
+	case code := <-served:
+		if code != 0 {
+			t.Errorf("serve exited %d after shutdown: %s", code, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(logs.String(), "sapient stopped") {
+		t.Errorf("no shutdown log line: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), cred.ClientSecret) || strings.Contains(logs.String(), tok.AccessToken) {
+		t.Error("a secret or token reached the logs")
+	}
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
