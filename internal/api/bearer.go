@@ -55,7 +55,7 @@ func (b *Bearer) Require(next http.Handler, scopes ...string) http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 			return
 		}
-		b.Usage.Used(v.Claims.ClientID, b.Now())
+		b.Usage.Record(v.Claims.ClientID, v.Claims.OrgID, usage.APICall, b.Now(), "")
 		granted := strings.Fields(v.Claims.Scope)
 		for _, s := range scopes {
 			if !contains(granted, s) || !v.Credential.HasScope(s) {

@@ -71,7 +71,7 @@ func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrInvalidRequest, "token is required.")
 		return
 	}
-	h.Usage.Used(caller.ClientID, now)
+	h.Usage.Record(caller.ClientID, caller.OrgID, usage.APICall, now, "")
 	v, err := h.Verifier.Verify(r.Context(), raw)
 	if err != nil && !errors.Is(err, token.ErrInvalid) {
 		h.Logger.ErrorContext(r.Context(), "introspect: verification failed", "err", err)

@@ -705,4 +705,3 @@ func TestOperations(t *testing.T) {
 		t.Errorf("/readyz with the database closed: %v %v", resp.StatusCode, err)
 	}
 }
-

@@ -85,7 +85,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: signing failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	h.Usage.Used(e.ClientID, now)
+	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, "")
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})

@@ -17,15 +17,16 @@ import (
 // SQL implements Store on database/sql for SQLite and PostgreSQL.
 type SQL struct {
 	db        *sql.DB
+	tx        *sql.Tx // set on the copy InTx hands to its function
 	dialect   goose.Dialect
 	forUpdate string // row lock clause for read-modify-write transactions
-	queries   sync.Map
+	queries   *sync.Map
 }
 
 var _ Store = (*SQL)(nil)
 
 func newSQL(db *sql.DB, dialect goose.Dialect) *SQL {
-	s := &SQL{db: db, dialect: dialect}
+	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}}
 	if dialect == goose.DialectPostgres {
 		s.forUpdate = " FOR UPDATE"
 	}
@@ -64,6 +65,29 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// conn is the transaction when there is one, else the pool.
+func (s *SQL) conn() queryer {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.db
+}
+
+// InTx runs fn with a Store whose every call is part of one transaction,
+// committed when fn returns nil and rolled back otherwise. Calls nest: InTx
+// inside InTx joins the outer transaction.
+func (s *SQL) InTx(ctx context.Context, fn func(Store) error) error {
+	return s.inTx(ctx, func(q queryer) error {
+		if s.tx != nil {
+			return fn(s)
+		}
+		child := *s
+		child.tx = q.(*sql.Tx)
+		return fn(&child)
+	})
 }
 
 // mapErr turns driver errors callers branch on into sentinel errors.
@@ -88,8 +112,12 @@ func mapErr(op string, err error) error {
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 
-// inTx runs fn in a transaction and commits it when fn returns nil.
-func (s *SQL) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a transaction and commits it when fn returns nil. Inside
+// a transaction already, fn joins it.
+func (s *SQL) inTx(ctx context.Context, fn func(q queryer) error) error {
+	if s.tx != nil {
+		return fn(s.tx)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -138,44 +166,48 @@ func boolInt(b bool) int64 {
 
 // ---- organisations ----
 
-const orgColumns = `id, name, scopes, created_at`
+const orgColumns = `id, name, scopes, created_at, updated_at, token_rate_limit, api_rate_limit`
 
 func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 	var (
-		o       Org
-		scopes  string
-		created sql.NullInt64
+		o                Org
+		scopes           string
+		created, updated sql.NullInt64
 	)
-	if err := row.Scan(&o.ID, &o.Name, &scopes, &created); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &scopes, &created, &updated, &o.TokenRateLimit, &o.APIRateLimit); err != nil {
 		return Org{}, err
 	}
 	o.Scopes = splitScopes(scopes)
 	o.CreatedAt = fromMicros(created)
+	o.UpdatedAt = fromMicros(updated)
 	return o, nil
 }
 
 // CreateOrg inserts an organisation; names are unique case-insensitively.
 func (s *SQL) CreateOrg(ctx context.Context, o Org) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?)`),
-		o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt))
+	if o.UpdatedAt.IsZero() {
+		o.UpdatedAt = o.CreatedAt
+	}
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit)
 	return mapErr("create organisation", err)
 }
 
 // GetOrg finds an organisation by ID.
 func (s *SQL) GetOrg(ctx context.Context, id string) (Org, error) {
-	o, err := scanOrg(s.db.QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), id))
+	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), id))
 	return o, mapErr("get organisation", err)
 }
 
 // GetOrgByName finds an organisation by name, case-insensitively.
 func (s *SQL) GetOrgByName(ctx context.Context, name string) (Org, error) {
-	o, err := scanOrg(s.db.QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE lower(name) = lower(?)`), name))
+	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE lower(name) = lower(?)`), name))
 	return o, mapErr("get organisation", err)
 }
 
 // ListOrgs lists every organisation by name.
 func (s *SQL) ListOrgs(ctx context.Context) ([]Org, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs ORDER BY lower(name)`))
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs ORDER BY lower(name)`))
 	if err != nil {
 		return nil, mapErr("list organisations", err)
 	}
@@ -185,7 +217,7 @@ func (s *SQL) ListOrgs(ctx context.Context) ([]Org, error) {
 // UpdateOrg changes an organisation's name or scope grant.
 func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, error)) (Org, error) {
 	var out Org
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx queryer) error {
 		old, err := scanOrg(tx.QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE id = ?`+s.forUpdate), id))
 		if err != nil {
 			return mapErr("update organisation", err)
@@ -194,7 +226,11 @@ func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, e
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, scopes = ? WHERE id = ?`), o.Name, joinScopes(o.Scopes), id)
+		if !o.UpdatedAt.After(old.UpdatedAt) {
+			o.UpdatedAt = old.UpdatedAt.Add(time.Microsecond)
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?
+			WHERE id = ?`), o.Name, joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, id)
 		if err != nil {
 			return mapErr("update organisation", err)
 		}
@@ -203,6 +239,15 @@ func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, e
 		return nil
 	})
 	return out, err
+}
+
+// OrgsUpdatedSince returns organisations changed at or after since.
+func (s *SQL) OrgsUpdatedSince(ctx context.Context, since time.Time) ([]Org, error) {
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE updated_at >= ? ORDER BY updated_at`), since.UnixMicro())
+	if err != nil {
+		return nil, mapErr("poll organisations", err)
+	}
+	return collect(rows, scanOrg, "poll organisations")
 }
 
 // collect scans every row with scan.
@@ -252,26 +297,26 @@ func nullString(s string) any {
 
 // CreateUser inserts a user; emails are unique case-insensitively.
 func (s *SQL) CreateUser(ctx context.Context, u User) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		u.ID, u.Email, u.PasswordHash, string(u.Role), nullString(u.OrgID), micros(u.CreatedAt), micros(u.PasswordChangedAt))
 	return mapErr("create user", err)
 }
 
 // GetUser finds a user by ID.
 func (s *SQL) GetUser(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	u, err := scanUser(s.conn().QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
 	return u, mapErr("get user", err)
 }
 
 // GetUserByEmail finds a user by email, case-insensitively.
 func (s *SQL) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE lower(email) = lower(?)`), email))
+	u, err := scanUser(s.conn().QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE lower(email) = lower(?)`), email))
 	return u, mapErr("get user", err)
 }
 
 // ListUsers lists every user by email.
 func (s *SQL) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+userColumns+` FROM users ORDER BY lower(email)`))
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+userColumns+` FROM users ORDER BY lower(email)`))
 	if err != nil {
 		return nil, mapErr("list users", err)
 	}
@@ -281,7 +326,7 @@ func (s *SQL) ListUsers(ctx context.Context) ([]User, error) {
 // UpdateUser changes a user's email, password, role or organisation.
 func (s *SQL) UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error) {
 	var out User
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx queryer) error {
 		old, err := scanUser(tx.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`+s.forUpdate), id))
 		if err != nil {
 			return mapErr("update user", err)
@@ -305,7 +350,7 @@ func (s *SQL) UpdateUser(ctx context.Context, id string, update func(User) (User
 // CountAdmins counts users with the Admin role.
 func (s *SQL) CountAdmins(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM users WHERE role = ?`), string(RoleAdmin)).Scan(&n)
+	err := s.conn().QueryRowContext(ctx, s.q(`SELECT count(*) FROM users WHERE role = ?`), string(RoleAdmin)).Scan(&n)
 	return n, mapErr("count admins", err)
 }
 
@@ -327,14 +372,14 @@ func scanScope(row interface{ Scan(...any) error }) (Scope, error) {
 
 // CreateScope defines a scope.
 func (s *SQL) CreateScope(ctx context.Context, sc Scope) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO scopes (name, description, builtin, admin_only, created_at) VALUES (?, ?, ?, ?, ?)`),
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO scopes (name, description, builtin, admin_only, created_at) VALUES (?, ?, ?, ?, ?)`),
 		sc.Name, sc.Description, boolInt(sc.Builtin), boolInt(sc.AdminOnly), micros(sc.CreatedAt))
 	return mapErr("create scope", err)
 }
 
 // ListScopes lists every scope by name.
 func (s *SQL) ListScopes(ctx context.Context) ([]Scope, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, description, builtin, admin_only, created_at FROM scopes ORDER BY name`))
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT name, description, builtin, admin_only, created_at FROM scopes ORDER BY name`))
 	if err != nil {
 		return nil, mapErr("list scopes", err)
 	}
@@ -344,18 +389,22 @@ func (s *SQL) ListScopes(ctx context.Context) ([]Scope, error) {
 // ---- credentials ----
 
 const credentialColumns = `client_id, org_id, name, secret_hash, scopes, created_at, created_by,
-	last_used_at, revoked_at, revoked_by, expires_at, updated_at`
+	last_used_at, revoked_at, revoked_by, expires_at, updated_at,
+	last_used_ip, previous_secret_hash, previous_secret_expires_at, allowed_cidrs`
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var (
-		c                                        Credential
-		scopes                                   string
-		created, lastUsed, revoked, expires, upd sql.NullInt64
+		c                                                    Credential
+		scopes, cidrs                                        string
+		created, lastUsed, revoked, expires, upd, prevExpiry sql.NullInt64
 	)
 	if err := row.Scan(&c.ClientID, &c.OrgID, &c.Name, &c.SecretHash, &scopes, &created, &c.CreatedBy,
-		&lastUsed, &revoked, &c.RevokedBy, &expires, &upd); err != nil {
+		&lastUsed, &revoked, &c.RevokedBy, &expires, &upd,
+		&c.LastUsedIP, &c.PreviousSecretHash, &prevExpiry, &cidrs); err != nil {
 		return Credential{}, err
 	}
+	c.PreviousSecretExpiresAt = fromMicros(prevExpiry)
+	c.AllowedCIDRs = splitScopes(cidrs)
 	c.Scopes = splitScopes(scopes)
 	c.CreatedAt = fromMicros(created)
 	c.LastUsedAt = fromMicros(lastUsed)
@@ -368,15 +417,17 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 // CreateCredential inserts a credential. A second active credential with
 // the same name (case-insensitively) in one organisation is ErrAlreadyExists.
 func (s *SQL) CreateCredential(ctx context.Context, c Credential) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO credentials (`+credentialColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO credentials (`+credentialColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
-		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt))
+		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
+		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs))
 	return mapErr("create credential", err)
 }
 
 // GetCredential finds a credential by client ID.
 func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, error) {
-	c, err := scanCredential(s.db.QueryRowContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE client_id = ?`), clientID))
+	c, err := scanCredential(s.conn().QueryRowContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE client_id = ?`), clientID))
 	return c, mapErr("get credential", err)
 }
 
@@ -389,7 +440,7 @@ func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Creden
 		args = append(args, f.OrgID)
 	}
 	query += ` ORDER BY created_at DESC, client_id`
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.conn().QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, mapErr("list credentials", err)
 	}
@@ -399,7 +450,7 @@ func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Creden
 // UpdateCredential is a read-modify-write of one credential.
 func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error) {
 	var out Credential
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx queryer) error {
 		old, err := scanCredential(tx.QueryRowContext(ctx,
 			s.q(`SELECT `+credentialColumns+` FROM credentials WHERE client_id = ?`+s.forUpdate), clientID))
 		if err != nil {
@@ -410,13 +461,14 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
-			revoked_by = ?, expires_at = ?, updated_at = ? WHERE client_id = ?`),
+			revoked_by = ?, expires_at = ?, updated_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ?,
+			allowed_cidrs = ? WHERE client_id = ?`),
 			c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
-			micros(c.UpdatedAt), clientID)
+			micros(c.UpdatedAt), c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), clientID)
 		if err != nil {
 			return mapErr("update credential", err)
 		}
-		c.ClientID, c.OrgID = old.ClientID, old.OrgID
+		c.ClientID, c.OrgID, c.LastUsedAt, c.LastUsedIP = old.ClientID, old.OrgID, old.LastUsedAt, old.LastUsedIP
 		out = c
 		return nil
 	})
@@ -425,7 +477,7 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 
 // CredentialsUpdatedSince returns credentials changed at or after since.
 func (s *SQL) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE updated_at >= ? ORDER BY updated_at`),
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE updated_at >= ? ORDER BY updated_at`),
 		since.UnixMicro())
 	if err != nil {
 		return nil, mapErr("poll credentials", err)
@@ -434,19 +486,19 @@ func (s *SQL) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]C
 }
 
 // TouchCredentials records last use in one transaction.
-func (s *SQL) TouchCredentials(ctx context.Context, lastUsed map[string]time.Time) error {
+func (s *SQL) TouchCredentials(ctx context.Context, lastUsed map[string]Use) error {
 	if len(lastUsed) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE credentials SET last_used_at = ?
+	return s.inTx(ctx, func(tx queryer) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE credentials SET last_used_at = ?, last_used_ip = ?
 			WHERE client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
 		if err != nil {
 			return mapErr("touch credentials", err)
 		}
 		defer stmt.Close()
-		for id, t := range lastUsed {
-			if _, err := stmt.ExecContext(ctx, t.UnixMicro(), id, t.UnixMicro()); err != nil {
+		for id, u := range lastUsed {
+			if _, err := stmt.ExecContext(ctx, u.At.UnixMicro(), u.IP, id, u.At.UnixMicro()); err != nil {
 				return mapErr("touch credentials", err)
 			}
 		}
@@ -458,14 +510,14 @@ func (s *SQL) TouchCredentials(ctx context.Context, lastUsed map[string]time.Tim
 
 // RevokeToken records a revoked token; a repeat is not an error.
 func (s *SQL) RevokeToken(ctx context.Context, t RevokedToken) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES (?, ?, ?, ?)
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (jti) DO NOTHING`), t.JTI, t.ClientID, t.ExpiresAt.UnixMicro(), t.RevokedAt.UnixMicro())
 	return mapErr("revoke token", err)
 }
 
 // RevokedTokensSince returns tokens revoked at or after since.
 func (s *SQL) RevokedTokensSince(ctx context.Context, since time.Time) ([]RevokedToken, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT jti, client_id, expires_at, revoked_at FROM revoked_tokens
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT jti, client_id, expires_at, revoked_at FROM revoked_tokens
 		WHERE revoked_at >= ? ORDER BY revoked_at`), since.UnixMicro())
 	if err != nil {
 		return nil, mapErr("poll revoked tokens", err)
@@ -483,7 +535,7 @@ func (s *SQL) RevokedTokensSince(ctx context.Context, since time.Time) ([]Revoke
 
 // PruneRevokedTokens forgets tokens that expired before t.
 func (s *SQL) PruneRevokedTokens(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM revoked_tokens WHERE expires_at < ?`), before.UnixMicro())
+	res, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM revoked_tokens WHERE expires_at < ?`), before.UnixMicro())
 	if err != nil {
 		return 0, mapErr("prune revoked tokens", err)
 	}
@@ -495,14 +547,14 @@ func (s *SQL) PruneRevokedTokens(ctx context.Context, before time.Time) (int, er
 
 // CreateSigningKey stores a new signing key.
 func (s *SQL) CreateSigningKey(ctx context.Context, k SigningKey) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at, activates_at)
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at, activates_at)
 		VALUES (?, ?, ?, ?, ?, ?)`), k.ID, k.Algorithm, string(k.PrivateKey), string(k.PublicKey), micros(k.CreatedAt), micros(k.ActivatesAt))
 	return mapErr("create signing key", err)
 }
 
 // ListSigningKeys lists keys in the order they activate.
 func (s *SQL) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kid, algorithm, private_key, public_key, created_at, activates_at
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT kid, algorithm, private_key, public_key, created_at, activates_at
 		FROM signing_keys ORDER BY activates_at, created_at, kid`))
 	if err != nil {
 		return nil, mapErr("list signing keys", err)
@@ -522,7 +574,7 @@ func (s *SQL) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 
 // DeleteSigningKey removes a key that no unexpired token can name.
 func (s *SQL) DeleteSigningKey(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE kid = ?`), id)
+	_, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE kid = ?`), id)
 	return mapErr("delete signing key", err)
 }
 
@@ -530,7 +582,7 @@ func (s *SQL) DeleteSigningKey(ctx context.Context, id string) error {
 
 // CreateSession stores a console session.
 func (s *SQL) CreateSession(ctx context.Context, se Session) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
 		se.ID, se.UserID, micros(se.CreatedAt), micros(se.LastSeenAt), micros(se.ExpiresAt))
 	return mapErr("create session", err)
 }
@@ -541,7 +593,7 @@ func (s *SQL) GetSession(ctx context.Context, id string) (Session, error) {
 		se                     Session
 		created, seen, expires sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, user_id, created_at, last_seen_at, expires_at FROM sessions WHERE id = ?`), id).
+	err := s.conn().QueryRowContext(ctx, s.q(`SELECT id, user_id, created_at, last_seen_at, expires_at FROM sessions WHERE id = ?`), id).
 		Scan(&se.ID, &se.UserID, &created, &seen, &expires)
 	se.CreatedAt, se.LastSeenAt, se.ExpiresAt = fromMicros(created), fromMicros(seen), fromMicros(expires)
 	return se, mapErr("get session", err)
@@ -549,18 +601,18 @@ func (s *SQL) GetSession(ctx context.Context, id string) (Session, error) {
 
 // TouchSession records activity on a session.
 func (s *SQL) TouchSession(ctx context.Context, id string, lastSeen time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE id = ?`), lastSeen.UnixMicro(), id)
+	_, err := s.conn().ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE id = ?`), lastSeen.UnixMicro(), id)
 	return mapErr("touch session", err)
 }
 
 // DeleteSession ends a session.
 func (s *SQL) DeleteSession(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), id)
+	_, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), id)
 	return mapErr("delete session", err)
 }
 
 // DeleteUserSessions ends every session of a user except keepID.
 func (s *SQL) DeleteUserSessions(ctx context.Context, userID, keepID string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), userID, keepID)
+	_, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), userID, keepID)
 	return mapErr("delete sessions", err)
 }

@@ -43,6 +43,12 @@ type Org struct {
 	Name      string
 	Scopes    []string
 	CreatedAt time.Time
+	UpdatedAt time.Time
+	// TokenRateLimit and APIRateLimit are per-credential limits in requests
+	// per second at the token endpoint and on API calls; 0 means the
+	// server's default.
+	TokenRateLimit int
+	APIRateLimit   int
 }
 
 // User is a person who logs in to the console.
@@ -79,7 +85,16 @@ type Credential struct {
 	RevokedAt  time.Time // zero while active
 	RevokedBy  string
 	ExpiresAt  time.Time // zero if it never expires
-	UpdatedAt  time.Time // changes whenever a field other than LastUsedAt changes
+	UpdatedAt  time.Time // changes whenever a field other than last use changes
+	LastUsedIP string
+
+	// PreviousSecretHash is the digest of the secret replaced by the last
+	// roll; it keeps working until PreviousSecretExpiresAt.
+	PreviousSecretHash      string
+	PreviousSecretExpiresAt time.Time
+	// AllowedCIDRs limits where the credential may be used from; empty
+	// means anywhere.
+	AllowedCIDRs []string
 }
 
 // Active reports whether the credential may obtain and use tokens at now.
@@ -120,6 +135,56 @@ type Session struct {
 	ExpiresAt  time.Time
 }
 
+// Use is one credential's last use, for TouchCredentials.
+type Use struct {
+	At time.Time
+	IP string
+}
+
+// UsageBucket counts one credential's activity in one hour.
+type UsageBucket struct {
+	ClientID      string
+	OrgID         string
+	Hour          time.Time // truncated to the hour, UTC
+	TokensIssued  int64
+	TokensRefused int64
+	APICalls      int64
+	APIRefused    int64
+}
+
+// UsageFilter selects usage buckets. OrgID and ClientID are optional
+// filters; From is inclusive and To exclusive.
+type UsageFilter struct {
+	OrgID    string
+	ClientID string
+	From, To time.Time
+}
+
+// AuditEvent records one security-relevant action. It never holds a secret.
+type AuditEvent struct {
+	ID         string
+	At         time.Time
+	OrgID      string // the organisation the target belongs to; empty for platform events
+	ActorKind  string
+	ActorID    string
+	ActorLabel string
+	Action     string // for example "credential.created"
+	Target     string // what was acted on: a client ID, a user email, a scope name
+	IP         string
+	UserAgent  string
+	Detail     string // short, human-readable, never secret
+}
+
+// AuditFilter selects audit events, newest first. Before, when set, pages
+// backwards: only events strictly older than it.
+type AuditFilter struct {
+	OrgID    string
+	Action   string
+	From, To time.Time
+	Before   time.Time
+	Limit    int
+}
+
 // CredentialFilter selects credentials in ListCredentials.
 type CredentialFilter struct {
 	OrgID string // empty means every organisation
@@ -132,6 +197,8 @@ type Orgs interface {
 	GetOrgByName(ctx context.Context, name string) (Org, error)
 	ListOrgs(ctx context.Context) ([]Org, error)
 	UpdateOrg(ctx context.Context, id string, update func(Org) (Org, error)) (Org, error)
+	// OrgsUpdatedSince returns organisations changed at or after since.
+	OrgsUpdatedSince(ctx context.Context, since time.Time) ([]Org, error)
 }
 
 // Users stores console users.
@@ -162,9 +229,25 @@ type Credentials interface {
 	// CredentialsUpdatedSince returns the credentials whose UpdatedAt is at
 	// or after since. Instances poll it to learn of changes made elsewhere.
 	CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error)
-	// TouchCredentials moves LastUsedAt forward for each client ID in one
-	// transaction. It never moves it back and never changes UpdatedAt.
-	TouchCredentials(ctx context.Context, lastUsed map[string]time.Time) error
+	// TouchCredentials moves LastUsedAt (and LastUsedIP) forward for each
+	// client ID. It never moves them back and never changes UpdatedAt.
+	TouchCredentials(ctx context.Context, lastUsed map[string]Use) error
+}
+
+// Usage stores hourly usage counters.
+type Usage interface {
+	// AddUsage adds each bucket's counts to what is stored for its
+	// credential and hour.
+	AddUsage(ctx context.Context, buckets []UsageBucket) error
+	ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error)
+	PruneUsage(ctx context.Context, before time.Time) (int, error)
+}
+
+// Audit stores the audit trail.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	PruneAudit(ctx context.Context, before time.Time) (int, error)
 }
 
 // Tokens stores revoked access tokens.
@@ -202,6 +285,12 @@ type Store interface {
 	Tokens
 	SigningKeys
 	Sessions
+	Usage
+	Audit
+	// InTx runs fn with a Store whose calls form one transaction: all of
+	// them commit when fn returns nil, none otherwise. An audit event
+	// appended inside exists exactly when the change it records does.
+	InTx(ctx context.Context, fn func(Store) error) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -296,16 +296,16 @@ func testTouchCredentials(t *testing.T, s store.Store) {
 		}
 	}
 	t1, t2 := base.Add(time.Minute), base.Add(2*time.Minute)
-	if err := s.TouchCredentials(ctx(t), map[string]time.Time{"c1": t2, "c2": t1, "unknown": t1}); err != nil {
+	if err := s.TouchCredentials(ctx(t), map[string]store.Use{"c1": {At: t2, IP: "192.0.2.1"}, "c2": {At: t1, IP: "2001:db8::1"}, "unknown": {At: t1}}); err != nil {
 		t.Fatalf("TouchCredentials: %v", err)
 	}
-	if err := s.TouchCredentials(ctx(t), map[string]time.Time{"c1": t1}); err != nil {
+	if err := s.TouchCredentials(ctx(t), map[string]store.Use{"c1": {At: t1, IP: "192.0.2.99"}}); err != nil {
 		t.Fatal(err)
 	}
 	c1, _ := s.GetCredential(ctx(t), "c1")
 	c2, _ := s.GetCredential(ctx(t), "c2")
-	if !c1.LastUsedAt.Equal(t2) {
-		t.Errorf("c1 last used = %v, want %v (never moved back)", c1.LastUsedAt, t2)
+	if !c1.LastUsedAt.Equal(t2) || c1.LastUsedIP != "192.0.2.1" {
+		t.Errorf("c1 last used = %v from %q, want %v from 192.0.2.1 (never moved back)", c1.LastUsedAt, c1.LastUsedIP, t2)
 	}
 	if !c2.LastUsedAt.Equal(t1) {
 		t.Errorf("c2 last used = %v, want %v", c2.LastUsedAt, t1)

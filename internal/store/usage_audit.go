@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// AddUsage adds counts to the hourly buckets in one transaction.
+func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
+	if len(buckets) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx queryer) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO usage_hourly
+			(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (client_id, hour) DO UPDATE SET
+			tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
+			tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
+			api_calls = usage_hourly.api_calls + excluded.api_calls,
+			api_refused = usage_hourly.api_refused + excluded.api_refused`))
+		if err != nil {
+			return mapErr("add usage", err)
+		}
+		defer stmt.Close()
+		for _, b := range buckets {
+			hour := b.Hour.UTC().Truncate(time.Hour)
+			if _, err := stmt.ExecContext(ctx, b.ClientID, hour.UnixMicro(), b.OrgID,
+				b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused); err != nil {
+				return mapErr("add usage", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ListUsage returns buckets in time order, then by client ID.
+func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error) {
+	query := `SELECT client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused FROM usage_hourly WHERE 1 = 1`
+	var args []any
+	if f.OrgID != "" {
+		query += ` AND org_id = ?`
+		args = append(args, f.OrgID)
+	}
+	if f.ClientID != "" {
+		query += ` AND client_id = ?`
+		args = append(args, f.ClientID)
+	}
+	if !f.From.IsZero() {
+		query += ` AND hour >= ?`
+		args = append(args, f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		query += ` AND hour < ?`
+		args = append(args, f.To.UnixMicro())
+	}
+	query += ` ORDER BY hour, client_id`
+	rows, err := s.conn().QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, mapErr("list usage", err)
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (UsageBucket, error) {
+		var (
+			b    UsageBucket
+			hour sql.NullInt64
+		)
+		err := row.Scan(&b.ClientID, &hour, &b.OrgID, &b.TokensIssued, &b.TokensRefused, &b.APICalls, &b.APIRefused)
+		b.Hour = fromMicros(hour)
+		return b, err
+	}, "list usage")
+}
+
+// PruneUsage deletes buckets of hours before t.
+func (s *SQL) PruneUsage(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM usage_hourly WHERE hour < ?`), before.UnixMicro())
+	if err != nil {
+		return 0, mapErr("prune usage", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+const auditColumns = `id, at, org_id, actor_kind, actor_id, actor_label, action, target, ip, user_agent, detail`
+
+// AppendAudit records an event; inside InTx it commits with the change.
+func (s *SQL) AppendAudit(ctx context.Context, e AuditEvent) error {
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.ID, e.At.UnixMicro(), e.OrgID, e.ActorKind, e.ActorID, e.ActorLabel, e.Action, e.Target, e.IP, e.UserAgent, e.Detail)
+	return mapErr("append audit event", err)
+}
+
+// ListAudit returns events newest first.
+func (s *SQL) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	query := `SELECT ` + auditColumns + ` FROM audit_events WHERE 1 = 1`
+	var args []any
+	if f.OrgID != "" {
+		query += ` AND org_id = ?`
+		args = append(args, f.OrgID)
+	}
+	if f.Action != "" {
+		query += ` AND action = ?`
+		args = append(args, f.Action)
+	}
+	if !f.From.IsZero() {
+		query += ` AND at >= ?`
+		args = append(args, f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		query += ` AND at < ?`
+		args = append(args, f.To.UnixMicro())
+	}
+	if !f.Before.IsZero() {
+		query += ` AND at < ?`
+		args = append(args, f.Before.UnixMicro())
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	query += ` ORDER BY at DESC, id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.conn().QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, mapErr("list audit events", err)
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (AuditEvent, error) {
+		var (
+			e  AuditEvent
+			at sql.NullInt64
+		)
+		err := row.Scan(&e.ID, &at, &e.OrgID, &e.ActorKind, &e.ActorID, &e.ActorLabel, &e.Action, &e.Target, &e.IP, &e.UserAgent, &e.Detail)
+		e.At = fromMicros(at)
+		return e, err
+	}, "list audit events")
+}
+
+// PruneAudit deletes events older than t.
+func (s *SQL) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM audit_events WHERE at < ?`), before.UnixMicro())
+	if err != nil {
+		return 0, mapErr("prune audit events", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
