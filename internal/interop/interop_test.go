@@ -106,6 +106,9 @@ func (f *fixture) run(t *testing.T, dir string, out any, name string, args ...st
 		"CLIENT_SECRET="+f.client.Secret,
 		"INTROSPECT_ID="+f.introspect.Credential.ClientID,
 		"INTROSPECT_SECRET="+f.introspect.Secret,
+		// The instance is on loopback: never send its traffic to a proxy.
+		"NO_PROXY=127.0.0.1,localhost,::1",
+		"no_proxy=127.0.0.1,localhost,::1",
 	)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

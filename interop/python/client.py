@@ -165,10 +165,9 @@ def main():
         revocation_endpoint_auth_method="client_secret_post",
         scope="credentials:read usage:read",
     )
-    token = step("authlib_post", lambda: session.fetch_token(
-        meta["token_endpoint"], grant_type="client_credentials", timeout=TIMEOUT))
-    summary["authlib_post"] = token_summary(token)
-    access_token = token["access_token"]
+    step("authlib_post", lambda: token_summary(session.fetch_token(
+        meta["token_endpoint"], grant_type="client_credentials", timeout=TIMEOUT)))
+    access_token = session.token["access_token"]
 
     # requests-oauthlib's BackendApplicationClient: HTTP Basic by default,
     # the body with include_client_id=True.
