@@ -32,6 +32,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokedTokens", testRevokedTokens},
 		{"SigningKeys", testSigningKeys},
 		{"Sessions", testSessions},
+		{"CredentialLifecycleFields", testCredentialLifecycleFields},
+		{"OrgsUpdatedSince", testOrgsUpdatedSince},
+		{"Usage", testUsage},
+		{"Audit", testAudit},
+		{"Transactions", testTransactions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
