@@ -1,13 +1,22 @@
 package server
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
 
-// registerConsole mounts the web console. Until the console package lands,
-// the root answers with a pointer to the API.
+	"sapient.dev/sapient/internal/console"
+)
+
+// registerConsole mounts the web console on mux.
 func (s *Server) registerConsole(mux *http.ServeMux) error {
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("Sapient\n"))
+	c, err := console.New(console.Config{
+		Store: s.cfg.Store, Credentials: s.Credentials, Users: s.Users,
+		Logger: s.log, Now: s.cfg.Now, Issuer: s.cfg.Issuer,
 	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	c.Register(mux)
+	s.console = c
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"sapient.dev/sapient/internal/api"
+	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/metrics"
@@ -72,6 +73,7 @@ type Server struct {
 	Verifier    *token.Verifier
 	Metrics     *metrics.Metrics
 	registry    *prometheus.Registry
+	console     *console.Console
 
 	stopOnce sync.Once
 	stop     chan struct{}
