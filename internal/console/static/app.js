@@ -4,8 +4,13 @@
 (function () {
   'use strict';
 
+  // showModal opens d as a modal dialog. A dialog the server rendered open
+  // is closed first; the close event that follows is not a person closing.
   function showModal(d) {
-    if (d.open) d.close();
+    if (d.open) {
+      d.dataset.reopening = '1';
+      d.close();
+    }
     d.showModal();
   }
 
@@ -56,6 +61,10 @@
     // A dialog that had a page of its own returns to the list when closed;
     // the secret leaves the page before anything else happens.
     d.addEventListener('close', function () {
+      if (d.dataset.reopening) {
+        delete d.dataset.reopening;
+        return;
+      }
       if (!d.hasAttribute('data-server-open')) return;
       d.querySelectorAll('[data-secret]').forEach(function (el) { el.value = ''; });
       location.replace(d.dataset.return || '/');

@@ -1,0 +1,425 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// Environment variables of the browser tests.
+const (
+	// chromiumEnv names the browser binary; default /usr/bin/chromium.
+	chromiumEnv = "SAPIENT_TEST_CHROMIUM"
+	// requireBrowserEnv=1 turns a missing browser into a failure (CI).
+	requireBrowserEnv = "SAPIENT_TEST_REQUIRE_BROWSER"
+	// screenshotsEnv names a folder that keeps every screenshot; without
+	// it they are kept only when a test fails.
+	screenshotsEnv = "SAPIENT_TEST_SCREENSHOTS"
+)
+
+// browserTab is one headless Chromium driven through the DevTools
+// protocol. Its helpers find elements as a person using assistive
+// technology would: by role and accessible name.
+type browserTab struct {
+	t    *testing.T
+	ctx  context.Context
+	dir  string
+	step int
+}
+
+// newBrowser starts a fresh Chromium with an empty profile, or skips the
+// test when there is none (fails instead under SAPIENT_TEST_REQUIRE_BROWSER=1).
+func newBrowser(t *testing.T) *browserTab {
+	t.Helper()
+	path := os.Getenv(chromiumEnv)
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		if os.Getenv(requireBrowserEnv) == "1" {
+			t.Fatalf("Chromium not found at %s but %s=1", path, requireBrowserEnv)
+		}
+		t.Skipf("browser tests skipped: no Chromium at %s (install the chromium package or set %s)", path, chromiumEnv)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 860),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
+		t.Fatalf("start Chromium: %v", err)
+	}
+	// Each step below must finish well within this.
+	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+	b := &browserTab{t: t, ctx: tctx, dir: screenshotDir(t)}
+	b.viewport(1280, 860)
+	return b
+}
+
+// screenshotDir makes the folder for a test's screenshots. It is removed
+// after a passing test unless SAPIENT_TEST_SCREENSHOTS names a folder.
+func screenshotDir(t *testing.T) string {
+	name := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(t.Name(), "_")
+	if root := os.Getenv(screenshotsEnv); root != "" {
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshots: %s", dir)
+		return dir
+	}
+	dir, err := os.MkdirTemp("", "sapient-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("screenshots kept: %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	t.Logf("screenshots: %s (kept if the test fails, or set %s)", dir, screenshotsEnv)
+	return dir
+}
+
+// do runs actions and fails the test on the first error.
+func (b *browserTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.shot("failed")
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// viewport sets the size of the page.
+func (b *browserTab) viewport(w, h int64) {
+	b.t.Helper()
+	b.do("set viewport", chromedp.EmulateViewport(w, h))
+}
+
+// open loads a URL and waits for the page.
+func (b *browserTab) open(url string) {
+	b.t.Helper()
+	b.do("open "+url, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("body")))
+}
+
+// shot saves a screenshot of the viewport as the next step of the test.
+func (b *browserTab) shot(name string) string {
+	b.t.Helper()
+	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	b.step++
+	path := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.step, name))
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("step %d: %s", b.step, path)
+	return path
+}
+
+// byRole finds elements whose computed ARIA role and accessible name
+// match, skipping those hidden from assistive technology (closed dialogs,
+// content behind a modal dialog, hidden elements).
+func byRole(role, name string) chromedp.QueryOption {
+	return chromedp.ByFunc(func(ctx context.Context, t *chromedp.Target, n *chromedp.Node) ([]cdp.NodeID, error) {
+		return axQuery(ctx, t, n.NodeID, role, name)
+	})
+}
+
+func axQuery(ctx context.Context, t *chromedp.Target, root cdp.NodeID, role, name string) ([]cdp.NodeID, error) {
+	res, err := cdp.Call(ctx, t, accessibility.QueryAXTree, accessibility.QueryAXTreeParams{
+		NodeID: root, Role: role, AccessibleName: name,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var backend []cdp.BackendNodeID
+	for _, ax := range res.Nodes {
+		if !ax.Ignored && ax.BackendDOMNodeID != 0 {
+			backend = append(backend, ax.BackendDOMNodeID)
+		}
+	}
+	if len(backend) == 0 {
+		return []cdp.NodeID{}, nil
+	}
+	pushed, err := cdp.Call(ctx, t, dom.PushNodesByBackendIDsToFrontend, dom.PushNodesByBackendIDsToFrontendParams{BackendNodeIDs: backend})
+	if err != nil {
+		return nil, err
+	}
+	return pushed.NodeIDs, nil
+}
+
+// find waits for the visible element of role and name, optionally inside
+// another element, and returns it. Each attempt starts a fresh query, so a
+// page replaced by the next one is no obstacle.
+func (b *browserTab) find(role, name string, within ...*chromedp.Node) *chromedp.Node {
+	b.t.Helper()
+	opts := []chromedp.QueryOption{byRole(role, name), chromedp.NodeVisible}
+	if len(within) > 0 {
+		opts = append(opts, chromedp.FromNode(within[0]))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(role+" "+name, opts...))
+		cancel()
+		if err == nil && len(nodes) > 0 {
+			return nodes[0]
+		}
+		if time.Now().After(deadline) || b.ctx.Err() != nil {
+			b.shot("not-found")
+			b.t.Fatalf("no visible %s named %q: %v", role, name, err)
+		}
+	}
+}
+
+// count is the number of elements of role and name exposed now.
+func (b *browserTab) count(role, name string) int {
+	b.t.Helper()
+	var (
+		n   int
+		err error
+	)
+	for range 20 { // a page being replaced answers with errors for a moment
+		n, err = chromedp.Run(b.ctx, func(ctx context.Context, t *chromedp.Target) (int, error) {
+			doc, err := cdp.Call(ctx, t, dom.GetDocument, dom.GetDocumentParams{})
+			if err != nil {
+				return 0, err
+			}
+			ids, err := axQuery(ctx, t, doc.Root.NodeID, role, name)
+			return len(ids), err
+		})
+		if err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.t.Fatalf("look for %s %q: %v", role, name, err)
+	}
+	return n
+}
+
+// absent checks that no element of role and name is exposed now.
+func (b *browserTab) absent(role, name string) {
+	b.t.Helper()
+	if n := b.count(role, name); n > 0 {
+		b.shot("unexpected")
+		b.t.Fatalf("found %d %s named %q, want none", n, role, name)
+	}
+}
+
+// click clicks the element of role and name.
+func (b *browserTab) click(role, name string, within ...*chromedp.Node) {
+	b.t.Helper()
+	n := b.find(role, name, within...)
+	b.do("click "+role+" "+name, chromedp.MouseClickNode(n))
+}
+
+// fill types text into the field with the accessible name label.
+func (b *browserTab) fill(label, text string, within ...*chromedp.Node) {
+	b.t.Helper()
+	n := b.find("textbox", label, within...)
+	ids := []cdp.NodeID{n.NodeID}
+	b.do("fill "+label, chromedp.Focus(ids),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.value = ""`),
+		chromedp.SendKeys(ids, text))
+}
+
+// value reads the value of the field with the accessible name label.
+func (b *browserTab) value(label string, within ...*chromedp.Node) string {
+	b.t.Helper()
+	n := b.find("textbox", label, within...)
+	v, err := chromedp.Run(b.ctx, chromedp.Value([]cdp.NodeID{n.NodeID}))
+	if err != nil {
+		b.t.Fatalf("value of %s: %v", label, err)
+	}
+	return v
+}
+
+// dialog waits for the open dialog named name.
+func (b *browserTab) dialog(name string) *chromedp.Node {
+	b.t.Helper()
+	return b.find("dialog", name)
+}
+
+// eval runs JavaScript in the page and returns its result.
+func eval[T any](b *browserTab, js string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// html is the whole document as the browser has it now.
+func (b *browserTab) html() string {
+	b.t.Helper()
+	return eval[string](b, `document.documentElement.outerHTML`)
+}
+
+// text is the visible text of the page.
+func (b *browserTab) text() string {
+	b.t.Helper()
+	return eval[string](b, `document.body.innerText`)
+}
+
+// waitFor evaluates the JavaScript condition until it is true. Errors
+// while a page is replaced by the next one are retried.
+func (b *browserTab) waitFor(cond string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("still false: %s", cond)
+			}
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitGone waits until no element matches the CSS selector and the page
+// has loaded.
+func (b *browserTab) waitGone(css string) {
+	b.t.Helper()
+	if err := b.waitFor(fmt.Sprintf(`document.readyState === "complete" && !document.querySelector(%q)`, css)); err != nil {
+		b.shot("still-there")
+		b.t.Fatalf("wait for %s to go: %v", css, err)
+	}
+}
+
+// waitURL waits until the page's path is path and it has loaded.
+func (b *browserTab) waitURL(path string) {
+	b.t.Helper()
+	if err := b.waitFor(fmt.Sprintf(`location.pathname === %q && document.readyState === "complete"`, path)); err != nil {
+		got, _ := chromedp.Run(b.ctx, chromedp.Location())
+		b.shot("wrong-url")
+		b.t.Fatalf("wait for %s: %v (at %s)", path, err, got)
+	}
+}
+
+// waitText waits until the visible text of the page contains s.
+func (b *browserTab) waitText(s string) {
+	b.t.Helper()
+	if err := b.waitFor(fmt.Sprintf(`!!document.body && document.body.innerText.includes(%q)`, s)); err != nil {
+		b.shot("text-missing")
+		b.t.Fatalf("wait for text %q: %v", s, err)
+	}
+}
+
+// grantClipboard lets the page read and write the clipboard, so that the
+// test can check what Copy put there.
+func (b *browserTab) grantClipboard(origin string) {
+	b.t.Helper()
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		_, err := chromedp.CallBrowser(b.ctx, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: name}, Setting: browser.PermissionSettingGranted, Origin: origin,
+		})
+		if err != nil {
+			b.t.Fatalf("grant %s: %v", name, err)
+		}
+	}
+}
+
+// watchJSDialogs records alert, confirm and prompt dialogs the page opens.
+func (b *browserTab) watchJSDialogs() func() []string {
+	events := chromedp.Events(b.ctx, page.JavascriptDialogOpening)
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			got = append(got, ev.Message)
+			chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	return func() []string { return got }
+}
+
+// login logs in through the login page and waits for Home.
+func (b *browserTab) login(baseURL, email, password string) {
+	b.t.Helper()
+	b.open(baseURL + "/login")
+	b.fill("Email", email)
+	b.fill("Password", password)
+	b.click("button", "Log in")
+	b.waitURL("/")
+}
+
+// clean squeezes runs of white space, for comparing visible text.
+func clean(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// tableRows reads the body rows of the table whose caption starts with
+// caption, each as a map from column heading to visible cell text.
+func (b *browserTab) tableRows(caption string) []map[string]string {
+	b.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const table = [...document.querySelectorAll('table')].find(t => t.caption && t.caption.textContent.trim().startsWith(%q));
+		if (!table) return null;
+		const heads = [...table.tHead.rows[0].cells].map(c => c.textContent.trim() || 'Actions');
+		return [...table.tBodies[0].rows].filter(r => !r.classList.contains('empty-row'))
+			.map(r => Object.fromEntries([...r.cells].map((c, i) => [heads[i], c.innerText.trim().replace(/\s+/g, ' ')])));
+	})()`, caption)
+	rows := eval[[]map[string]string](b, js)
+	if rows == nil {
+		b.shot("no-table")
+		b.t.Fatalf("no table %q", caption)
+	}
+	return rows
+}
+
+// row returns the row whose Name column is name, or nil.
+func row(rows []map[string]string, name string) map[string]string {
+	for _, r := range rows {
+		if r["Name"] == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// checkboxes lists the checkboxes inside the element with id: value and
+// whether it is checked.
+func (b *browserTab) checkboxes(id string) map[string]bool {
+	b.t.Helper()
+	return eval[map[string]bool](b, fmt.Sprintf(
+		`Object.fromEntries([...document.getElementById(%q).querySelectorAll('input[type=checkbox]')].map(i => [i.value, i.checked]))`, id))
+}
