@@ -388,7 +388,11 @@ func (a *app) keysCmd() *cobra.Command {
 			}
 			return a.withStore(cmd, func(s *store.SQL) error {
 				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, PublishLead: activateIn, Now: time.Now, Rand: rand.Reader}
-				if err := m.Reload(cmd.Context()); err != nil {
+				// Init, not Reload: on a database with no key yet it first
+				// makes the key that signs at once, as serve would; otherwise
+				// the only key would sign from --activate-in on, and until
+				// then the server could issue no token.
+				if err := m.Init(cmd.Context()); err != nil {
 					return err
 				}
 				kid, at, err := m.Rotate(cmd.Context())
