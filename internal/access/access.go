@@ -22,6 +22,11 @@ type Actor struct {
 	Label string // email, credential name or "cli", for display and audit
 	Role  store.Role
 	OrgID string // the organisation of a customer user or a credential
+	// Scopes are what a credential actor holds; it may grant no more.
+	Scopes []string
+	// IP and UserAgent describe the request, for the audit trail.
+	IP        string
+	UserAgent string
 }
 
 // CLI is the actor of the administration CLI.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -16,8 +18,9 @@ import (
 // actor may not reach: the two look the same from outside.
 var ErrNotFound = errors.New("credential: not found")
 
-// Service holds the rules for creating, listing and revoking credentials.
-// The console, the REST API and the CLI all call it.
+// Service holds the rules for creating, changing and revoking credentials.
+// The console, the REST API and the CLI all call it. Every change is
+// written with its audit event in one transaction.
 type Service struct {
 	Store store.Store
 	Now   func() time.Time
@@ -32,8 +35,9 @@ type CreateRequest struct {
 	OrgID string
 	Name  string
 	// Scopes to grant; nil means every scope the organisation may grant.
-	Scopes    []string
-	ExpiresAt time.Time // zero: never
+	Scopes       []string
+	ExpiresAt    time.Time // zero: never
+	AllowedCIDRs []string  // empty: from anywhere
 }
 
 // Created is a new credential with its secret, which exists in plain text
@@ -42,6 +46,8 @@ type Created struct {
 	Credential store.Credential
 	Secret     string
 }
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
 // Create makes a credential in an organisation the actor may reach.
 func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequest) (Created, error) {
@@ -61,9 +67,13 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	} else if err != nil {
 		return Created{}, fmt.Errorf("credential: create: %w", err)
 	}
-	now := s.Now().UTC().Truncate(time.Microsecond)
+	now := s.now()
 	if !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(now) {
 		return Created{}, invalid("expires_at", "Expiry must be in the future.")
+	}
+	cidrs, err := NormalizeCIDRs(req.AllowedCIDRs)
+	if err != nil {
+		return Created{}, err
 	}
 	defined, err := s.Store.ListScopes(ctx)
 	if err != nil {
@@ -72,6 +82,9 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	scopes := req.Scopes
 	if scopes == nil {
 		scopes = grantable(org, defined)
+		if actor.Kind == access.KindCredential {
+			scopes = slices.DeleteFunc(scopes, func(sc string) bool { return !slices.Contains(actor.Scopes, sc) })
+		}
 	}
 	scopes = ParseScopes(strings.Join(scopes, " "))
 	if err := checkScopes(scopes, defined, org, actor); err != nil {
@@ -88,14 +101,52 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	c := store.Credential{
 		ClientID: clientID, OrgID: org.ID, Name: name, SecretHash: HashSecret(secret).String(),
 		Scopes: scopes, CreatedAt: now, CreatedBy: actor.Label, ExpiresAt: req.ExpiresAt.UTC(), UpdatedAt: now,
+		AllowedCIDRs: cidrs,
 	}
-	if err := s.Store.CreateCredential(ctx, c); errors.Is(err, store.ErrAlreadyExists) {
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateCredential(ctx, c); err != nil {
+			return err
+		}
+		if err := extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.CredentialCreated, org.ID, clientID,
+			fmt.Sprintf("name %q, scopes %q", name, strings.Join(scopes, " ")), now)
+	})
+	if errors.Is(err, store.ErrAlreadyExists) {
 		return Created{}, invalid("name", "A credential named %q already exists. Choose another name.", name)
 	} else if err != nil {
 		return Created{}, fmt.Errorf("credential: create: %w", err)
 	}
 	s.changed(c)
 	return Created{Credential: c, Secret: secret}, nil
+}
+
+// extendGrant adds to the organisation's grant the ordinary scopes an
+// Admin gave one of its credentials beyond it, so that the grant stays the
+// ceiling of every credential's scopes (and withdrawing a scope from the
+// organisation withdraws it from all of them).
+func extendGrant(ctx context.Context, tx store.Store, org store.Org, scopes []string, defined []store.Scope, now time.Time) error {
+	var missing []string
+	for _, sc := range scopes {
+		i := slices.IndexFunc(defined, func(d store.Scope) bool { return d.Name == sc })
+		if i >= 0 && !defined[i].AdminOnly && !slices.Contains(org.Scopes, sc) {
+			missing = append(missing, sc)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err := tx.UpdateOrg(ctx, org.ID, func(o store.Org) (store.Org, error) {
+		for _, sc := range missing {
+			if !slices.Contains(o.Scopes, sc) {
+				o.Scopes = append(o.Scopes, sc)
+			}
+		}
+		o.UpdatedAt = now
+		return o, nil
+	})
+	return err
 }
 
 // Grantable lists the scopes a Customer of org may put on a credential.
@@ -110,10 +161,8 @@ func (s *Service) Grantable(ctx context.Context, org store.Org) ([]string, error
 func grantable(org store.Org, defined []store.Scope) []string {
 	out := []string{}
 	for _, d := range defined {
-		for _, g := range org.Scopes {
-			if d.Name == g && !d.AdminOnly {
-				out = append(out, g)
-			}
+		if !d.AdminOnly && slices.Contains(org.Scopes, d.Name) {
+			out = append(out, d.Name)
 		}
 	}
 	return out
@@ -145,27 +194,184 @@ func (s *Service) Get(ctx context.Context, actor access.Actor, clientID string) 
 	return c, nil
 }
 
+// UpdateRequest changes a credential; nil fields are left as they are.
+type UpdateRequest struct {
+	Name         *string
+	Scopes       []string // nil: unchanged; empty non-nil: no scopes
+	AllowedCIDRs []string // nil: unchanged; empty non-nil: from anywhere
+}
+
+// Update renames a credential or changes its scopes or IP allow-list.
+// Tokens issued before a scope was removed lose that scope at once.
+func (s *Service) Update(ctx context.Context, actor access.Actor, clientID string, req UpdateRequest) (store.Credential, error) {
+	var (
+		name  string
+		cidrs []string
+		err   error
+	)
+	if req.Name != nil {
+		if name, err = NormalizeName(*req.Name); err != nil {
+			return store.Credential{}, err
+		}
+	}
+	if req.AllowedCIDRs != nil {
+		if cidrs, err = NormalizeCIDRs(req.AllowedCIDRs); err != nil {
+			return store.Credential{}, err
+		}
+	}
+	defined, err := s.Store.ListScopes(ctx)
+	if err != nil {
+		return store.Credential{}, fmt.Errorf("credential: update: %w", err)
+	}
+	now := s.now()
+	var out store.Credential
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		var changes []string
+		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
+			if !actor.CanReach(c.OrgID) {
+				return c, ErrNotFound
+			}
+			if !c.RevokedAt.IsZero() {
+				return c, invalid("status", "A revoked credential cannot be changed.")
+			}
+			if req.Name != nil && name != c.Name {
+				changes = append(changes, fmt.Sprintf("name %q to %q", c.Name, name))
+				c.Name = name
+			}
+			if req.Scopes != nil {
+				org, err := tx.GetOrg(ctx, c.OrgID)
+				if err != nil {
+					return c, err
+				}
+				scopes := ParseScopes(strings.Join(req.Scopes, " "))
+				if err := checkScopes(scopes, defined, org, actor); err != nil {
+					return c, err
+				}
+				if err := extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
+					return c, err
+				}
+				if !slices.Equal(scopes, c.Scopes) {
+					changes = append(changes, fmt.Sprintf("scopes %q to %q", strings.Join(c.Scopes, " "), strings.Join(scopes, " ")))
+					c.Scopes = scopes
+				}
+			}
+			if req.AllowedCIDRs != nil && !slices.Equal(cidrs, c.AllowedCIDRs) {
+				changes = append(changes, fmt.Sprintf("allowed addresses to %q", strings.Join(cidrs, " ")))
+				c.AllowedCIDRs = cidrs
+			}
+			c.UpdatedAt = now
+			return c, nil
+		})
+		if err != nil {
+			return err
+		}
+		out = c
+		if len(changes) == 0 {
+			return nil
+		}
+		return audit.Write(ctx, tx, actor, audit.CredentialUpdated, c.OrgID, c.ClientID, strings.Join(changes, "; "), now)
+	})
+	if err := s.mapErr("update", err, req.Name != nil); err != nil {
+		return store.Credential{}, err
+	}
+	s.changed(out)
+	return out, nil
+}
+
+// Roll gives a credential a new secret. The previous secret keeps working
+// for overlap (zero: it stops at once), so that clients can switch without
+// downtime. The new secret exists in plain text only in the result.
+func (s *Service) Roll(ctx context.Context, actor access.Actor, clientID string, overlap time.Duration) (Created, error) {
+	if overlap < 0 || overlap > 30*24*time.Hour {
+		return Created{}, invalid("previous_secret_expires_in", "The old secret may keep working for 0 to 30 days.")
+	}
+	secret, err := NewSecret(s.Rand)
+	if err != nil {
+		return Created{}, err
+	}
+	now := s.now()
+	var out store.Credential
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
+			if !actor.CanReach(c.OrgID) {
+				return c, ErrNotFound
+			}
+			if !c.Active(now) {
+				return c, invalid("status", "Only an active credential can get a new secret.")
+			}
+			c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
+			if overlap > 0 {
+				c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, now.Add(overlap)
+			}
+			c.SecretHash = HashSecret(secret).String()
+			c.UpdatedAt = now
+			return c, nil
+		})
+		if err != nil {
+			return err
+		}
+		out = c
+		detail := "previous secret stopped at once"
+		if overlap > 0 {
+			detail = "previous secret works until " + out.PreviousSecretExpiresAt.Format(time.RFC3339)
+		}
+		return audit.Write(ctx, tx, actor, audit.CredentialRolled, c.OrgID, c.ClientID, detail, now)
+	})
+	if err := s.mapErr("roll", err, false); err != nil {
+		return Created{}, err
+	}
+	s.changed(out)
+	return Created{Credential: out, Secret: secret}, nil
+}
+
 // Revoke stops a credential: no new tokens, and its existing tokens are
 // refused wherever Sapient checks them. Revoking twice is not an error; the
 // first revocation is kept.
 func (s *Service) Revoke(ctx context.Context, actor access.Actor, clientID string) (store.Credential, error) {
-	c, err := s.Store.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
-		if !actor.CanReach(c.OrgID) {
-			return c, ErrNotFound
+	now := s.now()
+	var out store.Credential
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		first := false
+		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
+			if !actor.CanReach(c.OrgID) {
+				return c, ErrNotFound
+			}
+			if c.RevokedAt.IsZero() {
+				first = true
+				c.RevokedAt, c.RevokedBy, c.UpdatedAt = now, actor.Label, now
+			}
+			return c, nil
+		})
+		if err != nil {
+			return err
 		}
-		if c.RevokedAt.IsZero() {
-			now := s.Now().UTC().Truncate(time.Microsecond)
-			c.RevokedAt, c.RevokedBy, c.UpdatedAt = now, actor.Label, now
+		out = c
+		if !first {
+			return nil
 		}
-		return c, nil
+		return audit.Write(ctx, tx, actor, audit.CredentialRevoked, c.OrgID, c.ClientID, fmt.Sprintf("name %q", c.Name), now)
 	})
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound) {
-		return store.Credential{}, ErrNotFound
-	} else if err != nil {
-		return store.Credential{}, fmt.Errorf("credential: revoke: %w", err)
+	if err := s.mapErr("revoke", err, false); err != nil {
+		return store.Credential{}, err
 	}
-	s.changed(c)
-	return c, nil
+	s.changed(out)
+	return out, nil
+}
+
+// mapErr turns store errors into the service's.
+func (s *Service) mapErr(op string, err error, renamed bool) error {
+	var verr *ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrNotFound):
+		return ErrNotFound
+	case errors.As(err, &verr):
+		return verr
+	case renamed && errors.Is(err, store.ErrAlreadyExists):
+		return invalid("name", "Another active credential already has this name. Choose another name.")
+	}
+	return fmt.Errorf("credential: %s: %w", op, err)
 }
 
 func (s *Service) changed(c store.Credential) {

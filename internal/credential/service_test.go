@@ -303,6 +303,12 @@ func TestCreateScopes(t *testing.T) {
 		if gamma, err = org.Grant(ctx, f.store, gamma.ID, []string{"shipments:read", scope.Introspect}); err != nil {
 			t.Fatal(err)
 		}
+		// Delta may not grant shipments:read until an Admin gives it to one
+		// of Delta's credentials, which extends Delta's grant.
+		delta, err := org.Create(ctx, f.store, "Delta", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
 		credActor := access.Actor{Kind: access.KindCredential, ID: "sapci_x", Label: "ci", Role: store.RoleAdmin, OrgID: f.acme.ID}
 		tests := []struct {
 			name   string
@@ -312,7 +318,7 @@ func TestCreateScopes(t *testing.T) {
 			want   []string // nil: refused on "scopes"
 		}{
 			{"cli built-in", access.CLI, f.acme.ID, []string{scope.CredentialsRead, scope.Introspect}, []string{scope.CredentialsRead, scope.Introspect}},
-			{"cli scope the org may not grant", access.CLI, f.acme.ID, []string{"shipments:read"}, []string{"shipments:read"}},
+			{"cli scope the org may not grant", access.CLI, delta.ID, []string{"shipments:read"}, []string{"shipments:read"}},
 			{"cli unknown", access.CLI, f.acme.ID, []string{"nope:read"}, nil},
 			{"admin introspect", adminUser(), f.beta.ID, []string{scope.Introspect}, []string{scope.Introspect}},
 			{"admin unknown", adminUser(), f.beta.ID, []string{scope.CredentialsRead, "nope"}, nil},
@@ -351,6 +357,14 @@ func TestCreateScopes(t *testing.T) {
 					t.Fatalf("scopes = %q (returned %q), want %q", got.Scopes, c.Credential.Scopes, want)
 				}
 			})
+		}
+		// The Admin's grant beyond Delta's became part of Delta's grant, so
+		// that withdrawing it from Delta later withdraws it everywhere.
+		if d, err := f.store.GetOrg(ctx, delta.ID); err != nil || !slices.Contains(d.Scopes, "shipments:read") {
+			t.Errorf("Delta's grant after an Admin gave shipments:read = %v, %v", d.Scopes, err)
+		}
+		if a, _ := f.store.GetOrg(ctx, f.acme.ID); slices.Contains(a.Scopes, scope.Introspect) {
+			t.Error("an admin-only scope was added to an organisation's grant")
 		}
 	})
 }

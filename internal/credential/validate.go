@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -70,6 +71,43 @@ func checkScopes(requested []string, defined []store.Scope, org store.Org, actor
 		if defined[i].AdminOnly || !slices.Contains(org.Scopes, name) {
 			return invalid("scopes", "Scope %q is not available to your organisation.", name)
 		}
+		if actor.Kind == access.KindCredential && !slices.Contains(actor.Scopes, name) {
+			// A credential may not mint one with more power than itself.
+			return invalid("scopes", "Scope %q cannot be granted by a credential that does not hold it.", name)
+		}
 	}
 	return nil
+}
+
+// MaxAllowedCIDRs bounds an IP allow-list.
+const MaxAllowedCIDRs = 100
+
+// NormalizeCIDRs checks an IP allow-list and returns it in canonical form:
+// masked prefixes, sorted, without duplicates. A bare address stands for
+// itself alone.
+func NormalizeCIDRs(list []string) ([]string, error) {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := clientip.ParsePrefix(s)
+		if err != nil {
+			return nil, invalid("allowed_cidrs", "%s.", capitalize(err.Error()))
+		}
+		out = append(out, p.String())
+	}
+	if len(out) > MaxAllowedCIDRs {
+		return nil, invalid("allowed_cidrs", "At most %d addresses or networks.", MaxAllowedCIDRs)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
