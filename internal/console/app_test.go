@@ -2,15 +2,11 @@ package console_test
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
@@ -20,7 +16,7 @@ import (
 // token endpoint and the API on one real store.
 type app struct {
 	URL    string // the console
-	APIURL string // /connect/token and /api/v1
+	APIURL string // /connect/token and /api/v1: the same instance
 	Env    *servertest.Env
 }
 
@@ -32,36 +28,7 @@ var sqlite = storetest.Backend{Name: "sqlite", URL: storetest.SQLiteURL}
 func newApp(t *testing.T) *app {
 	t.Helper()
 	env := servertest.New(t, sqlite)
-	a := &app{URL: env.URL, APIURL: env.URL, Env: env}
-	if !consoleMounted(t, env.URL) {
-		// The server does not mount the console yet: serve it beside the
-		// instance, on the same store and the same services, so that what
-		// the console creates or revokes reaches the token endpoint at once.
-		mux := http.NewServeMux()
-		c, err := console.New(console.Config{
-			Store: env.Store, Credentials: env.Server.Credentials, Users: env.Server.Users,
-			Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Issuer: env.URL,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Register(mux)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(srv.Close)
-		a.URL = srv.URL
-	}
-	return a
-}
-
-// consoleMounted reports whether the instance serves the console itself.
-func consoleMounted(t *testing.T, base string) bool {
-	resp, err := http.Get(base + "/login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode == http.StatusOK && strings.Contains(string(b), `action="/login"`)
+	return &app{URL: env.URL, APIURL: env.URL, Env: env}
 }
 
 // customer creates an organisation and one Customer user of it.

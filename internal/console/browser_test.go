@@ -126,7 +126,10 @@ func (b *browserTab) viewport(w, h int64) {
 // open loads a URL and waits for the page.
 func (b *browserTab) open(url string) {
 	b.t.Helper()
-	b.do("open "+url, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("body")))
+	b.do("open "+url, chromedp.Navigate(url))
+	if err := b.waitFor(`document.readyState === "complete"`); err != nil {
+		b.t.Fatalf("load %s: %v", url, err)
+	}
 }
 
 // shot saves a screenshot of the viewport as the next step of the test.
@@ -422,4 +425,11 @@ func (b *browserTab) checkboxes(id string) map[string]bool {
 	b.t.Helper()
 	return eval[map[string]bool](b, fmt.Sprintf(
 		`Object.fromEntries([...document.getElementById(%q).querySelectorAll('input[type=checkbox]')].map(i => [i.value, i.checked]))`, id))
+}
+
+// chromedpSelect chooses the option with value in the select element found
+// by css, as a person picking from the list would, and tells the page.
+func chromedpSelect(css, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, css, value))
 }
