@@ -2,28 +2,48 @@ package credential
 
 import (
 	"context"
+	"net/netip"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/store"
 )
 
 // Entry is the part of a credential the hot paths need, in the form they
-// need it: the secret digest decoded, the scopes joined once.
+// need it: the secret digests decoded, the scopes joined once, the IP
+// allow-list parsed.
 type Entry struct {
 	ClientID  string
 	OrgID     string
 	Name      string
 	Hash      Hash
 	Scopes    []string
-	Scope     string // Scopes joined by spaces, as it goes into tokens
+	Scope     string // Scopes joined by spaces
 	RevokedAt time.Time
 	ExpiresAt time.Time
 	UpdatedAt time.Time
+	// PreviousHash is the secret replaced by a roll, valid until
+	// PreviousUntil.
+	PreviousHash  Hash
+	PreviousUntil time.Time
+	Allowed       []netip.Prefix // empty: any address
 }
+
+// CheckSecret reports whether h is the digest of the credential's secret,
+// or of its previous secret while that still works. Both comparisons are
+// always made, in constant time.
+func (e *Entry) CheckSecret(h Hash, now time.Time) bool {
+	current := h.Equal(e.Hash)
+	previous := h.Equal(e.PreviousHash) && now.Before(e.PreviousUntil)
+	return current || previous
+}
+
+// AllowedFrom reports whether the credential may be used from addr.
+func (e *Entry) AllowedFrom(addr netip.Addr) bool { return clientip.Allowed(e.Allowed, addr) }
 
 // Active reports whether the credential may obtain and use tokens at now.
 func (e *Entry) Active(now time.Time) bool {
@@ -45,11 +65,25 @@ func newEntry(c store.Credential) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential %s: %w", c.ClientID, err)
 	}
-	return &Entry{
+	e := &Entry{
 		ClientID: c.ClientID, OrgID: c.OrgID, Name: c.Name, Hash: h,
 		Scopes: c.Scopes, Scope: strings.Join(c.Scopes, " "),
 		RevokedAt: c.RevokedAt, ExpiresAt: c.ExpiresAt, UpdatedAt: c.UpdatedAt,
-	}, nil
+	}
+	if c.PreviousSecretHash != "" {
+		if e.PreviousHash, err = ParseHash(c.PreviousSecretHash); err != nil {
+			return nil, fmt.Errorf("credential %s: previous secret: %w", c.ClientID, err)
+		}
+		e.PreviousUntil = c.PreviousSecretExpiresAt
+	}
+	for _, cidr := range c.AllowedCIDRs {
+		p, err := clientip.ParsePrefix(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("credential %s: allowed address: %w", c.ClientID, err)
+		}
+		e.Allowed = append(e.Allowed, p)
+	}
+	return e, nil
 }
 
 // Cache is this instance's view of the credentials that have been used,

@@ -102,24 +102,26 @@ func basicAuth(r *http.Request) (id, secret string, ok bool) {
 // unknown client costs the same work as a wrong secret.
 var dummyHash = credential.HashSecret("sapient-dummy-secret")
 
-// authenticate checks a client ID and secret against the cache. Unknown
-// client, wrong secret, revoked and expired credentials all give the same
-// invalid_client answer after the same work.
-func authenticate(ctx context.Context, cache *credential.Cache, id, secret string, now time.Time) (*credential.Entry, *authError, error) {
-	fail := &authError{ErrInvalidClient, "Client authentication failed."}
+// authenticate checks a client ID and secret against the cache. It
+// returns the credential found for the ID (nil if unknown), and whether
+// the secret is right and the credential active. Unknown client, wrong
+// secret, revoked and expired credentials all cost the same work and give
+// the same invalid_client answer.
+func authenticate(ctx context.Context, cache *credential.Cache, id, secret string, now time.Time) (*credential.Entry, bool, error) {
 	if credential.CheckSecretFormat(secret) != nil {
-		return nil, fail, nil // refused before any lookup
+		return nil, false, nil // refused before any lookup
 	}
 	presented := credential.HashSecret(secret)
 	e, err := cache.Lookup(ctx, id, now)
 	if errors.Is(err, credential.ErrNotFound) {
 		presented.Equal(dummyHash)
-		return nil, fail, nil
+		presented.Equal(dummyHash)
+		return nil, false, nil
 	} else if err != nil {
-		return nil, nil, err
+		return nil, false, err
 	}
-	if !presented.Equal(e.Hash) || !e.Active(now) {
-		return nil, fail, nil
-	}
-	return e, nil, nil
+	return e, e.CheckSecret(presented, now) && e.Active(now), nil
 }
+
+// errClientAuth is the one answer to a failed client authentication.
+var errClientAuth = &authError{ErrInvalidClient, "Client authentication failed."}

@@ -19,6 +19,9 @@ const (
 	ErrInvalidScope         = "invalid_scope"
 	ErrServerError          = "server_error"
 	ErrInsufficientScope    = "insufficient_scope"
+	// ErrTooManyRequests answers a credential over its rate limit, with
+	// status 429 and Retry-After; RFC 6749 defines no code for it.
+	ErrTooManyRequests = "too_many_requests"
 )
 
 // errorBody is the JSON error response of RFC 6749 §5.2.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/token"
@@ -22,6 +23,9 @@ type IntrospectHandler struct {
 	Usage       *usage.Recorder
 	Logger      *slog.Logger
 	Now         func() time.Time
+	ClientIP    *clientip.Resolver
+	// Refused is told of a refused introspection, for the audit trail.
+	Refused func(r *http.Request, caller *credential.Entry, reason string)
 }
 
 // introspection is the response of RFC 7662 §2.2.
@@ -51,18 +55,31 @@ func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.Now()
-	caller, aerr, err := authenticate(r.Context(), h.Credentials, id, secret, now)
+	caller, ok, err := authenticate(r.Context(), h.Credentials, id, secret, now)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "introspect: credential lookup failed", "err", err)
 		writeError(w, ErrServerError, "Temporary failure; try again.")
 		return
 	}
-	if aerr != nil {
-		writeError(w, aerr.code, aerr.description)
+	ip := h.ClientIP.IP(r)
+	if !ok {
+		if caller != nil {
+			h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
+		}
+		writeError(w, errClientAuth.code, errClientAuth.description)
+		return
+	}
+	if !caller.AllowedFrom(ip) {
+		h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
+		writeError(w, ErrUnauthorizedClient, "This credential may not be used from this address.")
 		return
 	}
 	if !caller.HasScope(scope.Introspect) {
+		h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
 		h.Logger.WarnContext(r.Context(), "introspect: refused, caller lacks scope", "client_id", caller.ClientID)
+		if h.Refused != nil {
+			h.Refused(r, caller, "caller lacks "+scope.Introspect)
+		}
 		writeError(w, ErrInsufficientScope, "Introspection requires the scope "+scope.Introspect+".")
 		return
 	}
@@ -71,7 +88,7 @@ func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrInvalidRequest, "token is required.")
 		return
 	}
-	h.Usage.Record(caller.ClientID, caller.OrgID, usage.APICall, now, "")
+	h.Usage.Record(caller.ClientID, caller.OrgID, usage.APICall, now, ip.String())
 	v, err := h.Verifier.Verify(r.Context(), raw)
 	if err != nil && !errors.Is(err, token.ErrInvalid) {
 		h.Logger.ErrorContext(r.Context(), "introspect: verification failed", "err", err)

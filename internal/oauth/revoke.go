@@ -35,14 +35,14 @@ func (h *RevokeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.Now()
-	caller, aerr, err := authenticate(r.Context(), h.Credentials, id, secret, now)
+	caller, ok, err := authenticate(r.Context(), h.Credentials, id, secret, now)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "revoke: credential lookup failed", "err", err)
 		writeError(w, ErrServerError, "Temporary failure; try again.")
 		return
 	}
-	if aerr != nil {
-		writeError(w, aerr.code, aerr.description)
+	if !ok {
+		writeError(w, errClientAuth.code, errClientAuth.description)
 		return
 	}
 	raw := form.Get("token")

@@ -3,11 +3,14 @@ package oauth
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/metrics"
+	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/token"
 	"sapient.dev/sapient/internal/usage"
 )
@@ -15,11 +18,20 @@ import (
 // TokenHandler is the token endpoint for the client credentials grant.
 type TokenHandler struct {
 	Credentials *credential.Cache
+	Orgs        *credential.OrgCache
 	Issuer      *token.Issuer
 	Usage       *usage.Recorder
 	Metrics     *metrics.Metrics
 	Logger      *slog.Logger
 	Now         func() time.Time
+	ClientIP    *clientip.Resolver
+	Limiter     *ratelimit.Limiter
+	// DefaultRateLimit is the per-credential limit in requests per second
+	// for organisations that set none; 0 means unlimited.
+	DefaultRateLimit int
+	// RateLimited is told when a credential is refused for its rate, so
+	// that repeated refusals can be audited.
+	RateLimited func(e *credential.Entry, where string)
 }
 
 // tokenResponse is the successful response of RFC 6749 §5.1.
@@ -60,22 +72,50 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		return fail(aerr)
 	}
 	now := h.Now()
-	e, aerr, err := authenticate(r.Context(), h.Credentials, id, secret, now)
+	e, ok, err := authenticate(r.Context(), h.Credentials, id, secret, now)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "token: credential lookup failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	if aerr != nil {
-		return fail(aerr)
+	ip := h.ClientIP.IP(r)
+	refuse := func(e2 *authError) string {
+		h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String())
+		return fail(e2)
+	}
+	if e == nil {
+		return fail(errClientAuth)
+	}
+	if !ok {
+		return refuse(errClientAuth)
+	}
+	org, err := h.Orgs.Lookup(r.Context(), e.OrgID)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "token: organisation lookup failed", "err", err)
+		return fail(&authError{ErrServerError, "Temporary failure; try again."})
+	}
+	if allowed, wait := h.Limiter.Allow(e.ClientID, cmpOr(org.TokenRateLimit, h.DefaultRateLimit), now); !allowed {
+		h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String())
+		if h.RateLimited != nil {
+			h.RateLimited(e, "token endpoint")
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Error: ErrTooManyRequests,
+			Description: "Too many token requests for this credential; retry after the time in Retry-After. Cache tokens until they expire."})
+		return ErrTooManyRequests
+	}
+	if !e.AllowedFrom(ip) {
+		return refuse(&authError{ErrUnauthorizedClient, "This credential may not be used from this address."})
 	}
 	// RFC 6749 §3.3: the requested scope must be within what the client
-	// holds; absent means everything it holds.
-	scope := e.Scope
+	// holds now (its scopes that its organisation still allows); absent
+	// means all of them.
+	held := org.Effective(e)
+	scope := held
 	if requested, ok := form["scope"]; ok && strings.TrimSpace(requested[0]) != "" {
 		granted := credential.ParseScopes(requested[0])
 		for _, s := range granted {
-			if !e.HasScope(s) {
-				return fail(&authError{ErrInvalidScope, "The credential does not hold scope " + s + "."})
+			if !containsField(held, s) {
+				return refuse(&authError{ErrInvalidScope, "The credential does not hold scope " + s + "."})
 			}
 		}
 		scope = strings.Join(granted, " ")
@@ -85,9 +125,28 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: signing failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, "")
+	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip.String())
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
 	return "issued"
+}
+
+// containsField reports whether the space-separated list holds s.
+func containsField(list, s string) bool {
+	for list != "" {
+		var f string
+		f, list, _ = strings.Cut(list, " ")
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
+func cmpOr(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
 }

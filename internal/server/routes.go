@@ -6,15 +6,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"sapient.dev/sapient/internal/api"
 )
 
 // routes builds the route table: one place that lists every endpoint.
 func (s *Server) routes() error {
 	mux := http.NewServeMux()
 	tok, introspect, revoke, discovery, jwks := s.oauthHandlers()
-	bearer := s.newAPI()
 
 	// OAuth 2.0 endpoints. They answer every method so that a wrong one
 	// still gets an RFC 6749 error rather than a bare 405.
@@ -25,8 +22,8 @@ func (s *Server) routes() error {
 	mux.Handle("GET /.well-known/openid-configuration", discovery)
 	mux.Handle("GET /.well-known/jwks.json", jwks)
 
-	// Sapient's API.
-	mux.Handle("GET /api/v1/me", bearer.Require(&api.Me{Orgs: s.cfg.Store, Logger: s.log, Now: s.cfg.Now}))
+	// Sapient's API: /api/v1/me, credentials, usage, audit, openapi.json.
+	s.newAPI().Register(mux)
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +22,12 @@ import (
 
 	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/console"
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
+	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/token"
@@ -56,6 +59,15 @@ type Config struct {
 
 	// Registry receives the metrics; default a new registry.
 	Registry *prometheus.Registry
+
+	// TrustedProxies are the networks whose X-Forwarded-For is believed;
+	// none by default.
+	TrustedProxies []netip.Prefix
+	// TokenRateLimit and APIRateLimit are the per-credential limits, in
+	// requests per second, for organisations that set none. Zero takes the
+	// default (100 and 1000); negative means unlimited.
+	TokenRateLimit int
+	APIRateLimit   int
 }
 
 // Server is one Sapient instance.
@@ -68,12 +80,16 @@ type Server struct {
 	Credentials *credential.Service
 	Users       *user.Service
 	Cache       *credential.Cache
+	Orgs        *credential.OrgCache
+	Limiter     *ratelimit.Limiter
+	ClientIP    *clientip.Resolver
 	Denylist    *token.Denylist
 	Usage       *usage.Recorder
 	Verifier    *token.Verifier
 	Metrics     *metrics.Metrics
 	registry    *prometheus.Registry
 	console     *console.Console
+	limitAudits rateLimitAudits
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -118,6 +134,18 @@ func (c *Config) defaults() error {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = time.Second
 	}
+	switch {
+	case c.TokenRateLimit == 0:
+		c.TokenRateLimit = 100
+	case c.TokenRateLimit < 0:
+		c.TokenRateLimit = 0
+	}
+	switch {
+	case c.APIRateLimit == 0:
+		c.APIRateLimit = 1000
+	case c.APIRateLimit < 0:
+		c.APIRateLimit = 0
+	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 		c.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -148,6 +176,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			PublishLead: cfg.KeyPublishLead, TokenTTL: cfg.TokenTTL, Now: cfg.Now, Rand: cfg.Rand, Logger: cfg.Logger,
 		},
 		Cache:    credential.NewCache(cfg.Store),
+		Orgs:     credential.NewOrgCache(cfg.Store),
+		Limiter:  ratelimit.New(),
+		ClientIP: &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
 		Denylist: token.NewDenylist(),
 		Usage:    usage.NewRecorder(cfg.Store),
 		stop:     make(chan struct{}),
@@ -163,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand}
 	s.Verifier = &token.Verifier{
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
-		Credentials: s.Cache, Denylist: s.Denylist, Now: cfg.Now,
+		Credentials: s.Cache, Orgs: s.Orgs, Denylist: s.Denylist, Now: cfg.Now,
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -212,7 +243,8 @@ func (s *Server) background() {
 			now := s.cfg.Now()
 			err1 := s.Cache.Sync(ctx, since)
 			err2 := s.Denylist.Sync(ctx, s.cfg.Store, since, now)
-			if err := errors.Join(err1, err2); err != nil {
+			err3 := s.Orgs.Sync(ctx, since)
+			if err := errors.Join(err1, err2, err3); err != nil {
 				s.log.Warn("sync with database failed", "err", err)
 				continue
 			}
@@ -228,23 +260,30 @@ func (s *Server) background() {
 			if _, err := s.cfg.Store.PruneRevokedTokens(ctx, s.cfg.Now().Add(-time.Hour)); err != nil {
 				s.log.Warn("pruning revoked tokens failed", "err", err)
 			}
+			s.Limiter.Prune(s.cfg.Now().Add(-time.Minute))
 		}
 	}
-}
-
-func (s *Server) newAPI() *api.Bearer {
-	return &api.Bearer{Verifier: s.Verifier, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: s.cfg.Now}
 }
 
 func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.Handler) {
 	c := s.cfg
 	tok = &oauth.TokenHandler{
-		Credentials: s.Cache, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: c.Now,
-		Issuer: &token.Issuer{Signer: s.Keys, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TokenTTL, Rand: c.Rand},
+		Credentials: s.Cache, Orgs: s.Orgs, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: c.Now,
+		Issuer:   &token.Issuer{Signer: s.Keys, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TokenTTL, Rand: c.Rand},
+		ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: c.TokenRateLimit, RateLimited: s.rateLimited,
 	}
-	introspect = &oauth.IntrospectHandler{Credentials: s.Cache, Verifier: s.Verifier, Usage: s.Usage, Logger: s.log, Now: c.Now}
+	introspect = &oauth.IntrospectHandler{Credentials: s.Cache, Verifier: s.Verifier, Usage: s.Usage, Logger: s.log, Now: c.Now,
+		ClientIP: s.ClientIP, Refused: s.introspectionRefused}
 	revoke = &oauth.RevokeHandler{Credentials: s.Cache, Verifier: s.Verifier, Denylist: s.Denylist, Store: c.Store, Logger: s.log, Now: c.Now}
 	discovery = &oauth.DiscoveryHandler{Issuer: c.Issuer, Scopes: c.Store, Logger: s.log}
 	jwks = &oauth.JWKSHandler{Keys: s.Keys, Logger: s.log}
 	return
+}
+
+func (s *Server) newAPI() *api.API {
+	auth := &api.Auth{
+		Verifier: s.Verifier, Orgs: s.Orgs, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
+		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
+	}
+	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Orgs: s.Orgs, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type Verifier struct {
 	Issuer      string
 	Audience    string
 	Credentials *credential.Cache
+	Orgs        *credential.OrgCache
 	Denylist    *Denylist
 	Now         func() time.Time
 
@@ -62,11 +64,14 @@ type Verifier struct {
 type Verified struct {
 	Claims     Claims
 	Credential *credential.Entry
+	// Scope is what the token may do now: the scopes of its claim that the
+	// credential still holds and its organisation still allows.
+	Scope string
 }
 
 // Verify checks raw and returns its claims and credential.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
-	if raw == "" || len(raw) > MaxLen {
+	if raw == "" || len(raw) > MaxLen || !canonical(raw) {
 		return nil, invalid("malformed token")
 	}
 	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
@@ -125,7 +130,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 	if e.OrgID != c.OrgID {
 		return nil, invalid("organisation mismatch")
 	}
+	org, err := v.Orgs.Lookup(ctx, e.OrgID)
+	if errors.Is(err, credential.ErrUnknownOrg) {
+		return nil, invalid("unknown organisation")
+	} else if err != nil {
+		return nil, err
+	}
 	out.Credential = e
+	out.Scope = intersect(c.Scope, org.Effective(e))
 	return &out, nil
 }
 
@@ -147,4 +159,25 @@ func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) 
 		return jose.JSONWebKey{}, false
 	}
 	return v.Keys.PublicKey(kid)
+}
+
+// intersect keeps the scopes of claim that are also in held, both
+// space-separated. When nothing is dropped it returns claim unchanged.
+func intersect(claim, held string) string {
+	if claim == held {
+		return claim
+	}
+	kept := make([]string, 0, 8)
+	all := true
+	for _, s := range strings.Fields(claim) {
+		if slices.Contains(strings.Fields(held), s) {
+			kept = append(kept, s)
+		} else {
+			all = false
+		}
+	}
+	if all {
+		return claim
+	}
+	return strings.Join(kept, " ")
 }

@@ -1,0 +1,184 @@
+// Package api serves Sapient's REST API under /api/v1/: /me for any valid
+// bearer token, and the management API (credentials, usage, audit), usable
+// with a bearer token that holds the matching scope or with a console
+// session, always limited to the caller's own organisation.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/clientip"
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/metrics"
+	"sapient.dev/sapient/internal/ratelimit"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/token"
+	"sapient.dev/sapient/internal/usage"
+)
+
+// Principal is who makes an API call.
+type Principal struct {
+	Actor access.Actor
+	// Token is the verified access token, or nil for a console session.
+	Token *token.Verified
+}
+
+type ctxKey struct{}
+
+// Caller returns the principal of the request, set by Auth.
+func Caller(ctx context.Context) *Principal {
+	p, _ := ctx.Value(ctxKey{}).(*Principal)
+	return p
+}
+
+// SessionSource finds the console user behind a request's session cookie.
+type SessionSource interface {
+	SessionActor(r *http.Request) (access.Actor, bool)
+}
+
+// Auth authenticates API calls: by an access token in the Authorization
+// header (RFC 6750 §2.1), or, without one, by a console session.
+type Auth struct {
+	Verifier *token.Verifier
+	Orgs     *credential.OrgCache
+	Sessions SessionSource // nil: tokens only
+	Usage    *usage.Recorder
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	Now      func() time.Time
+	ClientIP *clientip.Resolver
+	Limiter  *ratelimit.Limiter
+	// DefaultRateLimit is the per-credential limit on API calls, in
+	// requests per second, for organisations that set none.
+	DefaultRateLimit int
+	// RateLimited is told when a credential is refused for its rate.
+	RateLimited func(e *credential.Entry, where string)
+}
+
+// Bearer wraps next so that it runs only for a valid access token that
+// holds scope (none if empty).
+func (a *Auth) Bearer(next http.Handler, scope string) http.Handler {
+	return a.require(next, scope, false)
+}
+
+// BearerOrSession is Bearer, but a request without an Authorization header
+// may instead carry a console session, which acts with its user's rights.
+func (a *Auth) BearerOrSession(next http.Handler, scope string) http.Handler {
+	return a.require(next, scope, true)
+}
+
+func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sessions && a.Sessions != nil && r.Header.Get("Authorization") == "" {
+			if actor, ok := a.Sessions.SessionActor(r); ok {
+				actor.IP, actor.UserAgent = a.ClientIP.IP(r).String(), r.UserAgent()
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &Principal{Actor: actor})))
+				return
+			}
+		}
+		raw, ok := bearerToken(r)
+		if !ok {
+			a.Metrics.TokenChecks.WithLabelValues("missing").Inc()
+			challenge(w, http.StatusUnauthorized, "invalid_token", "An access token is required in the Authorization header.", "")
+			return
+		}
+		v, err := a.Verifier.Verify(r.Context(), raw)
+		var terr *token.Error
+		if errors.As(err, &terr) {
+			a.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
+			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid: "+terr.Reason+".", "")
+			return
+		} else if err != nil {
+			a.Logger.ErrorContext(r.Context(), "api: token verification failed", "err", err)
+			problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
+			return
+		}
+		e, now, ip := v.Credential, a.Now(), a.ClientIP.IP(r)
+		refused := func() { a.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ip.String()) }
+		if !e.AllowedFrom(ip) {
+			refused()
+			a.Metrics.TokenChecks.WithLabelValues("address_not_allowed").Inc()
+			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
+			return
+		}
+		org, err := a.Orgs.Lookup(r.Context(), e.OrgID)
+		if err != nil {
+			a.Logger.ErrorContext(r.Context(), "api: organisation lookup failed", "err", err)
+			problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
+			return
+		}
+		if ok, wait := a.Limiter.Allow(e.ClientID, cmpOr(org.APIRateLimit, a.DefaultRateLimit), now); !ok {
+			refused()
+			a.Metrics.TokenChecks.WithLabelValues("rate_limited").Inc()
+			if a.RateLimited != nil {
+				a.RateLimited(e, "API")
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
+			problem(w, r, http.StatusTooManyRequests, "Too many requests",
+				"This credential made too many API calls; retry after the time in Retry-After.", nil)
+			return
+		}
+		if scope != "" && !hasField(v.Scope, scope) {
+			refused()
+			a.Metrics.TokenChecks.WithLabelValues("insufficient_scope").Inc()
+			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+scope+".", scope)
+			return
+		}
+		a.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ip.String())
+		a.Metrics.TokenChecks.WithLabelValues("valid").Inc()
+		p := &Principal{Token: v, Actor: access.Actor{
+			Kind: access.KindCredential, ID: e.ClientID, Label: e.Name, Role: store.RoleCustomer, OrgID: e.OrgID,
+			Scopes: strings.Fields(v.Scope), IP: ip.String(), UserAgent: r.UserAgent(),
+		}}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+	})
+}
+
+// hasField reports whether the space-separated list holds s.
+func hasField(list, s string) bool {
+	for list != "" {
+		var f string
+		f, list, _ = strings.Cut(list, " ")
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
+func cmpOr(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// bearerToken reads "Authorization: Bearer <token>"; the scheme is
+// case-insensitive (RFC 9110 §11.1).
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(prefix):])
+	return tok, tok != ""
+}
+
+// challenge answers with an RFC 6750 §3 error: a WWW-Authenticate header
+// and the same error as JSON.
+func challenge(w http.ResponseWriter, status int, code, description, scope string) {
+	v := `Bearer realm="sapient", error="` + code + `", error_description="` + description + `"`
+	if scope != "" {
+		v += `, scope="` + scope + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}

@@ -1,0 +1,90 @@
+package api
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/store"
+)
+
+// Config is what the API needs.
+type Config struct {
+	Auth        *Auth
+	Credentials *credential.Service
+	Orgs        *credential.OrgCache
+	Store       store.Store
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Route is one operation of the API. The table drives both the mux and the
+// test that holds the OpenAPI document to the code.
+type Route struct {
+	Method  string
+	Path    string // as in the OpenAPI document, with {name} parameters
+	Scope   string // the scope a bearer token needs; "" for any valid token
+	Session bool   // a console session may call it too
+	Handler http.HandlerFunc
+}
+
+// API is Sapient's REST API.
+type API struct {
+	cfg    Config
+	routes []Route
+}
+
+// New builds the API.
+func New(cfg Config) *API {
+	creds := &Credentials{Service: cfg.Credentials, Logger: cfg.Logger, Now: cfg.Now}
+	usage := &Usage{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now}
+	audit := &AuditLog{Store: cfg.Store, Logger: cfg.Logger}
+	me := &Me{Orgs: cfg.Orgs, Logger: cfg.Logger}
+	return &API{cfg: cfg, routes: []Route{
+		{"GET", "/api/v1/me", "", false, me.ServeHTTP},
+		{"GET", "/api/v1/credentials", scope.CredentialsRead, true, creds.list},
+		{"POST", "/api/v1/credentials", scope.CredentialsWrite, true, creds.create},
+		{"GET", "/api/v1/credentials/{client_id}", scope.CredentialsRead, true, creds.get},
+		{"PATCH", "/api/v1/credentials/{client_id}", scope.CredentialsWrite, true, creds.update},
+		{"DELETE", "/api/v1/credentials/{client_id}", scope.CredentialsWrite, true, creds.revoke},
+		{"POST", "/api/v1/credentials/{client_id}/roll", scope.CredentialsWrite, true, creds.roll},
+		{"GET", "/api/v1/usage", scope.UsageRead, true, usage.list},
+		{"GET", "/api/v1/audit", scope.AuditRead, true, audit.list},
+	}}
+}
+
+// Routes lists the operations.
+func (a *API) Routes() []Route { return a.routes }
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// OpenAPI returns the OpenAPI 3.1 document that describes the API.
+func OpenAPI() []byte { return openAPIDocument }
+
+// Register mounts the API on mux. State-changing calls are protected
+// against cross-site requests, which matters for console sessions.
+func (a *API) Register(mux *http.ServeMux) {
+	csrf := http.NewCrossOriginProtection()
+	for _, rt := range a.routes {
+		var h http.Handler = rt.Handler
+		if rt.Session {
+			h = a.cfg.Auth.BearerOrSession(h, rt.Scope)
+		} else {
+			h = a.cfg.Auth.Bearer(h, rt.Scope)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, csrf.Handler(h))
+	}
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Write(openAPIDocument)
+	})
+	// Anything else under /api/ is a JSON 404 rather than the console's page.
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		problem(w, r, http.StatusNotFound, "Not found", "No such API operation; see /api/v1/openapi.json.", nil)
+	})
+}

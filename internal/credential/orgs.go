@@ -1,0 +1,107 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/store"
+)
+
+// OrgState is what the hot paths need of an organisation: the scopes it
+// may grant and its rate limits.
+type OrgState struct {
+	ID             string
+	Name           string
+	Scopes         []string
+	TokenRateLimit int
+	APIRateLimit   int
+	UpdatedAt      time.Time
+}
+
+// Allows reports whether a credential of the organisation may use scope s
+// now: s is in the organisation's grant, or it is reserved for Admins, who
+// grant it credential by credential.
+func (o *OrgState) Allows(s string) bool {
+	return s == scope.Introspect || slices.Contains(o.Scopes, s)
+}
+
+// Effective returns the scopes of e that its organisation still allows,
+// joined by spaces. A scope withdrawn from the organisation disappears from
+// every credential at once.
+func (o *OrgState) Effective(e *Entry) string {
+	for _, s := range e.Scopes {
+		if !o.Allows(s) {
+			kept := make([]string, 0, len(e.Scopes))
+			for _, s := range e.Scopes {
+				if o.Allows(s) {
+					kept = append(kept, s)
+				}
+			}
+			return strings.Join(kept, " ")
+		}
+	}
+	return e.Scope // the common case: nothing withdrawn, nothing allocated
+}
+
+// OrgCache keeps the organisations in memory, loading each on first use
+// and refreshing them by polling, like Cache does for credentials.
+type OrgCache struct {
+	store store.Orgs
+	mu    sync.RWMutex
+	orgs  map[string]*OrgState
+}
+
+// NewOrgCache returns an empty cache over s.
+func NewOrgCache(s store.Orgs) *OrgCache {
+	return &OrgCache{store: s, orgs: map[string]*OrgState{}}
+}
+
+// ErrUnknownOrg is returned for an organisation that does not exist.
+var ErrUnknownOrg = errors.New("credential: unknown organisation")
+
+// Lookup returns the organisation, from memory after the first time.
+func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
+	c.mu.RLock()
+	o, ok := c.orgs[id]
+	c.mu.RUnlock()
+	if ok {
+		return o, nil
+	}
+	so, err := c.store.GetOrg(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownOrg
+	} else if err != nil {
+		return nil, fmt.Errorf("credential: organisation: %w", err)
+	}
+	return c.put(so), nil
+}
+
+func (c *OrgCache) put(so store.Org) *OrgState {
+	o := &OrgState{ID: so.ID, Name: so.Name, Scopes: so.Scopes, TokenRateLimit: so.TokenRateLimit,
+		APIRateLimit: so.APIRateLimit, UpdatedAt: so.UpdatedAt}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.orgs[so.ID]; ok && old.UpdatedAt.After(o.UpdatedAt) {
+		return old
+	}
+	c.orgs[so.ID] = o
+	return o
+}
+
+// Sync applies changes made since the given time by any instance.
+func (c *OrgCache) Sync(ctx context.Context, since time.Time) error {
+	changed, err := c.store.OrgsUpdatedSince(ctx, since)
+	if err != nil {
+		return fmt.Errorf("credential: sync organisations: %w", err)
+	}
+	for _, so := range changed {
+		c.put(so)
+	}
+	return nil
+}
