@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,12 +100,72 @@ func (a *app) orgsCmd() *cobra.Command {
 				return nil
 			})
 		},
-	}))
+	}), a.addJSON(&cobra.Command{
+		Use:   "withdraw NAME SCOPE...",
+		Short: "Stop an organisation granting scopes; its credentials lose them at once",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				o, err := a.findOrg(cmd, s, args[0])
+				if err != nil {
+					return err
+				}
+				for _, sc := range args[1:] {
+					if !slices.Contains(o.Scopes, sc) {
+						return fmt.Errorf("%s does not grant %q", o.Name, sc)
+					}
+				}
+				if o, err = org.Withdraw(cmd.Context(), s, o.ID, args[1:], time.Now().UTC()); err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(orgJSON(o))
+				}
+				fmt.Fprintf(a.stdout, "%s may grant: %s\n", o.Name, strings.Join(o.Scopes, " "))
+				return nil
+			})
+		},
+	}), a.orgsLimitsCmd())
+	return c
+}
+
+func (a *app) orgsLimitsCmd() *cobra.Command {
+	var tokenRate, apiRate int
+	c := a.addJSON(&cobra.Command{
+		Use:   "limits NAME --token-rate N --api-rate N",
+		Short: "Set an organisation's per-credential rate limits (requests per second; 0: the server's default)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				o, err := a.findOrg(cmd, s, args[0])
+				if err != nil {
+					return err
+				}
+				if !cmd.Flags().Changed("token-rate") {
+					tokenRate = o.TokenRateLimit
+				}
+				if !cmd.Flags().Changed("api-rate") {
+					apiRate = o.APIRateLimit
+				}
+				if o, err = org.SetLimits(cmd.Context(), s, o.ID, tokenRate, apiRate, time.Now().UTC()); err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(orgJSON(o))
+				}
+				fmt.Fprintf(a.stdout, "%s: token requests %d/s, API calls %d/s per credential (0: server default)\n", o.Name, o.TokenRateLimit, o.APIRateLimit)
+				return nil
+			})
+		},
+	})
+	c.Flags().IntVar(&tokenRate, "token-rate", 0, "token requests per second per credential")
+	c.Flags().IntVar(&apiRate, "api-rate", 0, "API calls per second per credential")
 	return c
 }
 
 func orgJSON(o store.Org) map[string]any {
-	return map[string]any{"id": o.ID, "name": o.Name, "scopes": o.Scopes, "created_at": o.CreatedAt}
+	return map[string]any{"id": o.ID, "name": o.Name, "scopes": o.Scopes, "created_at": o.CreatedAt,
+		"token_rate_limit": o.TokenRateLimit, "api_rate_limit": o.APIRateLimit}
 }
 
 func (a *app) findOrg(cmd *cobra.Command, s *store.SQL, name string) (store.Org, error) {
@@ -224,7 +285,7 @@ func (a *app) scopesCmd() *cobra.Command {
 
 func (a *app) credentialsCmd() *cobra.Command {
 	var (
-		orgName, name, scopes, expires string
+		orgName, name, scopes, expires, allowedIPs string
 	)
 	c := &cobra.Command{Use: "credentials", Short: "Manage API credentials"}
 	service := func(s *store.SQL) *credential.Service {
@@ -240,7 +301,7 @@ func (a *app) credentialsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				req := credential.CreateRequest{OrgID: o.ID, Name: name}
+				req := credential.CreateRequest{OrgID: o.ID, Name: name, AllowedCIDRs: splitList(allowedIPs)}
 				if cmd.Flags().Changed("scopes") {
 					req.Scopes = credential.ParseScopes(scopes)
 				}
@@ -271,6 +332,7 @@ func (a *app) credentialsCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "a short memorable name (required)")
 	create.Flags().StringVar(&scopes, "scopes", "", "space-separated scopes (default: every scope the organisation may grant)")
 	create.Flags().StringVar(&expires, "expires", "", "expiry time, RFC 3339 (default: never)")
+	create.Flags().StringVar(&allowedIPs, "allowed-ips", "", "addresses or CIDRs the credential may be used from, comma- or space-separated (default: anywhere)")
 	create.MarkFlagRequired("org")
 	create.MarkFlagRequired("name")
 
@@ -327,10 +389,8 @@ func (a *app) credentialsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd, func(s *store.SQL) error {
 				cr, err := service(s).Revoke(cmd.Context(), access.CLI, args[0])
-				if errors.Is(err, credential.ErrNotFound) {
-					return fmt.Errorf("no credential with client ID %q", args[0])
-				} else if err != nil {
-					return err
+				if err != nil {
+					return credentialError(err, args[0])
 				}
 				if a.jsonOut {
 					return a.printJSON(credentialJSON(cr, ""))
@@ -340,7 +400,99 @@ func (a *app) credentialsCmd() *cobra.Command {
 			})
 		},
 	})
-	c.AddCommand(create, list, revoke)
+	c.AddCommand(create, list, revoke, a.credentialsUpdateCmd(service), a.credentialsRollCmd(service))
+	return c
+}
+
+// splitList splits a comma- or space-separated flag value.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+// credentialError turns service errors into one-line messages.
+func credentialError(err error, clientID string) error {
+	var verr *credential.ValidationError
+	switch {
+	case errors.Is(err, credential.ErrNotFound):
+		return fmt.Errorf("no credential with client ID %q", clientID)
+	case errors.As(err, &verr):
+		return errors.New(verr.Message)
+	}
+	return err
+}
+
+func (a *app) credentialsUpdateCmd(service func(*store.SQL) *credential.Service) *cobra.Command {
+	var name, scopes, allowedIPs string
+	c := a.addJSON(&cobra.Command{
+		Use:   "update CLIENT_ID [--name N] [--scopes \"a b\"] [--allowed-ips \"192.0.2.0/24 ...\"]",
+		Short: "Rename a credential or change its scopes or allowed addresses",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := credential.UpdateRequest{}
+			if cmd.Flags().Changed("name") {
+				req.Name = &name
+			}
+			if cmd.Flags().Changed("scopes") {
+				req.Scopes = credential.ParseScopes(scopes)
+			}
+			if cmd.Flags().Changed("allowed-ips") {
+				req.AllowedCIDRs = append([]string{}, splitList(allowedIPs)...)
+			}
+			if req.Name == nil && req.Scopes == nil && req.AllowedCIDRs == nil {
+				return errors.New("nothing to change: give --name, --scopes or --allowed-ips")
+			}
+			return a.withStore(cmd, func(s *store.SQL) error {
+				cr, err := service(s).Update(cmd.Context(), access.CLI, args[0], req)
+				if err != nil {
+					return credentialError(err, args[0])
+				}
+				if a.jsonOut {
+					return a.printJSON(credentialJSON(cr, ""))
+				}
+				fmt.Fprintf(a.stdout, "updated %s (%s): scopes %q, allowed addresses %q\n", cr.ClientID, cr.Name,
+					strings.Join(cr.Scopes, " "), strings.Join(cr.AllowedCIDRs, " "))
+				return nil
+			})
+		},
+	})
+	c.Flags().StringVar(&name, "name", "", "new name")
+	c.Flags().StringVar(&scopes, "scopes", "", "the complete new set of scopes, space-separated")
+	c.Flags().StringVar(&allowedIPs, "allowed-ips", "", "the complete new allow-list (empty: anywhere)")
+	return c
+}
+
+func (a *app) credentialsRollCmd(service func(*store.SQL) *credential.Service) *cobra.Command {
+	var previous time.Duration
+	c := a.addJSON(&cobra.Command{
+		Use:   "roll CLIENT_ID [--previous-valid 0s|1h|24h|168h]",
+		Short: "Give a credential a new secret, printed once; the old one works for --previous-valid",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				rolled, err := service(s).Roll(cmd.Context(), access.CLI, args[0], previous)
+				if err != nil {
+					return credentialError(err, args[0])
+				}
+				cr := rolled.Credential
+				if a.jsonOut {
+					out := credentialJSON(cr, "")
+					out["client_secret"] = rolled.Secret
+					if !cr.PreviousSecretExpiresAt.IsZero() {
+						out["previous_secret_expires_at"] = cr.PreviousSecretExpiresAt
+					}
+					return a.printJSON(out)
+				}
+				fmt.Fprintf(a.stdout, "Client ID: %s\nSecret:    %s\n\nThe secret is not stored and will never be shown again.\n", cr.ClientID, rolled.Secret)
+				if !cr.PreviousSecretExpiresAt.IsZero() {
+					fmt.Fprintf(a.stdout, "The previous secret works until %s.\n", cr.PreviousSecretExpiresAt.Format(time.RFC3339))
+				} else {
+					fmt.Fprintln(a.stdout, "The previous secret no longer works.")
+				}
+				return nil
+			})
+		},
+	})
+	c.Flags().DurationVar(&previous, "previous-valid", 0, "how long the old secret keeps working (0s, 1h, 24h, 168h, up to 720h)")
 	return c
 }
 
@@ -358,6 +510,7 @@ func credentialJSON(c store.Credential, orgName string) map[string]any {
 	out := map[string]any{
 		"client_id": c.ClientID, "name": c.Name, "org_id": c.OrgID, "scopes": c.Scopes,
 		"status": status(c, time.Now()), "created_at": c.CreatedAt, "created_by": c.CreatedBy,
+		"allowed_cidrs": nonNil(c.AllowedCIDRs),
 	}
 	if orgName != "" {
 		out["org"] = orgName
@@ -368,6 +521,13 @@ func credentialJSON(c store.Credential, orgName string) map[string]any {
 		}
 	}
 	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func (a *app) keysCmd() *cobra.Command {

@@ -9,14 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/server"
 )
 
 func (a *app) serveCmd() *cobra.Command {
 	var (
-		addr, issuer, audience, alg string
-		ttl, rotation               time.Duration
+		addr, issuer, audience, alg, proxies string
+		ttl, rotation                        time.Duration
+		tokenRate, apiRate                   int
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -37,6 +39,10 @@ and prints the login once.`,
 			if ttl < time.Minute || ttl > 24*time.Hour {
 				return fmt.Errorf("--token-ttl must be between 1m and 24h, not %s", ttl)
 			}
+			trusted, err := clientip.ParsePrefixes(proxies)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxies: %w", err)
+			}
 			if issuer == "" {
 				issuer = "http://" + addr
 			}
@@ -53,7 +59,8 @@ and prints the login once.`,
 			defer st.Close()
 			srv, err := server.New(ctx, server.Config{
 				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
-				SigningAlgorithm: signingAlg, KeyRotation: rotation,
+				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
+				TokenRateLimit: tokenRate, APIRateLimit: apiRate,
 			})
 			if err != nil {
 				return err
@@ -80,6 +87,10 @@ and prints the login once.`,
 	f.DurationVar(&ttl, "token-ttl", time.Hour, "access token lifetime")
 	f.StringVar(&alg, "signing-alg", a.env("SAPIENT_SIGNING_ALG", "ES256"), "JWT signing algorithm: ES256, EdDSA or RS256")
 	f.DurationVar(&rotation, "key-rotation", 30*24*time.Hour, "how long a signing key signs before the next takes over (negative: never)")
+	f.StringVar(&proxies, "trusted-proxies", a.getenv("SAPIENT_TRUSTED_PROXIES"),
+		"CIDRs of reverse proxies whose X-Forwarded-For is believed (env SAPIENT_TRUSTED_PROXIES; default: none)")
+	f.IntVar(&tokenRate, "token-rate-limit", 100, "token requests per second per credential, unless its organisation sets one (negative: unlimited)")
+	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
 	return c
 }
 

@@ -53,6 +53,30 @@ func Grant(ctx context.Context, s store.Store, orgID string, scopes []string) (s
 				o.Scopes = append(o.Scopes, sc)
 			}
 		}
+		o.UpdatedAt = time.Now().UTC()
+		return o, nil
+	})
+}
+
+// Withdraw stops an organisation from granting the given scopes. Its
+// credentials lose them at once: tokens issued afterwards lack them and
+// tokens already issued are refused for them.
+func Withdraw(ctx context.Context, s store.Orgs, orgID string, scopes []string, now time.Time) (store.Org, error) {
+	return s.UpdateOrg(ctx, orgID, func(o store.Org) (store.Org, error) {
+		o.Scopes = slices.DeleteFunc(o.Scopes, func(sc string) bool { return slices.Contains(scopes, sc) })
+		o.UpdatedAt = now
+		return o, nil
+	})
+}
+
+// SetLimits sets an organisation's per-credential rate limits in requests
+// per second; 0 means the server's default. Negative values are refused.
+func SetLimits(ctx context.Context, s store.Orgs, orgID string, tokenRate, apiRate int, now time.Time) (store.Org, error) {
+	if tokenRate < 0 || apiRate < 0 || tokenRate > 1_000_000 || apiRate > 1_000_000 {
+		return store.Org{}, errors.New("org: rate limits must be between 0 (the server's default) and 1000000 requests per second")
+	}
+	return s.UpdateOrg(ctx, orgID, func(o store.Org) (store.Org, error) {
+		o.TokenRateLimit, o.APIRateLimit, o.UpdatedAt = tokenRate, apiRate, now
 		return o, nil
 	})
 }
