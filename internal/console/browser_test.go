@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -214,12 +215,25 @@ func (b *browserTab) count(role, name string) int {
 	)
 	for range 20 { // a page being replaced answers with errors for a moment
 		n, err = chromedp.Run(b.ctx, func(ctx context.Context, t *chromedp.Target) (int, error) {
-			doc, err := cdp.Call(ctx, t, dom.GetDocument, dom.GetDocumentParams{})
+			// The root is passed as a JavaScript object: DOM.getDocument
+			// would invalidate the nodes the test holds.
+			doc, err := chromedp.Evaluate[*runtime.RemoteObject](`document`)(ctx, t)
 			if err != nil {
 				return 0, err
 			}
-			ids, err := axQuery(ctx, t, doc.Root.NodeID, role, name)
-			return len(ids), err
+			res, err := cdp.Call(ctx, t, accessibility.QueryAXTree, accessibility.QueryAXTreeParams{
+				ObjectID: doc.ObjectID, Role: role, AccessibleName: name,
+			})
+			if err != nil {
+				return 0, err
+			}
+			n := 0
+			for _, ax := range res.Nodes {
+				if !ax.Ignored {
+					n++
+				}
+			}
+			return n, nil
 		})
 		if err == nil {
 			break

@@ -4,6 +4,9 @@
 (function () {
   'use strict';
 
+  // Styles may tell pages with script from pages without.
+  document.documentElement.classList.add('js');
+
   // showModal opens d as a modal dialog. A dialog the server rendered open
   // is closed first; the close event that follows is not a person closing.
   function showModal(d) {
