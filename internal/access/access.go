@@ -13,6 +13,7 @@ const (
 	KindUser       Kind = "user"       // a person logged in to the console
 	KindCredential Kind = "credential" // a bearer token of an API credential
 	KindCLI        Kind = "cli"        // the administration CLI, with Admin authority
+	KindSystem     Kind = "system"     // Sapient itself, for scheduled work
 )
 
 // Actor is whoever makes a request.
@@ -31,6 +32,9 @@ type Actor struct {
 
 // CLI is the actor of the administration CLI.
 var CLI = Actor{Kind: KindCLI, ID: "cli", Label: "cli", Role: store.RoleAdmin}
+
+// System is the actor of scheduled work such as key rotation.
+var System = Actor{Kind: KindSystem, ID: "sapient", Label: "scheduled"}
 
 // IsAdmin reports whether the actor has Admin authority over every
 // organisation.

@@ -547,7 +547,7 @@ func (a *app) keysCmd() *cobra.Command {
 				return err
 			}
 			return a.withStore(cmd, func(s *store.SQL) error {
-				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, PublishLead: activateIn, Now: time.Now, Rand: rand.Reader}
+				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, PublishLead: activateIn, Now: time.Now, Rand: rand.Reader, Actor: access.CLI}
 				// Init, not Reload: on a database with no key yet it first
 				// makes the key that signs at once, as serve would; otherwise
 				// the only key would sign from --activate-in on, and until

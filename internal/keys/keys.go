@@ -28,6 +28,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -58,6 +60,9 @@ type Manager struct {
 	Now         func() time.Time
 	Rand        io.Reader
 	Logger      *slog.Logger
+	// Actor is recorded in the audit trail for keys made by Rotate; keys
+	// made on schedule are recorded as access.System.
+	Actor access.Actor
 
 	mu      sync.Mutex
 	loaded  []loadedKey // sorted by activation
@@ -92,7 +97,7 @@ func (m *Manager) Init(ctx context.Context) error {
 	empty := len(m.loaded) == 0
 	m.mu.Unlock()
 	if empty {
-		if _, err := m.create(ctx, m.Now()); err != nil {
+		if _, err := m.create(ctx, m.Now(), access.System); err != nil {
 			return err
 		}
 		return m.Reload(ctx)
@@ -159,7 +164,11 @@ func (m *Manager) decrypt(sk store.SigningKey) (loadedKey, error) {
 // now+PublishLead on. It returns the new key ID and its activation time.
 func (m *Manager) Rotate(ctx context.Context) (string, time.Time, error) {
 	now := m.Now()
-	k, err := m.create(ctx, now.Add(m.PublishLead))
+	actor := m.Actor
+	if actor.Kind == "" {
+		actor = access.System
+	}
+	k, err := m.create(ctx, now.Add(m.PublishLead), actor)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -187,7 +196,7 @@ func (m *Manager) Tick(ctx context.Context) error {
 		if min := now.Add(m.PublishLead); activates.Before(min) {
 			activates = min
 		}
-		k, err := m.create(ctx, activates)
+		k, err := m.create(ctx, activates, access.System)
 		if err != nil {
 			return err
 		}
@@ -220,8 +229,9 @@ func (m *Manager) expired(now time.Time) []string {
 	return out
 }
 
-// create generates, encrypts and stores a new key.
-func (m *Manager) create(ctx context.Context, activatesAt time.Time) (store.SigningKey, error) {
+// create generates, encrypts and stores a new key; where the store can, the
+// key and its audit event are written in one transaction.
+func (m *Manager) create(ctx context.Context, activatesAt time.Time, actor access.Actor) (store.SigningKey, error) {
 	var (
 		priv crypto.Signer
 		err  error
@@ -262,7 +272,19 @@ func (m *Manager) create(ctx context.Context, activatesAt time.Time) (store.Sign
 		ID: pub.KeyID, Algorithm: string(m.Algorithm), PrivateKey: sealed, PublicKey: pubJSON,
 		CreatedAt: now, ActivatesAt: activatesAt.UTC().Truncate(time.Microsecond),
 	}
-	if err := m.Store.CreateSigningKey(ctx, sk); err != nil {
+	write := func(s store.SigningKeys) error { return s.CreateSigningKey(ctx, sk) }
+	if full, ok := m.Store.(store.Store); ok {
+		err = full.InTx(ctx, func(tx store.Store) error {
+			if err := write(tx); err != nil {
+				return err
+			}
+			return audit.Write(ctx, tx, actor, audit.KeyRotated, "", sk.ID,
+				fmt.Sprintf("%s key published, signs from %s", sk.Algorithm, sk.ActivatesAt.Format(time.RFC3339)), now)
+		})
+	} else {
+		err = write(m.Store)
+	}
+	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
 	}
 	return sk, nil

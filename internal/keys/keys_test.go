@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
 )
@@ -653,7 +654,7 @@ func TestNoActiveKey(t *testing.T) {
 	s := storetest.New(t, storetest.Backends()[0])
 	c := &clock{now: t0}
 	m := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
-	if _, err := m.create(t.Context(), t0.Add(time.Hour)); err != nil {
+	if _, err := m.create(t.Context(), t0.Add(time.Hour), access.System); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Reload(t.Context()); err != nil {

@@ -68,6 +68,10 @@ type Config struct {
 	// default (100 and 1000); negative means unlimited.
 	TokenRateLimit int
 	APIRateLimit   int
+
+	// Retention is how long usage counters and audit events are kept;
+	// default 400 days.
+	Retention time.Duration
 }
 
 // Server is one Sapient instance.
@@ -145,6 +149,9 @@ func (c *Config) defaults() error {
 		c.APIRateLimit = 1000
 	case c.APIRateLimit < 0:
 		c.APIRateLimit = 0
+	}
+	if c.Retention <= 0 {
+		c.Retention = 400 * 24 * time.Hour
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
@@ -235,6 +242,7 @@ func (s *Server) background() {
 	const overlap = 5 * time.Second
 	since := s.cfg.Now().Add(-overlap)
 	ctx := context.Background()
+	var lastPrune time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -261,7 +269,26 @@ func (s *Server) background() {
 				s.log.Warn("pruning revoked tokens failed", "err", err)
 			}
 			s.Limiter.Prune(s.cfg.Now().Add(-time.Minute))
+			if now := s.cfg.Now(); now.Sub(lastPrune) >= time.Hour {
+				lastPrune = now
+				s.Prune(ctx, now)
+			}
 		}
+	}
+}
+
+// Prune deletes usage counters and audit events older than the retention.
+// The background work calls it hourly.
+func (s *Server) Prune(ctx context.Context, now time.Time) {
+	cutoff := now.Add(-s.cfg.Retention)
+	u, err1 := s.cfg.Store.PruneUsage(ctx, cutoff)
+	a, err2 := s.cfg.Store.PruneAudit(ctx, cutoff)
+	if err := errors.Join(err1, err2); err != nil {
+		s.log.Warn("retention pruning failed", "err", err)
+		return
+	}
+	if u+a > 0 {
+		s.log.Info("retention pruning", "usage_buckets", u, "audit_events", a, "before", cutoff)
 	}
 }
 
