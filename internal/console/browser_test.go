@@ -447,3 +447,16 @@ func chromedpSelect(css, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
 		`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, css, value))
 }
+
+// mouseAway moves the pointer to a corner, so that no hover effect shows
+// in a screenshot.
+func mouseAway() chromedp.Action[chromedp.Void] {
+	return chromedp.MouseEvent("mouseMoved", 1, 1)
+}
+
+// tableFits reports whether the table of credentials shows every column
+// without scrolling sideways.
+func (b *browserTab) tableFits() bool {
+	b.t.Helper()
+	return eval[bool](b, `(() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth; })()`)
+}

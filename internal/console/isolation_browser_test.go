@@ -68,6 +68,9 @@ func TestBrowserAdminSeesEveryOrganisation(t *testing.T) {
 	if got := orgOf(); len(got) != 2 || got["Acme billing"] != "Acme Logistics" || got["Beta invoices"] != "Beta Freight" {
 		t.Errorf("Admin's table = %v, want both organisations' credentials", got)
 	}
+	if !b.tableFits() {
+		t.Error("at 1280 px the Admin's table scrolls sideways")
+	}
 	b.shot("admin-all")
 
 	// The filter limits the table to one organisation.

@@ -117,6 +117,9 @@ func TestBrowserStory(t *testing.T) {
 	if strings.Contains(b.html(), secret) {
 		t.Fatal("the secret is on the page after Close and reload")
 	}
+	if !b.tableFits() {
+		t.Error("at 1280 px the table scrolls sideways")
+	}
 	b.shot("credentials")
 
 	// 7. Her software exchanges the values for a token.
