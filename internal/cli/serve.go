@@ -17,7 +17,7 @@ import (
 func (a *app) serveCmd() *cobra.Command {
 	var (
 		addr, issuer, audience, alg, proxies string
-		ttl, rotation                        time.Duration
+		ttl, rotation, retention             time.Duration
 		tokenRate, apiRate                   int
 	)
 	c := &cobra.Command{
@@ -60,7 +60,7 @@ and prints the login once.`,
 			srv, err := server.New(ctx, server.Config{
 				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
-				TokenRateLimit: tokenRate, APIRateLimit: apiRate,
+				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
 			})
 			if err != nil {
 				return err
@@ -89,6 +89,7 @@ and prints the login once.`,
 	f.DurationVar(&rotation, "key-rotation", 30*24*time.Hour, "how long a signing key signs before the next takes over (negative: never)")
 	f.StringVar(&proxies, "trusted-proxies", a.getenv("SAPIENT_TRUSTED_PROXIES"),
 		"CIDRs of reverse proxies whose X-Forwarded-For is believed (env SAPIENT_TRUSTED_PROXIES; default: none)")
+	f.DurationVar(&retention, "retention", 400*24*time.Hour, "how long usage counters and audit events are kept")
 	f.IntVar(&tokenRate, "token-rate-limit", 100, "token requests per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
 	return c
