@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -65,8 +66,8 @@ type Manager struct {
 	Actor access.Actor
 
 	mu      sync.Mutex
-	loaded  []loadedKey // sorted by activation
-	current *ring       // recomputed when it goes stale
+	loaded  []loadedKey          // sorted by activation
+	current atomic.Pointer[ring] // recomputed when it goes stale
 }
 
 type loadedKey struct {
@@ -80,7 +81,7 @@ type loadedKey struct {
 
 // ring is the view of the keys at one moment: who signs, who verifies.
 type ring struct {
-	signer     jose.Signer
+	signer     *jwsSigner
 	signerID   string
 	verify     map[string]jose.JSONWebKey
 	jwks       []byte
@@ -132,7 +133,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.loaded = loaded
-	m.current = nil
+	m.current.Store(nil)
 	m.mu.Unlock()
 	return nil
 }
@@ -290,19 +291,23 @@ func (m *Manager) create(ctx context.Context, activatesAt time.Time, actor acces
 	return sk, nil
 }
 
-// view returns the ring for now, recomputing it when stale.
+// view returns the ring for now, recomputing it when stale. The common
+// case is one atomic load: signing and verifying take no lock.
 func (m *Manager) view() (*ring, error) {
 	now := m.Now()
+	if r := m.current.Load(); r != nil && now.Before(r.staleAfter) {
+		return r, nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r := m.current; r != nil && now.Before(r.staleAfter) {
+	if r := m.current.Load(); r != nil && now.Before(r.staleAfter) {
 		return r, nil
 	}
 	r, err := m.build(now)
 	if err != nil {
 		return nil, err
 	}
-	m.current = r
+	m.current.Store(r)
 	return r, nil
 }
 
@@ -329,8 +334,7 @@ func (m *Manager) build(now time.Time) (*ring, error) {
 		set.Keys = append(set.Keys, k.public)
 	}
 	k := m.loaded[signer]
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.private, KeyID: k.id, Algorithm: string(k.alg)}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
+	s, err := newJWSSigner(k.alg, k.id, k.private)
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer: %w", err)
 	}
@@ -348,11 +352,7 @@ func (m *Manager) Sign(payload []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	jws, err := r.signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("keys: sign: %w", err)
-	}
-	return jws.CompactSerialize()
+	return r.signer.compact(payload)
 }
 
 // PublicKey returns the published key with the given ID.

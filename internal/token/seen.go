@@ -1,0 +1,168 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"math/big"
+	"strings"
+	"sync"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// seenGeneration bounds the cache of verified tokens: two generations of
+// this many entries, about 300 bytes each (a digest and the decoded
+// claims), so at most 20 MB however many tokens are presented.
+const seenGeneration = 32 << 10
+
+// seenToken is what checking a token's signature established: its claims
+// and the key that signed it. It says nothing about revocation or expiry,
+// which are checked again on every use.
+type seenToken struct {
+	claims Claims
+	kid    string
+}
+
+// seenCache remembers tokens whose signature verified, by the SHA-256 of
+// the whole token, so that a client that presents the same token again (as
+// clients do until it expires) costs a hash and a map look-up instead of
+// a signature verification. It keeps two generations: when the current
+// one is full it becomes the previous one and the one before is dropped.
+type seenCache struct {
+	mu   sync.RWMutex
+	cur  map[[sha256.Size]byte]*seenToken
+	prev map[[sha256.Size]byte]*seenToken
+}
+
+func (c *seenCache) get(key *[sha256.Size]byte) *seenToken {
+	c.mu.RLock()
+	t, inCur := c.cur[*key]
+	if !inCur {
+		t = c.prev[*key]
+	}
+	c.mu.RUnlock()
+	if t != nil && !inCur {
+		c.put(key, t) // still in use: keep it
+	}
+	return t
+}
+
+func (c *seenCache) put(key *[sha256.Size]byte, t *seenToken) {
+	c.mu.Lock()
+	if c.cur == nil || len(c.cur) >= seenGeneration {
+		c.prev, c.cur = c.cur, make(map[[sha256.Size]byte]*seenToken, 1024)
+	}
+	c.cur[*key] = t
+	c.mu.Unlock()
+}
+
+// fastVerify checks the signature of a canonical token (see canonical) in
+// the exact form Sapient issues (keys.Header: alg, kid and typ "at+jwt",
+// in that order) with the standard library alone, and returns its payload
+// and key ID. It accepts only what go-jose's ParseSignedCompact and Verify
+// would accept with the same payload: three segments of unpadded
+// base64url, and a valid signature by the published key of the header's
+// kid and alg (RFC 7515 §5.2, RFC 7518 §3). Anything else, including every failure, returns
+// ok == false and the caller takes the general path, which gives the
+// verdict and its reason.
+func (v *Verifier) fastVerify(ctx context.Context, raw string) (payload []byte, kid string, ok bool) {
+	h, rest, _ := strings.Cut(raw, ".")
+	p, s, found := strings.Cut(rest, ".")
+	if !found || strings.IndexByte(s, '.') >= 0 {
+		return nil, "", false
+	}
+	strict := base64.RawURLEncoding.Strict()
+	var hbuf [256]byte
+	if strict.DecodedLen(len(h)) > len(hbuf) {
+		return nil, "", false
+	}
+	n, err := strict.Decode(hbuf[:], []byte(h))
+	if err != nil {
+		return nil, "", false
+	}
+	alg, kid, ok := parseHeader(hbuf[:n])
+	if !ok {
+		return nil, "", false
+	}
+	key, ok := v.key(ctx, kid)
+	if !ok || key.Algorithm != string(alg) {
+		return nil, "", false
+	}
+	var sbuf [512]byte
+	if strict.DecodedLen(len(s)) > len(sbuf) {
+		return nil, "", false
+	}
+	n, err = strict.Decode(sbuf[:], []byte(s))
+	if err != nil {
+		return nil, "", false
+	}
+	sig := sbuf[:n]
+	signed := raw[:len(h)+1+len(p)]
+	switch alg {
+	case jose.ES256:
+		pub, isEC := key.Key.(*ecdsa.PublicKey)
+		if !isEC || len(sig) != 64 {
+			return nil, "", false
+		}
+		digest := sha256.Sum256([]byte(signed))
+		r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		if !ecdsa.Verify(pub, digest[:], r, ss) {
+			return nil, "", false
+		}
+	case jose.EdDSA:
+		pub, isEd := key.Key.(ed25519.PublicKey)
+		if !isEd || !ed25519.Verify(pub, []byte(signed), sig) {
+			return nil, "", false
+		}
+	case jose.RS256:
+		pub, isRSA := key.Key.(*rsa.PublicKey)
+		if !isRSA {
+			return nil, "", false
+		}
+		digest := sha256.Sum256([]byte(signed))
+		if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil {
+			return nil, "", false
+		}
+	default:
+		return nil, "", false
+	}
+	payload, err = strict.DecodeString(p)
+	if err != nil {
+		return nil, "", false
+	}
+	return payload, kid, true
+}
+
+// parseHeader matches the decoded protected header against the one form
+// Sapient writes, {"alg":ALG,"kid":KID,"typ":"at+jwt"}.
+func parseHeader(h []byte) (jose.SignatureAlgorithm, string, bool) {
+	const (
+		p1 = `{"alg":"`
+		p2 = `","kid":"`
+		p3 = `","typ":"at+jwt"}`
+	)
+	s := string(h)
+	rest, ok := strings.CutPrefix(s, p1)
+	if !ok {
+		return "", "", false
+	}
+	alg, rest, ok := strings.Cut(rest, p2)
+	if !ok {
+		return "", "", false
+	}
+	kid, ok := strings.CutSuffix(rest, p3)
+	if !ok || kid == "" || strings.ContainsAny(kid, `"\`) {
+		return "", "", false
+	}
+	for _, a := range allowedAlgs {
+		if string(a) == alg {
+			return a, kid, true
+		}
+	}
+	return "", "", false
+}
