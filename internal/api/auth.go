@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -114,7 +115,7 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 			problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
 			return
 		}
-		if ok, wait := a.Limiter.Allow(e.ClientID, cmpOr(org.APIRateLimit, a.DefaultRateLimit), now); !ok {
+		if ok, wait := a.Limiter.Allow(e.ClientID, cmp.Or(org.APIRateLimit, a.DefaultRateLimit), now); !ok {
 			refused()
 			a.Metrics.TokenChecks.WithLabelValues("rate_limited").Inc()
 			if a.RateLimited != nil {
@@ -125,7 +126,7 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 				"This credential made too many API calls; retry after the time in Retry-After.", nil)
 			return
 		}
-		if scope != "" && !hasField(v.Scope, scope) {
+		if scope != "" && !credential.ScopeListHas(v.Scope, scope) {
 			refused()
 			a.Metrics.TokenChecks.WithLabelValues("insufficient_scope").Inc()
 			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+scope+".", scope)
@@ -139,25 +140,6 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 		}}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 	})
-}
-
-// hasField reports whether the space-separated list holds s.
-func hasField(list, s string) bool {
-	for list != "" {
-		var f string
-		f, list, _ = strings.Cut(list, " ")
-		if f == s {
-			return true
-		}
-	}
-	return false
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // bearerToken reads "Authorization: Bearer <token>"; the scheme is

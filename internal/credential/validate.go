@@ -111,3 +111,16 @@ func capitalize(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// ScopeListHas reports whether the space-separated scope list holds s,
+// without allocating.
+func ScopeListHas(list, s string) bool {
+	for list != "" {
+		var f string
+		f, list, _ = strings.Cut(list, " ")
+		if f == s {
+			return true
+		}
+	}
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -125,3 +126,30 @@ func authenticate(ctx context.Context, cache *credential.Cache, id, secret strin
 
 // errClientAuth is the one answer to a failed client authentication.
 var errClientAuth = &authError{ErrInvalidClient, "Client authentication failed."}
+
+// authenticatedClient reads the form of an endpoint that a client calls
+// with its own credentials (introspection, revocation) and authenticates
+// it. On failure it has answered already and returns ok false; caller is
+// then the credential named, if it exists, for usage counting.
+func authenticatedClient(w http.ResponseWriter, r *http.Request, cache *credential.Cache, log *slog.Logger, now time.Time) (form url.Values, caller *credential.Entry, ok bool) {
+	form, aerr := parseForm(w, r)
+	if aerr == nil {
+		var id, secret string
+		if id, secret, aerr = clientCredentials(r, form); aerr == nil {
+			var err error
+			caller, ok, err = authenticate(r.Context(), cache, id, secret, now)
+			switch {
+			case err != nil:
+				log.ErrorContext(r.Context(), "oauth: credential lookup failed", "path", r.URL.Path, "err", err)
+				aerr = &authError{ErrServerError, "Temporary failure; try again."}
+			case !ok:
+				aerr = errClientAuth
+			}
+		}
+	}
+	if aerr != nil {
+		writeError(w, aerr.code, aerr.description)
+		return nil, caller, false
+	}
+	return form, caller, true
+}

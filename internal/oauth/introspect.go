@@ -44,29 +44,13 @@ type introspection struct {
 }
 
 func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	form, aerr := parseForm(w, r)
-	if aerr != nil {
-		writeError(w, aerr.code, aerr.description)
-		return
-	}
-	id, secret, aerr := clientCredentials(r, form)
-	if aerr != nil {
-		writeError(w, aerr.code, aerr.description)
-		return
-	}
 	now := h.Now()
-	caller, ok, err := authenticate(r.Context(), h.Credentials, id, secret, now)
-	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "introspect: credential lookup failed", "err", err)
-		writeError(w, ErrServerError, "Temporary failure; try again.")
-		return
-	}
 	ip := h.ClientIP.IP(r)
+	form, caller, ok := authenticatedClient(w, r, h.Credentials, h.Logger, now)
 	if !ok {
 		if caller != nil {
 			h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
 		}
-		writeError(w, errClientAuth.code, errClientAuth.description)
 		return
 	}
 	if !caller.AllowedFrom(ip) {

@@ -24,25 +24,9 @@ type RevokeHandler struct {
 }
 
 func (h *RevokeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	form, aerr := parseForm(w, r)
-	if aerr != nil {
-		writeError(w, aerr.code, aerr.description)
-		return
-	}
-	id, secret, aerr := clientCredentials(r, form)
-	if aerr != nil {
-		writeError(w, aerr.code, aerr.description)
-		return
-	}
 	now := h.Now()
-	caller, ok, err := authenticate(r.Context(), h.Credentials, id, secret, now)
-	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "revoke: credential lookup failed", "err", err)
-		writeError(w, ErrServerError, "Temporary failure; try again.")
-		return
-	}
+	form, caller, ok := authenticatedClient(w, r, h.Credentials, h.Logger, now)
 	if !ok {
-		writeError(w, errClientAuth.code, errClientAuth.description)
 		return
 	}
 	raw := form.Get("token")

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -93,7 +94,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: organisation lookup failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	if allowed, wait := h.Limiter.Allow(e.ClientID, cmpOr(org.TokenRateLimit, h.DefaultRateLimit), now); !allowed {
+	if allowed, wait := h.Limiter.Allow(e.ClientID, cmp.Or(org.TokenRateLimit, h.DefaultRateLimit), now); !allowed {
 		h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String())
 		if h.RateLimited != nil {
 			h.RateLimited(e, "token endpoint")
@@ -114,7 +115,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 	if requested, ok := form["scope"]; ok && strings.TrimSpace(requested[0]) != "" {
 		granted := credential.ParseScopes(requested[0])
 		for _, s := range granted {
-			if !containsField(held, s) {
+			if !credential.ScopeListHas(held, s) {
 				return refuse(&authError{ErrInvalidScope, "The credential does not hold scope " + s + "."})
 			}
 		}
@@ -130,23 +131,4 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
 	return "issued"
-}
-
-// containsField reports whether the space-separated list holds s.
-func containsField(list, s string) bool {
-	for list != "" {
-		var f string
-		f, list, _ = strings.Cut(list, " ")
-		if f == s {
-			return true
-		}
-	}
-	return false
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
