@@ -460,3 +460,9 @@ func (b *browserTab) tableFits() bool {
 	b.t.Helper()
 	return eval[bool](b, `(() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth; })()`)
 }
+
+// chromedpClickCSS clicks the element found by css through the page, for
+// controls whose accessible name is long (a checkbox with its description).
+func chromedpClickCSS(css string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).click()`, css))
+}

@@ -132,3 +132,39 @@ func TestBrowserNameIsText(t *testing.T) {
 		t.Errorf("the page ran script from the name: %v", got)
 	}
 }
+
+// TestBrowserCreateErrorsInDialog: a refused create shows what to correct
+// inside the Create API Credentials dialog, with what was typed and ticked
+// kept.
+func TestBrowserCreateErrorsInDialog(t *testing.T) {
+	a := newApp(t)
+	o := a.customer(t, "Acme Logistics", "alice@acme.test")
+	a.Env.Credential(t, o.ID, "Billing service", nil)
+	b := newBrowser(t)
+	b.login(a.URL, "alice@acme.test", testPassword)
+	b.open(a.URL + "/credentials")
+	b.click("button", "Create API Credentials")
+	d := b.dialog("Create API Credentials")
+	b.fill("Name", "Billing service", d)
+	b.do("untick audit:read", chromedpClickCSS(`#create-dialog input[value="audit:read"]`))
+	b.click("button", "Create", d)
+	d = b.dialog("Create API Credentials")
+	b.waitText(`A credential named "Billing service" already exists. Choose another name.`)
+	if got := b.value("Name", d); got != "Billing service" {
+		t.Errorf("Name after the error = %q, want it kept", got)
+	}
+	if boxes := b.checkboxes("create-dialog"); boxes["audit:read"] || !boxes["usage:read"] {
+		t.Errorf("permissions after the error = %v, want them as left", boxes)
+	}
+	if inv := eval[string](b, `document.getElementById('create-name').getAttribute('aria-invalid')`); inv != "true" {
+		t.Errorf("the Name field is not marked invalid (%q)", inv)
+	}
+	b.shot("create-error")
+	// Cancel leaves the dialog and the page that showed it.
+	b.click("button", "Cancel", d)
+	b.waitGone("#create-dialog[open]")
+	b.waitURL("/credentials")
+	if rows := b.tableRows("Current API Credentials"); len(rows) != 1 {
+		t.Errorf("rows = %v, want the one credential", rows)
+	}
+}
