@@ -16,8 +16,8 @@ type credentialsView struct {
 	Orgs       []store.Org // Admin: the organisation filter's choices
 	Filter     string      // Admin: the organisation shown, "" for all
 	FilterName string
-	Create     createView    // the Create API Credentials dialog
-	Created    *createdView  // the API Credentials dialog, open after a create
+	Create     createView     // the Create API Credentials dialog
+	Created    *createdView   // the API Credentials dialog, open after a create
 	Revoke     *credentialRow // the revoke confirmation, open when asked without script
 }
 
