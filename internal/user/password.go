@@ -67,6 +67,12 @@ func VerifyPassword(hash, password string) (bool, error) {
 	if err != nil {
 		return false, errBadHash
 	}
+	// A stored hash is data: refuse parameters that would panic or exhaust
+	// memory rather than trusting them.
+	if time < 1 || time > 16 || threads < 1 || memory < 8*uint32(threads) || memory > 1<<20 ||
+		len(salt) < 8 || len(want) < 16 || len(want) > 64 {
+		return false, errBadHash
+	}
 	got := argon2.IDKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

@@ -120,3 +120,20 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyPasswordRefusesHostileParameters: a tampered hash gives an
+// error, never a panic or a huge allocation.
+func TestVerifyPasswordRefusesHostileParameters(t *testing.T) {
+	const salt, key = "c2FsdHNhbHRzYWx0c2FsdA", "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5"
+	for _, h := range []string{
+		"$argon2id$v=19$m=65536,t=0,p=4$" + salt + "$" + key,
+		"$argon2id$v=19$m=65536,t=3,p=0$" + salt + "$" + key,
+		"$argon2id$v=19$m=65536,t=3,p=4$" + salt + "$",
+		"$argon2id$v=19$m=4294967295,t=3,p=4$" + salt + "$" + key,
+		"$argon2id$v=19$m=1,t=3,p=4$" + salt + "$" + key,
+	} {
+		if ok, err := VerifyPassword(h, "password"); ok || err == nil {
+			t.Errorf("VerifyPassword(%q) = %v, %v; want an error", h, ok, err)
+		}
+	}
+}
