@@ -1,0 +1,293 @@
+// Package bearer protects your own Go HTTP APIs with Sapient's access
+// tokens. It verifies the JWT (RFC 9068) locally against the issuer's
+// published keys, so a request costs no call to Sapient:
+//
+//	v, err := bearer.New(ctx, bearer.Config{Issuer: "https://auth.example.com"})
+//	mux.Handle("GET /shipments", v.Require(listShipments, "shipments:read"))
+//
+// and in the handler:
+//
+//	claims := bearer.FromContext(r.Context()) // client_id, scope, org_id, ...
+//
+// Local verification learns of a revoked credential only when its tokens
+// expire (an hour by default). Set Config.IntrospectionClientID and
+// Config.IntrospectionClientSecret (a credential holding
+// sapient:introspect) to also ask Sapient (RFC 7662) on every request.
+package bearer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Config describes the issuer to trust.
+type Config struct {
+	// Issuer is Sapient's issuer URL, as in its discovery document.
+	Issuer string
+	// Audience is the aud tokens must carry; default: Issuer.
+	Audience string
+	// HTTPClient fetches discovery, keys and introspection; default
+	// http.DefaultClient with a 10 second timeout.
+	HTTPClient *http.Client
+	// IntrospectionClientID and IntrospectionClientSecret, when set, make
+	// every check also ask Sapient whether the token is still active.
+	IntrospectionClientID     string
+	IntrospectionClientSecret string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Claims are the claims of a verified access token.
+type Claims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	ExpiresAt int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+	NotBefore int64  `json:"nbf,omitempty"`
+	JTI       string `json:"jti"`
+	ClientID  string `json:"client_id"`
+	Scope     string `json:"scope"`
+	OrgID     string `json:"org_id"`
+}
+
+// HasScope reports whether the token holds scope s.
+func (c *Claims) HasScope(s string) bool {
+	for _, f := range strings.Fields(c.Scope) {
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrInvalidToken wraps every reason a token is refused.
+var ErrInvalidToken = errors.New("bearer: invalid token")
+
+const leeway = 30 * time.Second
+
+// Verifier checks access tokens of one issuer.
+type Verifier struct {
+	cfg        Config
+	jwksURI    string
+	introspect string
+
+	mu        sync.Mutex
+	keys      map[string]jose.JSONWebKey
+	fetchedAt time.Time
+}
+
+// New reads the issuer's metadata (RFC 8414) and keys.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Issuer
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var meta struct {
+		Issuer                string `json:"issuer"`
+		JWKSURI               string `json:"jwks_uri"`
+		IntrospectionEndpoint string `json:"introspection_endpoint"`
+	}
+	if err := getJSON(ctx, cfg.HTTPClient, cfg.Issuer+"/.well-known/oauth-authorization-server", &meta); err != nil {
+		return nil, fmt.Errorf("bearer: metadata: %w", err)
+	}
+	if meta.Issuer != cfg.Issuer || meta.JWKSURI == "" { // RFC 8414 §3.3
+		return nil, fmt.Errorf("bearer: metadata names issuer %q, want %q", meta.Issuer, cfg.Issuer)
+	}
+	v := &Verifier{cfg: cfg, jwksURI: meta.JWKSURI, introspect: meta.IntrospectionEndpoint}
+	if err := v.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(v)
+}
+
+// refresh fetches the key set.
+func (v *Verifier) refresh(ctx context.Context) error {
+	var set jose.JSONWebKeySet
+	if err := getJSON(ctx, v.cfg.HTTPClient, v.jwksURI, &set); err != nil {
+		return fmt.Errorf("bearer: keys: %w", err)
+	}
+	keys := map[string]jose.JSONWebKey{}
+	for _, k := range set.Keys {
+		if k.Use == "sig" || k.Use == "" {
+			keys[k.KeyID] = k
+		}
+	}
+	v.mu.Lock()
+	v.keys, v.fetchedAt = keys, v.cfg.Now()
+	v.mu.Unlock()
+	return nil
+}
+
+// key returns the key with kid, refetching the set when it is unknown
+// (at most every 10 seconds) or older than five minutes.
+func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
+	v.mu.Lock()
+	k, ok := v.keys[kid]
+	age := v.cfg.Now().Sub(v.fetchedAt)
+	v.mu.Unlock()
+	if (ok && age < 5*time.Minute) || (!ok && age < 10*time.Second) {
+		return k, ok
+	}
+	if err := v.refresh(ctx); err != nil {
+		return k, ok
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k, ok = v.keys[kid]
+	return k, ok
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidToken}, args...)...)
+}
+
+// Verify checks a raw access token and returns its claims.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if len(raw) > 8192 {
+		return nil, invalid("too long")
+	}
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, invalid("malformed")
+	}
+	h := jws.Signatures[0].Protected
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, invalid("not an access token")
+	}
+	key, ok := v.key(ctx, h.KeyID)
+	if !ok || key.Algorithm != h.Algorithm {
+		return nil, invalid("unknown signing key")
+	}
+	payload, err := jws.Verify(key.Key)
+	if err != nil {
+		return nil, invalid("bad signature")
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, invalid("malformed claims")
+	}
+	now := v.cfg.Now()
+	switch {
+	case c.Issuer != v.cfg.Issuer:
+		return nil, invalid("wrong issuer")
+	case c.Audience != v.cfg.Audience:
+		return nil, invalid("wrong audience")
+	case now.After(time.Unix(c.ExpiresAt, 0).Add(leeway)):
+		return nil, invalid("expired")
+	case c.NotBefore != 0 && now.Add(leeway).Before(time.Unix(c.NotBefore, 0)):
+		return nil, invalid("not yet valid")
+	}
+	if v.cfg.IntrospectionClientID != "" {
+		if err := v.stillActive(ctx, raw); err != nil {
+			return nil, err
+		}
+	}
+	return &c, nil
+}
+
+// stillActive asks Sapient's introspection endpoint (RFC 7662).
+func (v *Verifier) stillActive(ctx context.Context, raw string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.introspect, strings.NewReader(url.Values{"token": {raw}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(v.cfg.IntrospectionClientID), url.QueryEscape(v.cfg.IntrospectionClientSecret))
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("bearer: introspection: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Active bool `json:"active"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bearer: introspection: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("bearer: introspection: %w", err)
+	}
+	if !out.Active {
+		return invalid("revoked")
+	}
+	return nil
+}
+
+type ctxKey struct{}
+
+// FromContext returns the claims of a request that Require let through.
+func FromContext(ctx context.Context) *Claims {
+	c, _ := ctx.Value(ctxKey{}).(*Claims)
+	return c
+}
+
+// Require wraps next so that it runs only with a valid token in the
+// Authorization header that holds every one of scopes; other requests are
+// answered as RFC 6750 §3 says.
+func (v *Verifier) Require(next http.Handler, scopes ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+			challenge(w, http.StatusUnauthorized, "invalid_token", "An access token is required.", "")
+			return
+		}
+		c, err := v.Verify(r.Context(), strings.TrimSpace(h[7:]))
+		if errors.Is(err, ErrInvalidToken) {
+			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid.", "")
+			return
+		} else if err != nil {
+			http.Error(w, "token check unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		for _, s := range scopes {
+			if !c.HasScope(s) {
+				challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+s+".", strings.Join(scopes, " "))
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+	})
+}
+
+func challenge(w http.ResponseWriter, status int, code, description, scope string) {
+	v := `Bearer error="` + code + `", error_description="` + description + `"`
+	if scope != "" {
+		v += `, scope="` + scope + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}
