@@ -549,6 +549,11 @@ func TestNoPlainSecret(t *testing.T) {
 	if !strings.Contains(logs, "token revoked") {
 		t.Fatalf("the log capture saw nothing; logs: %q", logs)
 	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "token revoked") && !strings.Contains(line, `"request_id":"`) {
+			t.Errorf("a log line written during a request lacks its request ID: %s", line)
+		}
+	}
 	files, _ := filepath.Glob(env.DatabaseURL + "*")
 	if len(files) == 0 {
 		t.Fatal("no database files found")

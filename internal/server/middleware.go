@@ -56,7 +56,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.ErrorContext(ctx, "panic serving request", "request_id", id, "path", r.URL.Path, "panic", p)
+				s.log.ErrorContext(ctx, "panic serving request", "path", r.URL.Path, "panic", p)
 				if sw.status == 0 {
 					http.Error(sw, "internal server error", http.StatusInternalServerError)
 				}
@@ -68,7 +68,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			elapsed := time.Since(start)
 			s.Metrics.HTTPLatency.WithLabelValues(pattern, r.Method).Observe(elapsed.Seconds())
 			if s.log.Enabled(ctx, slog.LevelDebug) || sw.status >= 500 {
-				s.log.LogAttrs(ctx, levelFor(sw.status), "request", slog.String("request_id", id),
+				s.log.LogAttrs(ctx, levelFor(sw.status), "request",
 					slog.String("method", r.Method), slog.String("path", r.URL.Path),
 					slog.Int("status", sw.status), slog.Duration("duration", elapsed))
 			}
@@ -82,4 +82,23 @@ func levelFor(status int) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelDebug
+}
+
+// requestIDHandler adds the request ID of the context to every log record
+// written with a *Context method during a request.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }

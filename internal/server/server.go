@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"sapient.dev/sapient/internal/api"
-	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/clientip"
+	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/metrics"
@@ -85,7 +85,11 @@ type Server struct {
 	Users       *user.Service
 	Cache       *credential.Cache
 	Orgs        *credential.OrgCache
+	// Limiter and APILimiter hold the per-credential rate limits of the
+	// token endpoint and of API calls: separate budgets, so that one never
+	// spends or resets the other.
 	Limiter     *ratelimit.Limiter
+	APILimiter  *ratelimit.Limiter
 	ClientIP    *clientip.Resolver
 	Denylist    *token.Denylist
 	Usage       *usage.Recorder
@@ -107,6 +111,7 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Logger = slog.New(requestIDHandler{c.Logger.Handler()})
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -182,14 +187,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			Store: cfg.Store, KEK: cfg.KEK, Algorithm: cfg.SigningAlgorithm, Rotation: rotation,
 			PublishLead: cfg.KeyPublishLead, TokenTTL: cfg.TokenTTL, Now: cfg.Now, Rand: cfg.Rand, Logger: cfg.Logger,
 		},
-		Cache:    credential.NewCache(cfg.Store),
-		Orgs:     credential.NewOrgCache(cfg.Store),
-		Limiter:  ratelimit.New(),
-		ClientIP: &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
-		Denylist: token.NewDenylist(),
-		Usage:    usage.NewRecorder(cfg.Store),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		Cache:      credential.NewCache(cfg.Store),
+		Orgs:       credential.NewOrgCache(cfg.Store),
+		Limiter:    ratelimit.New(),
+		APILimiter: ratelimit.New(),
+		ClientIP:   &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
+		Denylist:   token.NewDenylist(),
+		Usage:      usage.NewRecorder(cfg.Store),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -197,7 +203,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.Denylist.Sync(ctx, cfg.Store, time.Time{}, cfg.Now()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put}
+	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
 	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand}
 	s.Verifier = &token.Verifier{
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
@@ -269,6 +275,7 @@ func (s *Server) background() {
 				s.log.Warn("pruning revoked tokens failed", "err", err)
 			}
 			s.Limiter.Prune(s.cfg.Now().Add(-time.Minute))
+			s.APILimiter.Prune(s.cfg.Now().Add(-time.Minute))
 			if now := s.cfg.Now(); now.Sub(lastPrune) >= time.Hour {
 				lastPrune = now
 				s.Prune(ctx, now)
@@ -283,7 +290,8 @@ func (s *Server) Prune(ctx context.Context, now time.Time) {
 	cutoff := now.Add(-s.cfg.Retention)
 	u, err1 := s.cfg.Store.PruneUsage(ctx, cutoff)
 	a, err2 := s.cfg.Store.PruneAudit(ctx, cutoff)
-	if err := errors.Join(err1, err2); err != nil {
+	_, err3 := s.cfg.Store.DeleteExpiredSessions(ctx, now, now.Add(-user.SessionIdle))
+	if err := errors.Join(err1, err2, err3); err != nil {
 		s.log.Warn("retention pruning failed", "err", err)
 		return
 	}
@@ -310,7 +318,7 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 func (s *Server) newAPI() *api.API {
 	auth := &api.Auth{
 		Verifier: s.Verifier, Orgs: s.Orgs, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
-		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
+		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
 	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Orgs: s.Orgs, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
 }

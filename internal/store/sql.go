@@ -616,3 +616,14 @@ func (s *SQL) DeleteUserSessions(ctx context.Context, userID, keepID string) err
 	_, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), userID, keepID)
 	return mapErr("delete sessions", err)
 }
+
+// DeleteExpiredSessions removes sessions past their absolute or idle limit.
+func (s *SQL) DeleteExpiredSessions(ctx context.Context, now, idleSince time.Time) (int, error) {
+	res, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM sessions WHERE expires_at < ? OR last_seen_at < ?`),
+		now.UnixMicro(), idleSince.UnixMicro())
+	if err != nil {
+		return 0, mapErr("delete expired sessions", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

@@ -274,6 +274,9 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of a user except keepID.
 	DeleteUserSessions(ctx context.Context, userID, keepID string) error
+	// DeleteExpiredSessions removes sessions whose absolute expiry or idle
+	// limit has passed: ExpiresAt before now, or LastSeenAt before idleSince.
+	DeleteExpiredSessions(ctx context.Context, now, idleSince time.Time) (int, error)
 }
 
 // Store is the whole persistent state of Sapient.

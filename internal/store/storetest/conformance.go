@@ -389,6 +389,21 @@ func testSessions(t *testing.T, s store.Store) {
 	if _, err := s.GetSession(ctx(t), "s1"); err != nil {
 		t.Errorf("kept session s1: %v", err)
 	}
+	// s1 was seen at base+1m and expires at base+1h; s4 idles, s5 expired.
+	for _, se := range []store.Session{
+		{ID: "s4", UserID: "usr_1", CreatedAt: base, LastSeenAt: base, ExpiresAt: base.Add(time.Hour)},
+		{ID: "s5", UserID: "usr_1", CreatedAt: base, LastSeenAt: base.Add(50 * time.Minute), ExpiresAt: base.Add(30 * time.Minute)},
+	} {
+		if err := s.CreateSession(ctx(t), se); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteExpiredSessions(ctx(t), base.Add(40*time.Minute), base.Add(30*time.Second)); err != nil || n != 2 {
+		t.Errorf("DeleteExpiredSessions = %d, %v; want 2 (idle s4, expired s5)", n, err)
+	}
+	if _, err := s.GetSession(ctx(t), "s1"); err != nil {
+		t.Errorf("a live session was deleted: %v", err)
+	}
 	if err := s.DeleteSession(ctx(t), "s1"); err != nil {
 		t.Fatal(err)
 	}
