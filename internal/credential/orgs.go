@@ -82,6 +82,9 @@ func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
 	return c.put(so), nil
 }
 
+// Put records an organisation changed on this instance.
+func (c *OrgCache) Put(so store.Org) { c.put(so) }
+
 func (c *OrgCache) put(so store.Org) *OrgState {
 	o := &OrgState{ID: so.ID, Name: so.Name, Scopes: so.Scopes, TokenRateLimit: so.TokenRateLimit,
 		APIRateLimit: so.APIRateLimit, UpdatedAt: so.UpdatedAt}

@@ -28,6 +28,11 @@ type Service struct {
 	// Changed, when set, is called after a credential was created or changed
 	// so that this instance's cache sees it at once.
 	Changed func(store.Credential)
+	// OrgChanged, when set, is called after a change widened an
+	// organisation's grant (see extendGrant), so that this instance's
+	// organisation cache sees it at once and the credential's first token
+	// holds the scopes it was given.
+	OrgChanged func(store.Org)
 }
 
 // CreateRequest describes a new credential.
@@ -103,11 +108,13 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 		Scopes: scopes, CreatedAt: now, CreatedBy: actor.Label, ExpiresAt: req.ExpiresAt.UTC(), UpdatedAt: now,
 		AllowedCIDRs: cidrs,
 	}
+	var grown *store.Org
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
 		if err := tx.CreateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
+		var err error
+		if grown, err = extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
 			return err
 		}
 		return audit.Write(ctx, tx, actor, audit.CredentialCreated, org.ID, clientID,
@@ -118,6 +125,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	} else if err != nil {
 		return Created{}, fmt.Errorf("credential: create: %w", err)
 	}
+	s.orgChanged(grown)
 	s.changed(c)
 	return Created{Credential: c, Secret: secret}, nil
 }
@@ -125,8 +133,9 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 // extendGrant adds to the organisation's grant the ordinary scopes an
 // Admin gave one of its credentials beyond it, so that the grant stays the
 // ceiling of every credential's scopes (and withdrawing a scope from the
-// organisation withdraws it from all of them).
-func extendGrant(ctx context.Context, tx store.Store, org store.Org, scopes []string, defined []store.Scope, now time.Time) error {
+// organisation withdraws it from all of them). It returns the organisation
+// as changed, or nil if its grant already held every scope.
+func extendGrant(ctx context.Context, tx store.Store, org store.Org, scopes []string, defined []store.Scope, now time.Time) (*store.Org, error) {
 	var missing []string
 	for _, sc := range scopes {
 		i := slices.IndexFunc(defined, func(d store.Scope) bool { return d.Name == sc })
@@ -135,9 +144,9 @@ func extendGrant(ctx context.Context, tx store.Store, org store.Org, scopes []st
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return nil, nil
 	}
-	_, err := tx.UpdateOrg(ctx, org.ID, func(o store.Org) (store.Org, error) {
+	o, err := tx.UpdateOrg(ctx, org.ID, func(o store.Org) (store.Org, error) {
 		for _, sc := range missing {
 			if !slices.Contains(o.Scopes, sc) {
 				o.Scopes = append(o.Scopes, sc)
@@ -146,7 +155,10 @@ func extendGrant(ctx context.Context, tx store.Store, org store.Org, scopes []st
 		o.UpdatedAt = now
 		return o, nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
 }
 
 // Grantable lists the scopes a Customer of org may put on a credential.
@@ -224,7 +236,10 @@ func (s *Service) Update(ctx context.Context, actor access.Actor, clientID strin
 		return store.Credential{}, fmt.Errorf("credential: update: %w", err)
 	}
 	now := s.now()
-	var out store.Credential
+	var (
+		out   store.Credential
+		grown *store.Org
+	)
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
 		var changes []string
 		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
@@ -247,7 +262,7 @@ func (s *Service) Update(ctx context.Context, actor access.Actor, clientID strin
 				if err := checkScopes(scopes, defined, org, actor); err != nil {
 					return c, err
 				}
-				if err := extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
+				if grown, err = extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
 					return c, err
 				}
 				if !slices.Equal(scopes, c.Scopes) {
@@ -274,6 +289,7 @@ func (s *Service) Update(ctx context.Context, actor access.Actor, clientID strin
 	if err := s.mapErr("update", err, req.Name != nil); err != nil {
 		return store.Credential{}, err
 	}
+	s.orgChanged(grown)
 	s.changed(out)
 	return out, nil
 }
@@ -372,6 +388,12 @@ func (s *Service) mapErr(op string, err error, renamed bool) error {
 		return invalid("name", "Another active credential already has this name. Choose another name.")
 	}
 	return fmt.Errorf("credential: %s: %w", op, err)
+}
+
+func (s *Service) orgChanged(o *store.Org) {
+	if o != nil && s.OrgChanged != nil {
+		s.OrgChanged(*o)
+	}
 }
 
 func (s *Service) changed(c store.Credential) {
