@@ -238,7 +238,11 @@ func (h *Credentials) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, credential.ErrNotFound):
 		problem(w, r, http.StatusNotFound, "Not found", "No credential with this client ID.", nil)
 	case errors.As(err, &verr):
-		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", verr.Message, []FieldError{{verr.Field, verr.Message}})
+		field := verr.Field
+		if field == "org" { // the service's name for what the API calls organization_id
+			field = "organization_id"
+		}
+		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", verr.Message, []FieldError{{field, verr.Message}})
 	default:
 		h.Logger.ErrorContext(r.Context(), "api: credentials", "err", err)
 		problem(w, r, http.StatusInternalServerError, "Internal error", "The request could not be completed; try again.", nil)
@@ -284,4 +288,3 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
-
