@@ -69,6 +69,10 @@ func OpenAPI() []byte { return openAPIDocument }
 // against cross-site requests, which matters for console sessions.
 func (a *API) Register(mux *http.ServeMux) {
 	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		problem(w, r, http.StatusForbidden, "Forbidden",
+			"Cross-origin request refused: a console session can change data only from the console's own pages.", nil)
+	}))
 	for _, rt := range a.routes {
 		var h http.Handler = rt.Handler
 		if rt.Session {
