@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/credential"
@@ -568,13 +569,13 @@ func TestCreateScopeRules(t *testing.T) {
 	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
 		ctx := t.Context()
 		for _, name := range []string{"shipments:read", "shipments:write"} {
-			if _, err := scope.Create(ctx, env.Store, name, "", time.Now()); err != nil {
+			if _, err := scope.Create(ctx, env.Store, access.CLI, name, "", time.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// Acme may grant shipments:write (which the bearer caller does not
 		// hold) but not shipments:read.
-		if _, err := org.Grant(ctx, env.Store, acme.ID, []string{"shipments:write"}); err != nil {
+		if _, err := org.Grant(ctx, env.Store, access.CLI, acme.ID, []string{"shipments:write"}, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		// The grant was made straight in the database, as another instance
@@ -683,7 +684,7 @@ func TestAdminGrantExtendsOrganisation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
-		if _, err := scope.Create(t.Context(), env.Store, "shipments:read", "", time.Now()); err != nil {
+		if _, err := scope.Create(t.Context(), env.Store, access.CLI, "shipments:read", "", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		admin := sessionCaller(t, env, servertest.AdminEmail, store.RoleAdmin, "")
@@ -1071,10 +1072,10 @@ func TestWithdrawScope(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
-		if _, err := scope.Create(t.Context(), env.Store, "shipments:read", "", time.Now()); err != nil {
+		if _, err := scope.Create(t.Context(), env.Store, access.CLI, "shipments:read", "", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := org.Grant(t.Context(), env.Store, acme.ID, []string{"shipments:read"}); err != nil {
+		if _, err := org.Grant(t.Context(), env.Store, access.CLI, acme.ID, []string{"shipments:read"}, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		c := env.Credential(t, acme.ID, "billing", []string{scope.CredentialsRead, scope.UsageRead, "shipments:read"})
@@ -1084,7 +1085,7 @@ func TestWithdrawScope(t *testing.T) {
 			t.Fatalf("usage before: %d %s", r.status, r.body)
 		}
 
-		if _, err := org.Withdraw(t.Context(), env.Store, acme.ID, []string{scope.UsageRead, "shipments:read"}, time.Now().UTC()); err != nil {
+		if _, err := org.Withdraw(t.Context(), env.Store, access.CLI, acme.ID, []string{scope.UsageRead, "shipments:read"}, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "old token refused for the withdrawn scope", func() bool {
@@ -1107,7 +1108,7 @@ func TestWithdrawScope(t *testing.T) {
 		alice.call(t, http.MethodPost, "/api/v1/credentials", map[string]any{"name": "x", "scopes": []string{scope.UsageRead}}).problem(t, 422, "scopes")
 
 		// Granting it again gives it back to the credentials that hold it.
-		if _, err := org.Grant(t.Context(), env.Store, acme.ID, []string{scope.UsageRead}); err != nil {
+		if _, err := org.Grant(t.Context(), env.Store, access.CLI, acme.ID, []string{scope.UsageRead}, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "scope granted again", func() bool {
@@ -1265,10 +1266,10 @@ func TestRateLimits(t *testing.T) {
 			// Beta is in use before its limits change, so its state is
 			// cached and the change must arrive by polling.
 			btok := mustToken(t, env, bc.Credential.ClientID, bc.Secret)
-			if _, err := org.SetLimits(t.Context(), env.Store, beta.ID, 1, 1, time.Now().UTC()); err != nil {
+			if _, err := org.SetLimits(t.Context(), env.Store, access.CLI, beta.ID, 1, 1, time.Now().UTC()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := org.SetLimits(t.Context(), env.Store, beta.ID, -1, 1, time.Now().UTC()); err == nil {
+			if _, err := org.SetLimits(t.Context(), env.Store, access.CLI, beta.ID, -1, 1, time.Now().UTC()); err == nil {
 				t.Fatal("SetLimits accepted a negative rate")
 			}
 			eventually(t, "Beta's new limits", func() bool {

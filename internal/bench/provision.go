@@ -45,7 +45,7 @@ func provision(ctx context.Context, st *store.SQL, kr *keyring, n int, run strin
 	}
 	p := &provisioned{}
 	for i := 0; i*perOrg < n; i++ {
-		o, err := org.Create(ctx, st, fmt.Sprintf("bench %s %03d", run, i), now)
+		o, err := org.Create(ctx, st, access.CLI, fmt.Sprintf("bench %s %03d", run, i), now)
 		if err != nil {
 			return nil, fmt.Errorf("bench: provision: %w", err)
 		}

@@ -42,7 +42,7 @@ func (a *app) orgsCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd, func(s *store.SQL) error {
-				o, err := org.Create(cmd.Context(), s, args[0], time.Now().UTC())
+				o, err := org.Create(cmd.Context(), s, access.CLI, args[0], time.Now().UTC())
 				if errors.Is(err, store.ErrAlreadyExists) {
 					return fmt.Errorf("an organisation named %q already exists", args[0])
 				} else if err != nil {
@@ -90,7 +90,7 @@ func (a *app) orgsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if o, err = org.Grant(cmd.Context(), s, o.ID, args[1:]); err != nil {
+				if o, err = org.Grant(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now().UTC()); err != nil {
 					return err
 				}
 				if a.jsonOut {
@@ -115,7 +115,7 @@ func (a *app) orgsCmd() *cobra.Command {
 						return fmt.Errorf("%s does not grant %q", o.Name, sc)
 					}
 				}
-				if o, err = org.Withdraw(cmd.Context(), s, o.ID, args[1:], time.Now().UTC()); err != nil {
+				if o, err = org.Withdraw(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now().UTC()); err != nil {
 					return err
 				}
 				if a.jsonOut {
@@ -147,7 +147,7 @@ func (a *app) orgsLimitsCmd() *cobra.Command {
 				if !cmd.Flags().Changed("api-rate") {
 					apiRate = o.APIRateLimit
 				}
-				if o, err = org.SetLimits(cmd.Context(), s, o.ID, tokenRate, apiRate, time.Now().UTC()); err != nil {
+				if o, err = org.SetLimits(cmd.Context(), s, access.CLI, o.ID, tokenRate, apiRate, time.Now().UTC()); err != nil {
 					return err
 				}
 				if a.jsonOut {
@@ -208,7 +208,7 @@ func (a *app) usersCmd() *cobra.Command {
 					req.OrgID = o.ID
 				}
 				svc := &user.Service{Store: s, Now: time.Now, Rand: rand.Reader}
-				u, err := svc.Create(cmd.Context(), req)
+				u, err := svc.Create(cmd.Context(), access.CLI, req)
 				if err != nil {
 					return err
 				}
@@ -239,7 +239,7 @@ func (a *app) scopesCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd, func(s *store.SQL) error {
-				sc, err := scope.Create(cmd.Context(), s, args[0], description, time.Now().UTC())
+				sc, err := scope.Create(cmd.Context(), s, access.CLI, args[0], description, time.Now().UTC())
 				if errors.Is(err, store.ErrAlreadyExists) {
 					return fmt.Errorf("scope %q already exists", args[0])
 				} else if err != nil {

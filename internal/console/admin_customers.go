@@ -122,11 +122,16 @@ func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	allowed, err := c.checkCustomerScopes(r.Context(), form.Scopes)
 	if err != nil {
+		var serr formError
+		if !errors.As(err, &serr) {
+			c.fail(w, r, s, err)
+			return
+		}
 		form.Error = err.Error()
 		invalid()
 		return
 	}
-	o, err := org.Create(r.Context(), c.store, form.Name, c.now().UTC())
+	o, err := org.Create(r.Context(), c.store, s.Actor, form.Name, c.now())
 	switch {
 	case errors.Is(err, org.ErrInvalidName):
 		form.NameError = "Name is required and may have at most 100 characters."
@@ -140,7 +145,7 @@ func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *sess
 		c.fail(w, r, s, err)
 		return
 	}
-	if _, err := c.setOrgScopes(r.Context(), o.ID, allowed); err != nil {
+	if _, err := org.SetScopes(r.Context(), c.store, s.Actor, o.ID, allowed, c.now()); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -174,12 +179,12 @@ func (c *Console) customerUpdate(w http.ResponseWriter, r *http.Request, s *sess
 		c.renderError(w, r, s, http.StatusBadRequest, "The form could not be read. Please try again.")
 		return
 	}
-	allowed, err := c.checkCustomerScopes(r.Context(), r.PostForm["scope"])
-	if err != nil {
-		c.renderError(w, r, s, http.StatusUnprocessableEntity, err.Error())
+	o, err := org.SetScopes(r.Context(), c.store, s.Actor, r.PathValue("id"), r.PostForm["scope"], c.now())
+	var serr *org.ScopeError
+	if errors.As(err, &serr) {
+		c.renderError(w, r, s, http.StatusUnprocessableEntity, unknownPermission(serr.Scope))
 		return
 	}
-	o, err := c.setOrgScopes(r.Context(), r.PathValue("id"), allowed)
 	if errors.Is(err, store.ErrNotFound) {
 		c.renderError(w, r, s, http.StatusNotFound, "This customer does not exist.")
 		return
@@ -191,32 +196,18 @@ func (c *Console) customerUpdate(w http.ResponseWriter, r *http.Request, s *sess
 	http.Redirect(w, r, "/admin/customers?saved="+url.QueryEscape(o.ID), http.StatusSeeOther)
 }
 
-// checkCustomerScopes accepts only defined scopes that are not reserved
-// for Admins, and returns them sorted without duplicates.
+// checkCustomerScopes accepts only scopes an organisation may be allowed
+// to grant (see org.CheckScopes), and returns them sorted without
+// duplicates. A refused scope is a formError.
 func (c *Console) checkCustomerScopes(ctx context.Context, names []string) ([]string, error) {
-	allowed, err := c.customerScopes(ctx)
-	if err != nil {
-		return nil, err
+	allowed, err := org.CheckScopes(ctx, c.store, names)
+	var serr *org.ScopeError
+	if errors.As(err, &serr) {
+		return nil, formError(unknownPermission(serr.Scope))
 	}
-	out := []string{}
-	for _, n := range names {
-		if !slices.ContainsFunc(allowed, func(s store.Scope) bool { return s.Name == n }) {
-			return nil, formError(fmt.Sprintf("Unknown permission “%s”.", n))
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return allowed, err
 }
 
-// setOrgScopes replaces the set of scopes an organisation may grant.
-// TODO(store owner): move into package org as org.SetScopes so that the
-// REST API and the CLI share the rule.
-func (c *Console) setOrgScopes(ctx context.Context, orgID string, scopes []string) (store.Org, error) {
-	return c.store.UpdateOrg(ctx, orgID, func(o store.Org) (store.Org, error) {
-		o.Scopes = scopes
-		return o, nil
-	})
-}
+// unknownPermission is the message for a scope a customer may not be
+// allowed to grant.
+func unknownPermission(name string) string { return fmt.Sprintf("Unknown permission “%s”.", name) }

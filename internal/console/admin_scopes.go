@@ -24,9 +24,6 @@ type scopeForm struct {
 	DescriptionError  string
 }
 
-// maxScopeDescription is the longest description accepted, in bytes.
-const maxScopeDescription = 200
-
 // scopeList shows every scope and the form to define one.
 func (c *Console) scopeList(w http.ResponseWriter, r *http.Request, s *session) {
 	list, err := c.store.ListScopes(r.Context())
@@ -44,18 +41,14 @@ func (c *Console) scopeList(w http.ResponseWriter, r *http.Request, s *session) 
 // scopeCreate defines a scope for the Admin's own APIs.
 func (c *Console) scopeCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	form := scopeForm{Name: strings.TrimSpace(r.PostFormValue("name")), Description: strings.TrimSpace(r.PostFormValue("description"))}
-	var err error
-	if len(form.Description) > maxScopeDescription {
-		form.DescriptionError = fmt.Sprintf("Description may have at most %d characters.", maxScopeDescription)
-	} else {
-		_, err = scope.Create(r.Context(), c.store, form.Name, form.Description, c.now().UTC())
-	}
+	_, err := scope.Create(r.Context(), c.store, s.Actor, form.Name, form.Description, c.now())
 	switch {
-	case form.DescriptionError != "":
 	case err == nil:
 		c.log.InfoContext(r.Context(), "console: scope defined", "scope", form.Name, "user", s.User.ID)
 		http.Redirect(w, r, "/admin/scopes?created="+url.QueryEscape(form.Name), http.StatusSeeOther)
 		return
+	case errors.Is(err, scope.ErrDescriptionTooLong):
+		form.DescriptionError = fmt.Sprintf("Description may have at most %d characters.", scope.MaxDescriptionLen)
 	case errors.Is(err, scope.ErrInvalidName):
 		form.NameError = "Name must be 1 to 64 characters of a-z, 0-9 and . _ - : / starting with a letter or digit, for example shipments:read."
 	case errors.Is(err, store.ErrAlreadyExists):

@@ -83,7 +83,7 @@ func (c *Console) userCreate(w http.ResponseWriter, r *http.Request, s *session)
 			return
 		}
 	}
-	u, err := c.users.Create(r.Context(), req)
+	u, err := c.users.Create(r.Context(), s.Actor, req)
 	var verr *user.ValidationError
 	if errors.As(err, &verr) {
 		v, err := c.usersView(r)

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/user"
@@ -35,6 +36,12 @@ type Config struct {
 	// token endpoint shown to users is Issuer+"/connect/token", and cookies
 	// are Secure when it is https.
 	Issuer string
+	// ClientIP finds the address of a request, for the audit trail and the
+	// login throttle; nil believes the connection's peer address only.
+	ClientIP *clientip.Resolver
+	// Throttle slows down password guessing; nil takes
+	// user.NewThrottle(Now).
+	Throttle *user.Throttle
 }
 
 // Console serves the HTML pages. Build it with New.
@@ -47,6 +54,8 @@ type Console struct {
 	now      func() time.Time
 	issuer   string
 	secure   bool
+	clientIP *clientip.Resolver
+	throttle *user.Throttle
 	views    *views
 	// logins bounds concurrent password checks: each argon2id computation
 	// takes 64 MiB, so a burst of logins must queue instead of exhausting
@@ -78,6 +87,12 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = &clientip.Resolver{}
+	}
+	if cfg.Throttle == nil {
+		cfg.Throttle = user.NewThrottle(cfg.Now)
+	}
 	return &Console{
 		store:    cfg.Store,
 		creds:    cfg.Credentials,
@@ -87,6 +102,8 @@ func New(cfg Config) (*Console, error) {
 		now:      cfg.Now,
 		issuer:   issuer,
 		secure:   u.Scheme == "https",
+		clientIP: cfg.ClientIP,
+		throttle: cfg.Throttle,
 		views:    v,
 		logins:   make(chan struct{}, maxConcurrentLogins),
 	}, nil

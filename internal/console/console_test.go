@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
@@ -308,7 +309,7 @@ func TestChangePassword(t *testing.T) {
 	if r := here.get("/account/password?changed=1"); !strings.Contains(r.Body, "Every other session of yours has ended.") {
 		t.Error("no confirmation after the change")
 	}
-	if _, err := h.Users.Authenticate(t.Context(), "alice@acme.test", next); err != nil {
+	if _, err := h.Users.Authenticate(t.Context(), access.Actor{}, "alice@acme.test", next); err != nil {
 		t.Errorf("the new password does not work: %v", err)
 	}
 }

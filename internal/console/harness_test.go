@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/org"
@@ -86,7 +87,7 @@ func newHarness(t *testing.T, backend storetest.Backend) *harness {
 // org creates a customer organisation.
 func (h *harness) org(t *testing.T, name string) store.Org {
 	t.Helper()
-	o, err := org.Create(t.Context(), h.Store, name, h.Clock.Now())
+	o, err := org.Create(t.Context(), h.Store, access.CLI, name, h.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func (h *harness) user(t *testing.T, email, orgID string) store.User {
 	if orgID == "" {
 		role = store.RoleAdmin
 	}
-	u, err := h.Users.Create(t.Context(), user.CreateRequest{Email: email, Password: testPassword, Role: role, OrgID: orgID})
+	u, err := h.Users.Create(t.Context(), access.CLI, user.CreateRequest{Email: email, Password: testPassword, Role: role, OrgID: orgID})
 	if err != nil {
 		t.Fatal(err)
 	}

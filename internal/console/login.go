@@ -2,10 +2,14 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/user"
 )
@@ -34,6 +38,10 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 
 // login checks the email and password and starts a new session. The
 // session ID is always new, so a token planted before login is useless.
+//
+// Failed logins are throttled per account and per client address (see
+// user.Throttle): a throttled attempt is answered 429 before the email is
+// looked up, so the answer is the same whether or not the email exists.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
@@ -43,21 +51,31 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
 		return
 	}
+	ip := c.ip(r)
+	if wait, ok := c.throttle.Attempt(email, ip); !ok {
+		secs := int((wait + time.Second - 1) / time.Second)
+		c.log.WarnContext(r.Context(), "console: login throttled", "ip", ip, "retry_after", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		v.Error = tooManyAttempts(secs)
+		c.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Log in", Data: v})
+		return
+	}
 	select {
 	case c.logins <- struct{}{}:
 	case <-r.Context().Done():
 		return
 	}
-	u, err := c.users.Authenticate(r.Context(), email, password)
+	u, err := c.users.Authenticate(r.Context(), access.Actor{IP: ip, UserAgent: r.UserAgent()}, email, password)
 	<-c.logins
 	if errors.Is(err, user.ErrBadLogin) {
-		c.log.InfoContext(r.Context(), "console: login failed", "path", r.URL.Path)
+		c.log.InfoContext(r.Context(), "console: login failed", "path", r.URL.Path, "ip", ip)
 		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
 		return
 	} else if err != nil {
 		c.fail(w, r, nil, err)
 		return
 	}
+	c.throttle.Succeeded(email, ip)
 	// End the session this browser had, if any, before starting anew.
 	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
 		if err := c.sessions.End(r.Context(), ck.Value); err != nil {
@@ -65,22 +83,35 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := c.startSession(w, r, u); err != nil {
+	token, _, err := c.sessions.Login(r.Context(), c.actor(r, u), u)
+	if err != nil {
 		c.fail(w, r, nil, err)
 		return
 	}
+	c.setCookie(w, token)
 	c.log.InfoContext(r.Context(), "console: login", "user", u.ID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// tooManyAttempts is the answer to a throttled login.
+func tooManyAttempts(secs int) string {
+	if secs == 1 {
+		return "Too many attempts. Try again in 1 second."
+	}
+	return fmt.Sprintf("Too many attempts. Try again in %d seconds.", secs)
 }
 
 // logout ends the session and returns to the login page.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
-		if err := c.sessions.End(r.Context(), ck.Value); err != nil {
+	if s, err := c.currentSession(r); err == nil {
+		if err := c.sessions.Logout(r.Context(), s.Actor, s.token); err != nil {
 			c.fail(w, r, nil, err)
 			return
 		}
+	} else if !errors.Is(err, user.ErrNoSession) {
+		c.fail(w, r, nil, err)
+		return
 	}
 	c.clearCookie(w)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -92,13 +123,18 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, u store.U
 	if err != nil {
 		return err
 	}
-	// No Expires: the cookie ends with the browser; the server enforces the
-	// idle and absolute timeouts.
+	c.setCookie(w, token)
+	return nil
+}
+
+// setCookie hands a session token to the browser. No Expires: the cookie
+// ends with the browser; the server enforces the idle and absolute
+// timeouts.
+func (c *Console) setCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: user.CookieName(c.secure), Value: token, Path: "/",
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode,
 	})
-	return nil
 }
 
 // clearCookie tells the browser to forget the session cookie.

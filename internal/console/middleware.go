@@ -87,13 +87,29 @@ func (c *Console) currentSession(r *http.Request) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{User: u, Actor: user.Actor(u), token: ck.Value}
+	s := &session{User: u, Actor: c.actor(r, u), token: ck.Value}
 	if u.Role != store.RoleAdmin {
 		if s.Org, err = c.store.GetOrg(r.Context(), u.OrgID); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// actor is the person u acting through request r: the audit trail records
+// the client address and user agent.
+func (c *Console) actor(r *http.Request, u store.User) access.Actor {
+	a := user.Actor(u)
+	a.IP, a.UserAgent = c.ip(r), r.UserAgent()
+	return a
+}
+
+// ip is the client address of r as text, "" when unknown.
+func (c *Console) ip(r *http.Request) string {
+	if a := c.clientIP.IP(r); a.IsValid() {
+		return a.String()
+	}
+	return ""
 }
 
 // crossOriginDenied answers a state-changing request sent by another site.

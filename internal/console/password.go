@@ -38,7 +38,7 @@ func (c *Console) passwordChange(w http.ResponseWriter, r *http.Request, s *sess
 		invalid("password", "The new password must differ from the current one.")
 		return
 	}
-	err := c.users.ChangePassword(r.Context(), s.User.ID, current, next)
+	err := c.users.ChangePassword(r.Context(), s.Actor, s.User.ID, current, next)
 	var verr *user.ValidationError
 	if errors.As(err, &verr) {
 		invalid(verr.Field, verr.Message)

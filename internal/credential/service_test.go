@@ -63,14 +63,14 @@ func newFixture(t *testing.T, b storetest.Backend) *fixture {
 	if err := scope.EnsureBuiltin(ctx, s, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scope.Create(ctx, s, "shipments:read", "Read shipments", t0); err != nil {
+	if _, err := scope.Create(ctx, s, access.CLI, "shipments:read", "Read shipments", t0); err != nil {
 		t.Fatal(err)
 	}
-	acme, err := org.Create(ctx, s, "Acme", t0)
+	acme, err := org.Create(ctx, s, access.CLI, "Acme", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	beta, err := org.Create(ctx, s, "Beta", t0)
+	beta, err := org.Create(ctx, s, access.CLI, "Beta", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,16 +296,16 @@ func TestCreateScopes(t *testing.T) {
 		slices.Sort(defaults)
 		// Gamma may grant shipments:read, and has (wrongly, by an Admin's
 		// hand) been granted the admin-only sapient:introspect as well.
-		gamma, err := org.Create(ctx, f.store, "Gamma", t0)
+		gamma, err := org.Create(ctx, f.store, access.CLI, "Gamma", t0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if gamma, err = org.Grant(ctx, f.store, gamma.ID, []string{"shipments:read", scope.Introspect}); err != nil {
+		if gamma, err = org.Grant(ctx, f.store, access.CLI, gamma.ID, []string{"shipments:read", scope.Introspect}, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		// Delta may not grant shipments:read until an Admin gives it to one
 		// of Delta's credentials, which extends Delta's grant.
-		delta, err := org.Create(ctx, f.store, "Delta", t0)
+		delta, err := org.Create(ctx, f.store, access.CLI, "Delta", t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +372,7 @@ func TestCreateScopes(t *testing.T) {
 func TestGrantable(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := t.Context()
-		o, err := org.Grant(ctx, f.store, f.acme.ID, []string{"shipments:read", scope.Introspect})
+		o, err := org.Grant(ctx, f.store, access.CLI, f.acme.ID, []string{"shipments:read", scope.Introspect}, time.Now().UTC())
 		if err != nil {
 			t.Fatal(err)
 		}

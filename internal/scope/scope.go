@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -73,13 +76,35 @@ func EnsureBuiltin(ctx context.Context, s store.Scopes, now time.Time) error {
 	return nil
 }
 
-// Create defines a new scope.
-func Create(ctx context.Context, s store.Scopes, name, description string, now time.Time) (store.Scope, error) {
+// MaxDescriptionLen is the longest scope description, in characters.
+const MaxDescriptionLen = 200
+
+// ErrDescriptionTooLong is returned for a description over
+// MaxDescriptionLen characters.
+var ErrDescriptionTooLong = fmt.Errorf("scope: description may have at most %d characters", MaxDescriptionLen)
+
+// Create defines a new scope on behalf of actor. The scope and its
+// scope.created event are written in one transaction.
+func Create(ctx context.Context, s store.Store, actor access.Actor, name, description string, now time.Time) (store.Scope, error) {
 	if !ValidName(name) {
 		return store.Scope{}, ErrInvalidName
 	}
+	if utf8.RuneCountInString(description) > MaxDescriptionLen {
+		return store.Scope{}, ErrDescriptionTooLong
+	}
+	now = now.UTC().Truncate(time.Microsecond)
 	sc := store.Scope{Name: name, Description: description, CreatedAt: now}
-	if err := s.CreateScope(ctx, sc); err != nil {
+	err := s.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateScope(ctx, sc); err != nil {
+			return err
+		}
+		detail := ""
+		if description != "" {
+			detail = fmt.Sprintf("description %q", description)
+		}
+		return audit.Write(ctx, tx, actor, audit.ScopeCreated, "", name, detail, now)
+	})
+	if err != nil {
 		return store.Scope{}, fmt.Errorf("scope: create %s: %w", name, err)
 	}
 	return sc, nil

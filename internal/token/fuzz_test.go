@@ -65,7 +65,7 @@ func FuzzVerify(f *testing.F) {
 	cache := credential.NewCache(s)
 	denylist := token.NewDenylist()
 	svc := &credential.Service{Store: s, Now: clock, Rand: rand.Reader, Changed: cache.Put}
-	o, err := org.Create(ctx, s, "Fuzz", now)
+	o, err := org.Create(ctx, s, access.CLI, "Fuzz", now)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -58,8 +60,9 @@ func CheckPassword(pw string) error {
 	return nil
 }
 
-// Create adds a user.
-func (s *Service) Create(ctx context.Context, req CreateRequest) (store.User, error) {
+// Create adds a user on behalf of actor. The user and the user.created
+// event are written in one transaction.
+func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequest) (store.User, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
 		return store.User{}, err
@@ -86,7 +89,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (store.User, er
 		ID: "usr_" + strings.ToLower(rand.Text()[:16]), Email: email, PasswordHash: hash,
 		Role: req.Role, OrgID: req.OrgID, CreatedAt: now, PasswordChangedAt: now,
 	}
-	if err := s.Store.CreateUser(ctx, u); errors.Is(err, store.ErrAlreadyExists) {
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.UserCreated, u.OrgID, u.Email, "role "+string(u.Role), now)
+	})
+	if errors.Is(err, store.ErrAlreadyExists) {
 		return store.User{}, &ValidationError{"email", "A user with this email already exists."}
 	} else if err != nil {
 		return store.User{}, fmt.Errorf("user: create: %w", err)
@@ -94,27 +103,58 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (store.User, er
 	return u, nil
 }
 
-// Authenticate checks an email and password. Every failure is ErrBadLogin
-// and costs one argon2id computation, so neither the answer nor its timing
-// tells whether the email exists.
-func (s *Service) Authenticate(ctx context.Context, email, password string) (store.User, error) {
-	u, err := s.Store.GetUserByEmail(ctx, strings.TrimSpace(email))
+// Authenticate checks an email and password typed by a person at the
+// address in from (its IP and UserAgent). Every failure is ErrBadLogin and
+// costs one argon2id computation and one audit event, so neither the answer
+// nor its timing tells whether the email exists. The login.failed event
+// names the email as typed, never the password, and belongs to the
+// organisation of the user only when there is one.
+func (s *Service) Authenticate(ctx context.Context, from access.Actor, email, password string) (store.User, error) {
+	email = strings.TrimSpace(email)
+	u, err := s.Store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, fmt.Errorf("user: authenticate: %w", err)
 	}
+	known := err == nil
 	hash := dummyHash
-	if err == nil {
+	if known {
 		hash = u.PasswordHash
 	}
 	ok, verr := VerifyPassword(hash, password)
-	if err != nil || verr != nil || !ok {
-		return store.User{}, ErrBadLogin
+	if known && verr == nil && ok {
+		return u, nil
 	}
-	return u, nil
+	actor := access.Actor{Kind: access.KindUser, Label: truncate(email, maxEmailLen), IP: from.IP, UserAgent: from.UserAgent}
+	detail := "unknown email"
+	if known {
+		actor.ID, actor.Role, actor.OrgID = u.ID, u.Role, u.OrgID
+		detail = "wrong password"
+	}
+	if err := audit.Write(ctx, s.Store, actor, audit.LoginFailed, actor.OrgID, actor.Label, detail, s.Now()); err != nil {
+		return store.User{}, fmt.Errorf("user: authenticate: %w", err)
+	}
+	return store.User{}, ErrBadLogin
 }
 
-// ChangePassword sets a new password after checking the current one.
-func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
+// maxEmailLen is the longest email address (RFC 5321 §4.5.3.1.3 path
+// limit, less the angle brackets).
+const maxEmailLen = 254
+
+// truncate shortens s to at most n bytes without cutting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// ChangePassword sets a new password after checking the current one. The
+// new hash and the password.changed event are written in one transaction;
+// sessions that began before the change stop working (see Sessions.Lookup).
+func (s *Service) ChangePassword(ctx context.Context, actor access.Actor, userID, current, next string) error {
 	u, err := s.Store.GetUser(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("user: change password: %w", err)
@@ -129,15 +169,25 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if err != nil {
 		return err
 	}
-	_, err = s.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
-		u.PasswordHash, u.PasswordChangedAt = hash, s.Now().UTC().Truncate(time.Microsecond)
-		return u, nil
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		u, err := tx.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+			u.PasswordHash, u.PasswordChangedAt = hash, now
+			return u, nil
+		})
+		if err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.PasswordChanged, u.OrgID, u.Email, "", now)
 	})
 	if err != nil {
 		return fmt.Errorf("user: change password: %w", err)
 	}
 	return nil
 }
+
+// firstStart is the actor of Bootstrap: Sapient itself, on its first start.
+var firstStart = access.Actor{Kind: access.KindSystem, ID: access.System.ID, Label: "first start"}
 
 // Bootstrap creates the first Admin on a database that has none. With an
 // empty password it generates one and returns it, so that it can be shown
@@ -157,7 +207,7 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (create
 		password = rand.Text() // 26 base32 characters, 130 bits
 		generated = password
 	}
-	if _, err := s.Create(ctx, CreateRequest{Email: email, Password: password, Role: store.RoleAdmin}); err != nil {
+	if _, err := s.Create(ctx, firstStart, CreateRequest{Email: email, Password: password, Role: store.RoleAdmin}); err != nil {
 		return false, "", fmt.Errorf("user: bootstrap admin: %w", err)
 	}
 	return true, generated, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -49,6 +50,26 @@ func SessionID(token string) string {
 
 // Start begins a new session for u and returns its token.
 func (s *Sessions) Start(ctx context.Context, u store.User) (token string, se store.Session, err error) {
+	return s.start(ctx, s.Store, u)
+}
+
+// Login begins a session for u, who has just proved their password, and
+// writes the login.succeeded event of actor (u, with the request's IP and
+// user agent) in the same transaction.
+func (s *Sessions) Login(ctx context.Context, actor access.Actor, u store.User) (token string, se store.Session, err error) {
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		if token, se, err = s.start(ctx, tx, u); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.LoginSucceeded, u.OrgID, u.Email, "", se.CreatedAt)
+	})
+	if err != nil {
+		return "", store.Session{}, fmt.Errorf("user: login: %w", err)
+	}
+	return token, se, nil
+}
+
+func (s *Sessions) start(ctx context.Context, st store.Sessions, u store.User) (token string, se store.Session, err error) {
 	r := s.Rand
 	if r == nil {
 		r = rand.Reader
@@ -60,7 +81,7 @@ func (s *Sessions) Start(ctx context.Context, u store.User) (token string, se st
 	token = base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.Now().UTC().Truncate(time.Microsecond)
 	se = store.Session{ID: SessionID(token), UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionMax)}
-	if err := s.Store.CreateSession(ctx, se); err != nil {
+	if err := st.CreateSession(ctx, se); err != nil {
 		return "", store.Session{}, fmt.Errorf("user: start session: %w", err)
 	}
 	return token, se, nil
@@ -104,6 +125,21 @@ func (s *Sessions) Lookup(ctx context.Context, token string) (store.User, store.
 func (s *Sessions) End(ctx context.Context, token string) error {
 	if err := s.Store.DeleteSession(ctx, SessionID(token)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("user: end session: %w", err)
+	}
+	return nil
+}
+
+// Logout ends the session of token, which belongs to the person of actor,
+// and writes the logout event in the same transaction.
+func (s *Sessions) Logout(ctx context.Context, actor access.Actor, token string) error {
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.DeleteSession(ctx, SessionID(token)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.Logout, actor.OrgID, actor.Label, "", s.Now())
+	})
+	if err != nil {
+		return fmt.Errorf("user: log out: %w", err)
 	}
 	return nil
 }

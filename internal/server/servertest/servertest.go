@@ -115,7 +115,7 @@ func (e *Env) Restart(t testing.TB) {
 // Org creates an organisation.
 func (e *Env) Org(t testing.TB, name string) store.Org {
 	t.Helper()
-	o, err := org.Create(t.Context(), e.Store, name, time.Now().UTC())
+	o, err := org.Create(t.Context(), e.Store, access.CLI, name, time.Now().UTC())
 	if err != nil {
 		t.Fatalf("create organisation %s: %v", name, err)
 	}
@@ -136,7 +136,7 @@ func (e *Env) Credential(t testing.TB, orgID, name string, scopes []string) cred
 // User creates a console user.
 func (e *Env) User(t testing.TB, email, password string, role store.Role, orgID string) store.User {
 	t.Helper()
-	u, err := e.Server.Users.Create(t.Context(), user.CreateRequest{Email: email, Password: password, Role: role, OrgID: orgID})
+	u, err := e.Server.Users.Create(t.Context(), access.CLI, user.CreateRequest{Email: email, Password: password, Role: role, OrgID: orgID})
 	if err != nil {
 		t.Fatalf("create user %s: %v", email, err)
 	}
@@ -161,4 +161,3 @@ func (b *Buffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
-
