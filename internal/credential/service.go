@@ -315,6 +315,15 @@ func (s *Service) Roll(ctx context.Context, actor access.Actor, clientID string,
 			if !c.Active(now) {
 				return c, invalid("status", "Only an active credential can get a new secret.")
 			}
+			if actor.Kind == access.KindCredential {
+				// The new secret gives its holder the credential's power: a
+				// credential may not take on more than it holds itself.
+				for _, sc := range c.Scopes {
+					if !slices.Contains(actor.Scopes, sc) {
+						return c, invalid("scopes", "This credential holds scope %q, which the credential rolling its secret does not.", sc)
+					}
+				}
+			}
 			c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
 			if overlap > 0 {
 				c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, now.Add(overlap)
