@@ -1378,3 +1378,42 @@ func TestNoCredentialNoAccess(t *testing.T) {
 		}
 	})
 }
+
+// TestRollCannotExceedCaller checks that a credential acting through its
+// token cannot take over a credential holding scopes it lacks by rolling
+// its secret: the new secret would give it that credential's power.
+func TestRollCannotExceedCaller(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		env := servertest.New(t, b)
+		acme := env.Org(t, "Acme")
+		c := bearerCaller(t, env, acme.ID, "automation", []string{scope.CredentialsRead, scope.CredentialsWrite})
+		powerful := env.Credential(t, acme.ID, "auditor", []string{scope.AuditRead, scope.CredentialsRead})
+		weaker := env.Credential(t, acme.ID, "reader", []string{scope.CredentialsRead})
+
+		before := stored(t, env, powerful.Credential.ClientID)
+		for _, in := range []string{"0s", "1h"} {
+			c.call(t, http.MethodPost, "/api/v1/credentials/"+powerful.Credential.ClientID+"/roll",
+				map[string]any{"previous_secret_expires_in": in}).problem(t, 422, "scopes")
+		}
+		sameCredential(t, before, stored(t, env, powerful.Credential.ClientID))
+		if r := token(t, env, powerful.Credential.ClientID, powerful.Secret, nil, nil); r.status != 200 {
+			t.Fatalf("the powerful credential's secret: %d %s", r.status, r.body)
+		}
+		if ev := auditEvents(t, env, acme.ID, audit.CredentialRolled); len(ev) != 0 {
+			t.Fatalf("refused roll audited: %+v", ev)
+		}
+
+		// A credential within the caller's own scopes may be rolled.
+		if r := c.call(t, http.MethodPost, "/api/v1/credentials/"+weaker.Credential.ClientID+"/roll",
+			map[string]any{"previous_secret_expires_in": "0s"}).credential(t, 200); r.ClientSecret == "" {
+			t.Fatalf("roll of a weaker credential: %+v", r)
+		}
+		// A console user of the organisation may roll any of its
+		// credentials.
+		alice := sessionCaller(t, env, "alice@acme.test", store.RoleCustomer, acme.ID)
+		if r := alice.call(t, http.MethodPost, "/api/v1/credentials/"+powerful.Credential.ClientID+"/roll",
+			map[string]any{"previous_secret_expires_in": "0s"}).credential(t, 200); r.ClientSecret == "" {
+			t.Fatalf("roll by a customer: %+v", r)
+		}
+	})
+}
