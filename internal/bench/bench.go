@@ -139,6 +139,10 @@ type Result struct {
 	// "me/floor", "me-cold/floor-verify"); empty for the floors.
 	Ratios map[string]Ratio `json:"ratios"`
 
+	// CPUus is the CPU time the whole process (server and load
+	// generator) used per request, in microseconds: unlike requests per
+	// second it does not depend on what else the machine is doing.
+	CPUus       float64 `json:"cpu_us_per_request"`
 	Requests    int64   `json:"requests"`
 	Seconds     float64 `json:"seconds"`
 	P90ms       float64 `json:"p90_ms"`
@@ -293,9 +297,10 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 		}
 		prof = f
 	}
-	a0 := allocs()
+	a0, c0 := allocs(), cpuTime()
 	ph := l.run(ctx, p.workers)
-	a1 := allocs()
+	a1, c1 := allocs(), cpuTime()
+	p.cpu += c1 - c0
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -329,6 +334,7 @@ func (e *env) result(p *prepared) Result {
 	if t.requests > 0 {
 		res.RequestsPerSecond = round(float64(t.requests)/t.elapsed.Seconds(), 1)
 		res.AllocsPerRequest = round(float64(p.allocs)/float64(t.requests), 1)
+		res.CPUus = round(float64(p.cpu)/float64(time.Microsecond)/float64(t.requests), 1)
 	}
 	if t.firstErr != nil {
 		res.FirstError = t.firstErr.Error()

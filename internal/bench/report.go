@@ -20,10 +20,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.CPUs, r.Database, r.Credentials, r.ProvisionPath, r.Provision.Round(10*time.Millisecond), r.Ready.Round(time.Millisecond))
 	fmt.Fprintf(w, "%d keep-alive clients, %s per scenario in %d interleaved rounds, %s\n\n", cfg.Concurrency, cfg.Duration, cfg.Rounds, mode)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tallocs/req\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tallocs/req\tpeak RSS MB\tCPU µs/req\t")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t\n", res.Name, res.RequestsPerSecond,
-			res.P50ms, res.P99ms, res.MaxMs, res.Errors, res.AllocsPerRequest, res.PeakRSSMB)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t%.1f\t\n", res.Name, res.RequestsPerSecond,
+			res.P50ms, res.P99ms, res.MaxMs, res.Errors, res.AllocsPerRequest, res.PeakRSSMB, res.CPUus)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -31,6 +31,7 @@ type prepared struct {
 	warm    bool                                             // warm-up done
 	total   phase                                            // measured so far
 	allocs  uint64
+	cpu     time.Duration
 	peakRSS float64
 }
 

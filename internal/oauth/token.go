@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"cmp"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -127,8 +128,47 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
 	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip.String())
-	writeJSON(w, http.StatusOK, tokenResponse{
+	writeTokenResponse(w, &tokenResponse{
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
 	return "issued"
+}
+
+// writeTokenResponse answers 200 with the token response, the same bytes
+// writeJSON would send (json.Encoder's output, newline included), built
+// without reflection: this is the answer to every successful request.
+func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
+	b := make([]byte, 0, len(t.AccessToken)+len(t.Scope)+96)
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, t.AccessToken)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, t.TokenType)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, t.ExpiresIn, 10)
+	if t.Scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, t.Scope)
+	}
+	b = append(b, "}\n"...)
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json; charset=utf-8"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Pragma"] = []string{"no-cache"}
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes
+// it: printable ASCII other than the characters it escapes is copied, and
+// anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -61,19 +62,20 @@ func (c *seenCache) put(key *[sha256.Size]byte, t *seenToken) {
 	c.mu.Unlock()
 }
 
-// fastVerify checks the signature of a canonical token (see canonical) in
-// the exact form Sapient issues (keys.Header: alg, kid and typ "at+jwt",
-// in that order) with the standard library alone, and returns its payload
-// and key ID. It accepts only what go-jose's ParseSignedCompact and Verify
-// would accept with the same payload: three segments of unpadded
-// base64url, and a valid signature by the published key of the header's
-// kid and alg (RFC 7515 §5.2, RFC 7518 §3). Anything else, including every failure, returns
+// fastVerify checks the signature of a token in the exact form Sapient
+// issues (keys.Header: alg, kid and typ "at+jwt", in that order) with the
+// standard library alone, and returns its payload and key ID. It accepts
+// only what canonical, go-jose's ParseSignedCompact and Verify would all
+// accept with the same payload: three segments of the base64url alphabet
+// that decode strictly (no padding, no stray bits: so canonical), and a
+// valid signature by the published key of the header's kid and alg
+// (RFC 7515 §5.2, RFC 7518 §3). Anything else, including every failure, returns
 // ok == false and the caller takes the general path, which gives the
 // verdict and its reason.
 func (v *Verifier) fastVerify(ctx context.Context, raw string) (payload []byte, kid string, ok bool) {
 	h, rest, _ := strings.Cut(raw, ".")
 	p, s, found := strings.Cut(rest, ".")
-	if !found || strings.IndexByte(s, '.') >= 0 {
+	if !found || strings.IndexByte(s, '.') >= 0 || !base64URLOnly(raw) {
 		return nil, "", false
 	}
 	strict := base64.RawURLEncoding.Strict()
@@ -81,7 +83,7 @@ func (v *Verifier) fastVerify(ctx context.Context, raw string) (payload []byte, 
 	if strict.DecodedLen(len(h)) > len(hbuf) {
 		return nil, "", false
 	}
-	n, err := strict.Decode(hbuf[:], []byte(h))
+	n, err := strict.Decode(hbuf[:], bytesOf(h))
 	if err != nil {
 		return nil, "", false
 	}
@@ -97,7 +99,7 @@ func (v *Verifier) fastVerify(ctx context.Context, raw string) (payload []byte, 
 	if strict.DecodedLen(len(s)) > len(sbuf) {
 		return nil, "", false
 	}
-	n, err = strict.Decode(sbuf[:], []byte(s))
+	n, err = strict.Decode(sbuf[:], bytesOf(s))
 	if err != nil {
 		return nil, "", false
 	}
@@ -109,14 +111,14 @@ func (v *Verifier) fastVerify(ctx context.Context, raw string) (payload []byte, 
 		if !isEC || len(sig) != 64 {
 			return nil, "", false
 		}
-		digest := sha256.Sum256([]byte(signed))
+		digest := sha256.Sum256(bytesOf(signed))
 		r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		if !ecdsa.Verify(pub, digest[:], r, ss) {
 			return nil, "", false
 		}
 	case jose.EdDSA:
 		pub, isEd := key.Key.(ed25519.PublicKey)
-		if !isEd || !ed25519.Verify(pub, []byte(signed), sig) {
+		if !isEd || !ed25519.Verify(pub, bytesOf(signed), sig) {
 			return nil, "", false
 		}
 	case jose.RS256:
@@ -124,7 +126,7 @@ func (v *Verifier) fastVerify(ctx context.Context, raw string) (payload []byte, 
 		if !isRSA {
 			return nil, "", false
 		}
-		digest := sha256.Sum256([]byte(signed))
+		digest := sha256.Sum256(bytesOf(signed))
 		if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil {
 			return nil, "", false
 		}
@@ -166,3 +168,20 @@ func parseHeader(h []byte) (jose.SignatureAlgorithm, string, bool) {
 	}
 	return "", "", false
 }
+
+// base64URLOnly reports whether s holds only the base64url alphabet and
+// dots: Go's decoders skip CR and LF, which a canonical token cannot hold.
+func base64URLOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// bytesOf views s as bytes without copying, for functions that only read
+// their input (hashing, decoding, verifying). The bytes must not be
+// changed.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

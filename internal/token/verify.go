@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -128,24 +127,24 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 // checked again; a new one in Sapient's own form takes the fast path;
 // anything else goes through go-jose.
 func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) error {
-	digest := sha256.Sum256([]byte(raw))
+	digest := sha256.Sum256(bytesOf(raw))
 	if t := v.seen.get(&digest); t != nil {
 		if _, ok := v.Keys.PublicKey(t.kid); ok {
 			*c = t.claims
 			return nil
 		}
 	}
-	if !canonical(raw) {
-		return invalid("malformed token")
-	}
 	payload, kid, ok := v.fastVerify(ctx, raw)
 	if !ok {
+		if !canonical(raw) {
+			return invalid("malformed token")
+		}
 		var err error
 		if payload, kid, err = v.verifyJOSE(ctx, raw); err != nil {
 			return err
 		}
 	}
-	if err := json.Unmarshal(payload, c); err != nil {
+	if err := c.decode(payload); err != nil {
 		return invalid("malformed claims")
 	}
 	v.seen.put(&digest, &seenToken{claims: *c, kid: kid})
