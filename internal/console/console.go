@@ -145,6 +145,10 @@ func (c *Console) Register(mux *http.ServeMux) {
 	post("/credentials", c.user(c.credentialCreate))
 	get("/credentials/{id}/revoke", c.user(c.credentialRevokeConfirm))
 	post("/credentials/{id}/revoke", c.user(c.credentialRevoke))
+	get("/credentials/{id}/roll", c.user(c.credentialRollConfirm))
+	post("/credentials/{id}/roll", c.user(c.credentialRoll))
+	get("/credentials/{id}/edit", c.user(c.credentialEditForm))
+	post("/credentials/{id}/edit", c.user(c.credentialEdit))
 
 	get("/account/password", c.user(c.passwordForm))
 	post("/account/password", c.user(c.passwordChange))

@@ -17,28 +17,45 @@ type credentialsView struct {
 	Filter     string      // Admin: the organisation shown, "" for all
 	FilterName string
 	Create     createView     // the Create API Credentials dialog
-	Created    *createdView   // the API Credentials dialog, open after a create
+	Created    *createdView   // the API Credentials or New secret dialog, open after a create or roll
 	Revoke     *credentialRow // the revoke confirmation, open when asked without script
+	Roll       rollView       // the Roll secret dialog, open when asked without script
+	Edit       *editView      // the Edit API Credentials dialog
 }
 
 // credentialRow is one row of the Current API Credentials table.
 type credentialRow struct {
-	ClientID   string
-	Name       string
-	OrgName    string
-	Scopes     []string
-	CreatedAt  time.Time
-	CreatedBy  string
-	LastUsedAt time.Time // zero: never used
-	LastUsed   string
-	Status     string // Active, Revoked or Expired
-	RevokedAt  time.Time
-	RevokedBy  string
-	ExpiresAt  time.Time
+	ClientID     string
+	Name         string
+	OrgID        string
+	OrgName      string
+	Scopes       []string
+	AllowedCIDRs []string
+	CreatedAt    time.Time
+	CreatedBy    string
+	LastUsedAt   time.Time // zero: never used
+	LastUsed     string
+	LastUsedIP   string
+	Status       string // Active, Revoked or Expired
+	RevokedAt    time.Time
+	RevokedBy    string
+	ExpiresAt    time.Time // zero: never
+	// ExpiresSoon is the badge of an active credential that expires within
+	// a week, for example "Expires in 3 days"; empty otherwise.
+	ExpiresSoon string
+	// OldSecretUntil is when the secret replaced by a roll stops working,
+	// while it still works; zero otherwise.
+	OldSecretUntil time.Time
 }
+
+// Active reports whether the row offers Edit and Roll secret.
+func (r credentialRow) Active() bool { return r.Status == "Active" }
 
 // Revocable reports whether the row offers Revoke.
 func (r credentialRow) Revocable() bool { return r.Status != "Revoked" }
+
+// expiryWarning is how far ahead the table warns of an expiry.
+const expiryWarning = 7 * 24 * time.Hour
 
 // credentialList shows the API Credentials page.
 func (c *Console) credentialList(w http.ResponseWriter, r *http.Request, s *session) {
@@ -52,11 +69,13 @@ func (c *Console) credentialList(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	p := page{Title: "API Credentials", Nav: "credentials", S: s, Data: v}
-	if id := r.URL.Query().Get("revoked"); id != "" {
-		for _, row := range v.Rows {
-			if row.ClientID == id && row.Status == "Revoked" {
-				p.Notice = fmt.Sprintf("API credentials “%s” are revoked: they can no longer obtain tokens, and the tokens they already have are refused.", row.Name)
-			}
+	q := r.URL.Query()
+	for _, row := range v.Rows {
+		switch {
+		case row.ClientID == q.Get("revoked") && row.Status == "Revoked":
+			p.Notice = fmt.Sprintf("API credentials “%s” are revoked: they can no longer obtain tokens, and the tokens they already have are refused.", row.Name)
+		case row.ClientID == q.Get("saved"):
+			p.Notice = fmt.Sprintf("Changes to API credentials “%s” saved. Tokens issued from now on carry them; tokens already issued lose any permission removed.", row.Name)
 		}
 	}
 	c.render(w, r, http.StatusOK, "credentials", p)
@@ -65,7 +84,7 @@ func (c *Console) credentialList(w http.ResponseWriter, r *http.Request, s *sess
 // credentialsPage loads the table the person may see. filter is honoured
 // for Admins only; a Customer always sees their own organisation.
 func (c *Console) credentialsPage(ctx context.Context, s *session, filter string) (*credentialsView, error) {
-	v := &credentialsView{Admin: s.Actor.IsAdmin()}
+	v := &credentialsView{Admin: s.Actor.IsAdmin(), Roll: rollView{Choices: overlapChoices(defaultOverlap)}}
 	names := map[string]string{s.Org.ID: s.Org.Name}
 	if v.Admin {
 		orgs, err := c.store.ListOrgs(ctx)
@@ -88,9 +107,9 @@ func (c *Console) credentialsPage(ctx context.Context, s *session, filter string
 	v.Rows = make([]credentialRow, 0, len(list))
 	for _, cr := range list {
 		row := credentialRow{
-			ClientID: cr.ClientID, Name: cr.Name, OrgName: names[cr.OrgID], Scopes: cr.Scopes,
-			CreatedAt: cr.CreatedAt, CreatedBy: cr.CreatedBy, LastUsedAt: cr.LastUsedAt,
-			LastUsed: "Never", Status: "Active",
+			ClientID: cr.ClientID, Name: cr.Name, OrgID: cr.OrgID, OrgName: names[cr.OrgID], Scopes: cr.Scopes,
+			AllowedCIDRs: cr.AllowedCIDRs, CreatedAt: cr.CreatedAt, CreatedBy: cr.CreatedBy,
+			LastUsedAt: cr.LastUsedAt, LastUsed: "Never", LastUsedIP: cr.LastUsedIP, Status: "Active",
 			RevokedAt: cr.RevokedAt, RevokedBy: cr.RevokedBy, ExpiresAt: cr.ExpiresAt,
 		}
 		if !cr.LastUsedAt.IsZero() {
@@ -101,10 +120,34 @@ func (c *Console) credentialsPage(ctx context.Context, s *session, filter string
 			row.Status = "Revoked"
 		case !cr.Active(now):
 			row.Status = "Expired"
+		default:
+			if !cr.ExpiresAt.IsZero() && cr.ExpiresAt.Sub(now) <= expiryWarning {
+				row.ExpiresSoon = expiresIn(cr.ExpiresAt.Sub(now))
+			}
+			if cr.PreviousSecretHash != "" && cr.PreviousSecretExpiresAt.After(now) {
+				row.OldSecretUntil = cr.PreviousSecretExpiresAt
+			}
 		}
 		v.Rows = append(v.Rows, row)
 	}
 	return v, nil
+}
+
+// expiresIn words the time left before an expiry within a week: "Expires
+// in 3 days", or in hours on the last day.
+func expiresIn(d time.Duration) string {
+	if d < 24*time.Hour {
+		h := int((d + time.Hour - 1) / time.Hour)
+		if h == 1 {
+			return "Expires in 1 hour"
+		}
+		return fmt.Sprintf("Expires in %d hours", h)
+	}
+	days := int(d / (24 * time.Hour))
+	if days == 1 {
+		return "Expires in 1 day"
+	}
+	return fmt.Sprintf("Expires in %d days", days)
 }
 
 // ago says how long before now t was, in words.

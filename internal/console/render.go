@@ -60,7 +60,21 @@ func parseViews() (*views, error) {
 		"minute":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
 		"join":     strings.Join,
-		"lower":    strings.ToLower,
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, fmt.Errorf("console: dict needs key and value pairs")
+			}
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("console: dict key %v is not a string", kv[i])
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
+		"lower": strings.ToLower,
 		"initial": func(s string) string {
 			for _, r := range s {
 				return strings.ToUpper(string(r))

@@ -36,15 +36,18 @@
     });
   });
 
-  // Revoke opens the confirmation that names the credentials.
-  var revoke = document.getElementById('revoke-dialog');
-  document.querySelectorAll('[data-revoke]').forEach(function (b) {
-    b.addEventListener('click', function (e) {
-      if (!revoke) return;
-      e.preventDefault();
-      revoke.querySelector('[data-revoke-name]').textContent = b.dataset.name;
-      revoke.querySelector('[data-revoke-form]').action = b.dataset.action;
-      showModal(revoke);
+  // Revoke and Roll secret open their dialog in place, naming the
+  // credentials and pointing its form at them.
+  [['revoke', 'revoke-dialog'], ['roll', 'roll-dialog']].forEach(function (kind) {
+    var d = document.getElementById(kind[1]);
+    document.querySelectorAll('[data-' + kind[0] + ']').forEach(function (b) {
+      b.addEventListener('click', function (e) {
+        if (!d) return;
+        e.preventDefault();
+        d.querySelector('[data-' + kind[0] + '-name]').textContent = b.dataset.name;
+        d.querySelector('[data-' + kind[0] + '-form]').action = b.dataset.action;
+        showModal(d);
+      });
     });
   });
 
