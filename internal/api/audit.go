@@ -36,7 +36,8 @@ type AuditEvent struct {
 func (h *AuditLog) list(w http.ResponseWriter, r *http.Request) {
 	actor := Caller(r.Context()).Actor
 	q := r.URL.Query()
-	f := store.AuditFilter{OrgID: actor.OrgFilter(q.Get("organization_id")), Action: q.Get("action"), Limit: 100}
+	f := store.AuditFilter{OrgID: actor.OrgFilter(q.Get("organization_id")), Action: q.Get("action"),
+		BeforeID: q.Get("before_id"), Limit: 100}
 	var bad []FieldError
 	for name, into := range map[string]*time.Time{"from": &f.From, "to": &f.To, "before": &f.Before} {
 		if v := q.Get(name); v != "" {
@@ -78,7 +79,8 @@ func (h *AuditLog) list(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := map[string]any{"data": out}
 	if len(events) == f.Limit {
-		resp["next_before"] = events[len(events)-1].At.Format(time.RFC3339Nano)
+		last := events[len(events)-1]
+		resp["next_before"], resp["next_before_id"] = last.At.Format(time.RFC3339Nano), last.ID
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

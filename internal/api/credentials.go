@@ -192,7 +192,7 @@ type rollBody struct {
 }
 
 // RollOverlaps are the choices for how long an old secret keeps working.
-var RollOverlaps = []time.Duration{0, time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+var RollOverlaps = credential.RollOverlaps
 
 // roll answers POST /api/v1/credentials/{client_id}/roll with the new
 // secret, once.

@@ -492,7 +492,7 @@ func (a *app) credentialsRollCmd(service func(*store.SQL) *credential.Service) *
 			})
 		},
 	})
-	c.Flags().DurationVar(&previous, "previous-valid", 0, "how long the old secret keeps working (0s, 1h, 24h, 168h, up to 720h)")
+	c.Flags().DurationVar(&previous, "previous-valid", 0, "how long the old secret keeps working: 0s (it stops now), 1h, 24h or 168h")
 	return c
 }
 

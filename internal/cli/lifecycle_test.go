@@ -341,8 +341,9 @@ func TestLifecycleRoll(t *testing.T) {
 				name, want string
 				args       []string
 			}{
-				{"negative overlap", "0 to 30 days", []string{id, "--previous-valid", "-1h"}},
-				{"overlap too long", "0 to 30 days", []string{id, "--previous-valid", "721h"}},
+				{"negative overlap", "1h, 24h or 168h", []string{id, "--previous-valid", "-1h"}},
+				{"overlap too long", "1h, 24h or 168h", []string{id, "--previous-valid", "721h"}},
+				{"overlap not offered", "1h, 24h or 168h", []string{id, "--previous-valid", "2h"}},
 				{"not a duration", "previous-valid", []string{id, "--previous-valid", "a while"}},
 				{"unknown client ID", "no credential", []string{"sapci_doesnotexist"}},
 			}

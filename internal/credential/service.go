@@ -294,12 +294,17 @@ func (s *Service) Update(ctx context.Context, actor access.Actor, clientID strin
 	return out, nil
 }
 
+// RollOverlaps are the choices, everywhere, for how long an old secret
+// keeps working after a roll: it stops now, or after 1 hour, 24 hours or
+// 7 days.
+var RollOverlaps = []time.Duration{0, time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+
 // Roll gives a credential a new secret. The previous secret keeps working
 // for overlap (zero: it stops at once), so that clients can switch without
 // downtime. The new secret exists in plain text only in the result.
 func (s *Service) Roll(ctx context.Context, actor access.Actor, clientID string, overlap time.Duration) (Created, error) {
-	if overlap < 0 || overlap > 30*24*time.Hour {
-		return Created{}, invalid("previous_secret_expires_in", "The old secret may keep working for 0 to 30 days.")
+	if !slices.Contains(RollOverlaps, overlap) {
+		return Created{}, invalid("previous_secret_expires_in", "The old secret can keep working for 0s (it stops now), 1h, 24h or 168h (7 days).")
 	}
 	secret, err := NewSecret(s.Rand)
 	if err != nil {

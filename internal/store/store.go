@@ -175,13 +175,16 @@ type AuditEvent struct {
 	Detail     string // short, human-readable, never secret
 }
 
-// AuditFilter selects audit events, newest first. Before, when set, pages
-// backwards: only events strictly older than it.
+// AuditFilter selects audit events, newest first (by time, then ID).
+// Before and BeforeID, when set, page backwards: only events that come
+// after the event (Before, BeforeID) in that order; with BeforeID empty,
+// only events strictly older than Before.
 type AuditFilter struct {
 	OrgID    string
 	Action   string
 	From, To time.Time
 	Before   time.Time
+	BeforeID string
 	Limit    int
 }
 

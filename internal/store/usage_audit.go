@@ -109,7 +109,11 @@ func (s *SQL) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error
 		query += ` AND at < ?`
 		args = append(args, f.To.UnixMicro())
 	}
-	if !f.Before.IsZero() {
+	switch {
+	case !f.Before.IsZero() && f.BeforeID != "":
+		query += ` AND (at < ? OR (at = ? AND id < ?))`
+		args = append(args, f.Before.UnixMicro(), f.Before.UnixMicro(), f.BeforeID)
+	case !f.Before.IsZero():
 		query += ` AND at < ?`
 		args = append(args, f.Before.UnixMicro())
 	}

@@ -114,6 +114,8 @@ func testAudit(t *testing.T, s store.Store) {
 		auditEvent("e2", "org_1", "credential.revoked", base.Add(time.Minute)),
 		auditEvent("e3", "org_2", "credential.created", base.Add(2*time.Minute)),
 		auditEvent("e4", "", "login.failed", base.Add(3*time.Minute)),
+		auditEvent("e5", "org_3", "credential.created", base.Add(2*time.Minute)),
+		auditEvent("e6", "org_3", "credential.created", base.Add(2*time.Minute)),
 	}
 	for _, e := range events {
 		if err := s.AppendAudit(ctx(t), e); err != nil {
@@ -128,7 +130,7 @@ func testAudit(t *testing.T, s store.Store) {
 		return out
 	}
 	all, err := s.ListAudit(ctx(t), store.AuditFilter{})
-	if err != nil || !slices.Equal(ids(all), []string{"e4", "e3", "e2", "e1"}) || all[3] != events[0] {
+	if err != nil || !slices.Equal(ids(all), []string{"e4", "e6", "e5", "e3", "e2", "e1"}) || all[5] != events[0] {
 		t.Errorf("ListAudit() = %v, %v; want newest first and every field kept", ids(all), err)
 	}
 	for name, tc := range map[string]struct {
@@ -136,9 +138,11 @@ func testAudit(t *testing.T, s store.Store) {
 		want []string
 	}{
 		"org":    {store.AuditFilter{OrgID: "org_1"}, []string{"e2", "e1"}},
-		"action": {store.AuditFilter{Action: "credential.created"}, []string{"e3", "e1"}},
-		"range":  {store.AuditFilter{From: base.Add(time.Minute), To: base.Add(3 * time.Minute)}, []string{"e3", "e2"}},
+		"action": {store.AuditFilter{Action: "credential.created"}, []string{"e6", "e5", "e3", "e1"}},
+		"range":  {store.AuditFilter{From: base.Add(time.Minute), To: base.Add(3 * time.Minute)}, []string{"e6", "e5", "e3", "e2"}},
 		"page":   {store.AuditFilter{Before: base.Add(2 * time.Minute), Limit: 1}, []string{"e2"}},
+		// e5 and e6 share e3's time: paging by (time, ID) skips none of them.
+		"page at a tie": {store.AuditFilter{Before: base.Add(2 * time.Minute), BeforeID: "e5", Limit: 2}, []string{"e3", "e2"}},
 	} {
 		if got, err := s.ListAudit(ctx(t), tc.f); err != nil || !slices.Equal(ids(got), tc.want) {
 			t.Errorf("%s: ListAudit = %v, %v; want %v", name, ids(got), err, tc.want)
