@@ -162,7 +162,7 @@ func TestAuditEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := []string{audit.CredentialCreated, audit.CredentialUpdated, audit.CredentialRolled,
+	want := []string{audit.OrgCreated, audit.CredentialCreated, audit.CredentialUpdated, audit.CredentialRolled,
 		audit.CredentialRateLimit, audit.IntrospectRefused, audit.CredentialRevoked}
 	deadline := time.Now().Add(3 * time.Second) // the rate-limit event is written off the request path
 	var got []string
