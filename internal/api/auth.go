@@ -76,6 +76,7 @@ func (a *Auth) BearerOrSession(next http.Handler, scope string) http.Handler {
 }
 
 func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Handler {
+	valid := a.Metrics.TokenChecks.WithLabelValues("valid") // looked up once, not on every call
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sessions && a.Sessions != nil && r.Header.Get("Authorization") == "" {
 			if actor, ok := a.Sessions.SessionActor(r); ok {
@@ -132,11 +133,12 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+scope+".", scope)
 			return
 		}
-		a.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ip.String())
-		a.Metrics.TokenChecks.WithLabelValues("valid").Inc()
+		ipText := ip.String()
+		a.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ipText)
+		valid.Inc()
 		p := &Principal{Token: v, Actor: access.Actor{
 			Kind: access.KindCredential, ID: e.ClientID, Label: e.Name, Role: store.RoleCustomer, OrgID: e.OrgID,
-			Scopes: strings.Fields(v.Scope), IP: ip.String(), UserAgent: r.UserAgent(),
+			Scopes: strings.Fields(v.Scope), IP: ipText, UserAgent: r.UserAgent(),
 		}}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 	})

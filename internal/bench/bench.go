@@ -68,8 +68,10 @@ type Config struct {
 	// measurement (NAME.cpu.pprof).
 	ProfileDir string
 	// Progress receives a progress line while the bench runs; nil for
-	// none.
-	Progress io.Writer
+	// none. ProgressTTY says it is a terminal, where the line is rewritten
+	// in place; elsewhere a line is written per phase.
+	Progress    io.Writer
+	ProgressTTY bool
 	// Logger receives the server's logs; default none.
 	Logger *slog.Logger
 }
@@ -256,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // measured phase of Duration/Rounds, added to what it measured before.
 func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 	l := p.load
-	l.concurrency, l.rate, l.progress = e.cfg.Concurrency, e.cfg.Rate, e.cfg.Progress
+	l.concurrency, l.rate, l.progress, l.tty = e.cfg.Concurrency, e.cfg.Rate, e.cfg.Progress, e.cfg.ProgressTTY
 	if !p.warm && e.cfg.Warmup > 0 {
 		l.duration, l.label = e.cfg.Warmup, p.name+" (warm-up)"
 		if err := p.before(ctx, l.duration); err != nil {

@@ -84,7 +84,7 @@ func setUp(ctx context.Context, cfg *Config) (_ *env, err error) {
 			return nil, err
 		}
 	}
-	e.prov, err = provision(ctx, st, e.kr, cfg.Credentials, randomRunID(), cfg.Progress)
+	e.prov, err = provision(ctx, st, e.kr, cfg.Credentials, randomRunID(), e.status())
 	st.Close()
 	if err != nil {
 		return nil, err
@@ -236,6 +236,8 @@ func (e *env) tokenRequest(dst []byte, i int) []byte {
 func (e *env) meRequest(tok string) []byte {
 	return []byte("GET /api/v1/me HTTP/1.1\r\nHost: " + e.addr + "\r\nAuthorization: Bearer " + tok + "\r\n\r\n")
 }
+
+func (e *env) status() status { return status{w: e.cfg.Progress, tty: e.cfg.ProgressTTY} }
 
 // close stops the server and removes a temporary database.
 func (e *env) close() {

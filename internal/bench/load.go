@@ -35,6 +35,7 @@ type load struct {
 	next func(w *worker) []byte
 
 	progress io.Writer
+	tty      bool // progress is a terminal: rewrite one line in place
 	label    string
 }
 
@@ -133,10 +134,17 @@ func (l *load) run(ctx context.Context, workers []*worker) phase {
 	return p
 }
 
-// showProgress prints one line, rewritten twice a second, until stopped.
+// showProgress keeps the user informed: on a terminal one line rewritten
+// twice a second, elsewhere (a CI log) one line per phase when it ends.
 func (l *load) showProgress(start time.Time, done, failed *atomic.Int64) func() {
 	if l.progress == nil {
 		return func() {}
+	}
+	if !l.tty {
+		return func() {
+			n, secs := done.Load(), time.Since(start).Seconds()
+			fmt.Fprintf(l.progress, "  %-22s %6.1fs %9.0f req/s %9d requests  %d errors\n", l.label, secs, float64(n)/secs, n, failed.Load())
+		}
 	}
 	stop := make(chan struct{})
 	finished := make(chan struct{})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -37,7 +36,7 @@ type provisioned struct {
 // named after run so that reruns on one database do not collide. Credential
 // i's random bytes come from kr, so the load generator can rebuild any of
 // them.
-func provision(ctx context.Context, st *store.SQL, kr *keyring, n int, run string, progress io.Writer) (*provisioned, error) {
+func provision(ctx context.Context, st *store.SQL, kr *keyring, n int, run string, progress status) (*provisioned, error) {
 	start := time.Now()
 	now := start.UTC().Truncate(time.Microsecond)
 	if err := scope.EnsureBuiltin(ctx, st, now); err != nil {
@@ -75,8 +74,8 @@ func provision(ctx context.Context, st *store.SQL, kr *keyring, n int, run strin
 			if _, err := svc.Create(ctx, access.CLI, credential.CreateRequest{OrgID: p.orgs[i/perOrg].ID, Name: name(i)}); err != nil {
 				return nil, fmt.Errorf("bench: provision credential %d: %w", i, err)
 			}
-			if progress != nil && (i+1)%1000 == 0 {
-				fmt.Fprintf(progress, "\r  provisioning %d / %d credentials (service)   ", i+1, n)
+			if (i+1)%1000 == 0 || i+1 == n {
+				progress.show(i+1 == n, "provisioned %d / %d credentials (service)", i+1, n)
 			}
 		}
 	} else {
@@ -85,9 +84,7 @@ func provision(ctx context.Context, st *store.SQL, kr *keyring, n int, run strin
 			return nil, err
 		}
 	}
-	if progress != nil {
-		fmt.Fprintf(progress, "\r%100s\r", "")
-	}
+	progress.clear()
 	for _, i := range []int{0, n / 2, n - 1} {
 		if err := p.check(i); err != nil {
 			return nil, err
@@ -101,7 +98,7 @@ func provision(ctx context.Context, st *store.SQL, kr *keyring, n int, run strin
 // in batches. Every credential carries the same timestamp, that of the
 // start of the import, as one import would.
 func bulkProvision(ctx context.Context, st *store.SQL, svc *credential.Service, kr *keyring, orgs []store.Org,
-	n int, name func(int) string, now time.Time, progress io.Writer) error {
+	n int, name func(int) string, now time.Time, progress status) error {
 	const batch = 20_000
 	scopes := make([][]string, len(orgs))
 	for i, o := range orgs {
@@ -154,9 +151,7 @@ func bulkProvision(ctx context.Context, st *store.SQL, svc *credential.Service, 
 			return fmt.Errorf("bench: provision: %w", err)
 		}
 		done += len(c.creds)
-		if progress != nil {
-			fmt.Fprintf(progress, "\r  provisioning %d / %d credentials (bulk)   ", done, n)
-		}
+		progress.show(done%200_000 == 0 || done == n, "provisioned %d / %d credentials (bulk)", done, n)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

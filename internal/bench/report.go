@@ -64,3 +64,28 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}
 	return enc.Encode(results)
 }
+
+// status writes what the bench is busy with: on a terminal over the
+// previous status, elsewhere one line at a time, and only when worth a
+// line (every is true).
+type status struct {
+	w   io.Writer
+	tty bool
+}
+
+func (s status) show(every bool, format string, args ...any) {
+	switch {
+	case s.w == nil:
+	case s.tty:
+		fmt.Fprintf(s.w, "\r  "+format+"   ", args...)
+	case every:
+		fmt.Fprintf(s.w, "  "+format+"\n", args...)
+	}
+}
+
+// clear removes the status line from a terminal.
+func (s status) clear() {
+	if s.w != nil && s.tty {
+		fmt.Fprintf(s.w, "\r%100s\r", "")
+	}
+}

@@ -214,9 +214,7 @@ func (e *env) freshTokens(ctx context.Context, n int) ([]string, error) {
 		fail  atomic.Value
 		procs = runtime.GOMAXPROCS(0)
 	)
-	if e.cfg.Progress != nil {
-		fmt.Fprintf(e.cfg.Progress, "\r  me-cold: signing %d fresh tokens   ", n)
-	}
+	e.status().show(false, "me-cold: signing %d fresh tokens", n)
 	for range procs {
 		wg.Add(1)
 		go func() {
@@ -237,9 +235,7 @@ func (e *env) freshTokens(ctx context.Context, n int) ([]string, error) {
 		}()
 	}
 	wg.Wait()
-	if e.cfg.Progress != nil {
-		fmt.Fprintf(e.cfg.Progress, "\r%100s\r", "")
-	}
+	e.status().clear()
 	if err, _ := fail.Load().(error); err != nil {
 		return nil, fmt.Errorf("bench: sign fresh tokens: %w", err)
 	}

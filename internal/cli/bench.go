@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"sapient.dev/sapient/internal/bench"
@@ -53,6 +55,9 @@ request was due. The exit status is non-zero if any request failed.`,
 			}
 			cfg.SecretKey = a.getenv("SAPIENT_SECRET_KEY")
 			cfg.Progress = a.stderr
+			if f, ok := a.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+				cfg.ProgressTTY = true
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			rep, err := bench.Run(ctx, cfg)

@@ -2,14 +2,15 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 )
 
-// bulkRows is how many credentials one INSERT statement carries: 12
-// columns each, well under SQLite's limit of 32766 parameters and
-// PostgreSQL's of 65535.
-const bulkRows = 500
+// credentialColumnCount is the number of columns in credentialColumns.
+var credentialColumnCount = strings.Count(credentialColumns, ",") + 1
+
+// bulkRows is how many credentials one INSERT statement carries, under
+// SQLite's limit of 32766 parameters and PostgreSQL's of 65535.
+var bulkRows = 30000 / credentialColumnCount
 
 // CreateCredentials inserts many credentials in one transaction, with
 // multi-row INSERT statements. It is for provisioning at scale (the bench
@@ -21,36 +22,15 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 	if len(creds) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx queryer) error {
-		var (
-			stmt *sql.Stmt
-			rows int
-			err  error
-		)
-		defer func() {
-			if stmt != nil {
-				stmt.Close()
-			}
-		}()
-		args := make([]any, 0, bulkRows*12)
+	return s.inTx(ctx, func(q queryer) error {
+		args := make([]any, 0, bulkRows*credentialColumnCount)
 		for start := 0; start < len(creds); start += bulkRows {
 			batch := creds[start:min(start+bulkRows, len(creds))]
-			if len(batch) != rows {
-				if stmt != nil {
-					stmt.Close()
-				}
-				if stmt, err = tx.PrepareContext(ctx, s.q(bulkInsert(len(batch)))); err != nil {
-					return mapErr("create credentials", err)
-				}
-				rows = len(batch)
-			}
 			args = args[:0]
 			for _, c := range batch {
-				args = append(args, c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes),
-					micros(c.CreatedAt), c.CreatedBy, micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy,
-					micros(c.ExpiresAt), micros(c.UpdatedAt))
+				args = append(args, credentialValues(c)...)
 			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			if _, err := q.ExecContext(ctx, s.q(bulkInsert(len(batch))), args...); err != nil {
 				return mapErr("create credentials", err)
 			}
 		}
@@ -58,15 +38,24 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 	})
 }
 
+// credentialValues are the values of credentialColumns for c, as
+// CreateCredential writes them.
+func credentialValues(c Credential) []any {
+	return []any{c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
+		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
+		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs)}
+}
+
 // bulkInsert is an INSERT of n credentials.
 func bulkInsert(n int) string {
+	row := "(?" + strings.Repeat(", ?", credentialColumnCount-1) + ")"
 	var b strings.Builder
 	b.WriteString(`INSERT INTO credentials (` + credentialColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		b.WriteString(row)
 	}
 	return b.String()
 }
