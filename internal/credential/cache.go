@@ -92,6 +92,10 @@ func newEntry(c store.Credential) (*Entry, error) {
 // made by other instances or the CLI by polling (Sync).
 type Cache struct {
 	store store.Credentials
+	// get reads one credential: the store's prepared statement where it
+	// offers one (see preparer), else GetCredential.
+	getOnce sync.Once
+	get     func(ctx context.Context, clientID string) (store.Credential, error)
 
 	mu      sync.RWMutex
 	entries map[string]*Entry
@@ -121,7 +125,7 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	if missed && now.Sub(missAt) < missTTL {
 		return nil, ErrNotFound
 	}
-	sc, err := c.store.GetCredential(ctx, clientID)
+	sc, err := c.getter(ctx)(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
 		c.mu.Lock()
 		if len(c.missing) > 100_000 {
@@ -147,6 +151,26 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	delete(c.missing, clientID)
 	c.mu.Unlock()
 	return e, nil
+}
+
+// preparer is a store that can prepare the credential read once
+// (store.SQL): the first sight of a credential then costs a third.
+type preparer interface {
+	PrepareGetCredential(ctx context.Context) (func(ctx context.Context, clientID string) (store.Credential, error), error)
+}
+
+// getter returns how to read a credential from the store, preparing the
+// statement on first use where the store can.
+func (c *Cache) getter(ctx context.Context) func(ctx context.Context, clientID string) (store.Credential, error) {
+	c.getOnce.Do(func() {
+		c.get = c.store.GetCredential
+		if p, ok := c.store.(preparer); ok {
+			if get, err := p.PrepareGetCredential(context.WithoutCancel(ctx)); err == nil {
+				c.get = get
+			}
+		}
+	})
+	return c.get
 }
 
 // Put records a credential created or changed on this instance.
