@@ -131,7 +131,16 @@ func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *sess
 		invalid()
 		return
 	}
-	o, err := org.Create(r.Context(), c.store, s.Actor, form.Name, c.now())
+	// The customer and its permissions are made in one transaction.
+	var o store.Org
+	err = c.store.InTx(r.Context(), func(tx store.Store) error {
+		var err error
+		if o, err = org.Create(r.Context(), tx, s.Actor, form.Name, c.now()); err != nil {
+			return err
+		}
+		_, err = org.SetScopes(r.Context(), tx, s.Actor, o.ID, allowed, c.now())
+		return err
+	})
 	switch {
 	case errors.Is(err, org.ErrInvalidName):
 		form.NameError = "Name is required and may have at most 100 characters."
@@ -142,10 +151,6 @@ func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *sess
 		invalid()
 		return
 	case err != nil:
-		c.fail(w, r, s, err)
-		return
-	}
-	if _, err := org.SetScopes(r.Context(), c.store, s.Actor, o.ID, allowed, c.now()); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}

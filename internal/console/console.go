@@ -150,6 +150,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 	get("/credentials/{id}/edit", c.user(c.credentialEditForm))
 	post("/credentials/{id}/edit", c.user(c.credentialEdit))
 
+	get("/usage", c.user(c.usageList))
+	get("/activity", c.user(c.auditList))
+
 	get("/account/password", c.user(c.passwordForm))
 	post("/account/password", c.user(c.passwordChange))
 
@@ -161,4 +164,5 @@ func (c *Console) Register(mux *http.ServeMux) {
 	post("/admin/users", c.admin(c.userCreate))
 	get("/admin/scopes", c.admin(c.scopeList))
 	post("/admin/scopes", c.admin(c.scopeCreate))
+	get("/admin/audit", c.admin(c.auditList))
 }

@@ -95,7 +95,8 @@ func TestPagesHaveNoInlineCode(t *testing.T) {
 	h.user(t, "root@sapient.test", "")
 	c := h.client(t)
 	inline := regexp.MustCompile(`(?i)<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
-	pages := []string{"/login", "/", "/credentials", "/credentials/new", "/account/password", "/admin/customers", "/admin/users", "/admin/scopes"}
+	pages := []string{"/login", "/", "/credentials", "/credentials/new", "/account/password", "/admin/customers", "/admin/users", "/admin/scopes",
+		"/usage", "/usage?period=30d", "/admin/audit"}
 	for i, p := range pages {
 		if i == 1 {
 			c.login("root@sapient.test")
@@ -317,7 +318,7 @@ func TestChangePassword(t *testing.T) {
 func TestUnauthenticated(t *testing.T) {
 	h := newHarness(t, sqlite)
 	c := h.client(t)
-	for _, p := range []string{"/", "/credentials", "/credentials/new", "/account/password", "/admin/users"} {
+	for _, p := range []string{"/", "/credentials", "/credentials/new", "/account/password", "/admin/users", "/usage", "/activity", "/admin/audit"} {
 		if r := c.get(p); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login?next=") {
 			t.Errorf("GET %s = %d %q, want a redirect to log in", p, r.Status, r.Header.Get("Location"))
 		}

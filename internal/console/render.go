@@ -22,6 +22,7 @@ var files embed.FS
 var pages = []string{
 	"login", "home", "credentials", "password", "error",
 	"admin_customers", "admin_customer", "admin_users", "admin_scopes",
+	"usage", "audit",
 }
 
 // views holds the parsed templates and the fingerprints of static files.
@@ -58,8 +59,10 @@ func parseViews() (*views, error) {
 		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"day":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"minute":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"second":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04:05") },
 		"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
 		"join":     strings.Join,
+		"count":    count,
 		"dict": func(kv ...any) (map[string]any, error) {
 			if len(kv)%2 != 0 {
 				return nil, fmt.Errorf("console: dict needs key and value pairs")

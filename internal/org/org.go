@@ -188,7 +188,7 @@ func describe(what string, scopes []string) string {
 	if len(scopes) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("scopes %s: %s", what, strings.Join(scopes, " "))
+	return fmt.Sprintf("scopes %s: %s", what, strings.Join(slices.Sorted(slices.Values(scopes)), " "))
 }
 
 func rate(n int) string {
