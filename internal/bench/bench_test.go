@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"encoding/base64"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestRun runs every scenario briefly and checks that each produced
+// figures, without errors, and the three ratios. It asserts nothing about
+// speed.
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and drives load for a few seconds")
+	}
+	rep, err := Run(t.Context(), Config{Credentials: 20, Concurrency: 4, Duration: 400 * time.Millisecond, Rounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != len(Scenarios) {
+		t.Fatalf("%d results, want %d", len(rep.Results), len(Scenarios))
+	}
+	for i, res := range rep.Results {
+		if res.Name != Scenarios[i] || res.Requests == 0 || res.RequestsPerSecond <= 0 || res.P99ms < res.P50ms {
+			t.Errorf("result %+v", res)
+		}
+		if res.Errors != 0 {
+			t.Errorf("%s: %d errors, first: %s", res.Name, res.Errors, res.FirstError)
+		}
+	}
+	for _, r := range ratioTargets {
+		for _, res := range rep.Results {
+			if res.Name == r.scenario {
+				if got, ok := res.Ratios[r.scenario+"/"+r.floor]; !ok || got.Value <= 0 || got.Target != r.target {
+					t.Errorf("%s: ratio %+v", res.Name, res.Ratios)
+				}
+			}
+		}
+	}
+}
+
+// TestKeyringBasic holds the load generator's own encoding of a
+// credential to the credential package's.
+func TestKeyringBasic(t *testing.T) {
+	kr := &keyring{}
+	for i := range 50 {
+		id, secret, err := kr.credential(i * 7919)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+		if got := string(kr.appendBasic(nil, i*7919)); got != want {
+			t.Fatalf("credential %d: %s, want %s", i, got, want)
+		}
+	}
+}
+
+// TestHistogram checks the quantiles against the exact ones.
+func TestHistogram(t *testing.T) {
+	var h histogram
+	vals := make([]time.Duration, 10000)
+	for i := range vals {
+		vals[i] = time.Duration(rand.ExpFloat64() * float64(time.Millisecond))
+		h.record(vals[i])
+	}
+	sorted := append([]time.Duration(nil), vals...)
+	for i := range sorted {
+		for j := i; j > 0 && sorted[j] < sorted[j-1]; j-- {
+			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+		}
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		exact := sorted[int(q*float64(len(sorted)))-1]
+		got := h.quantile(q)
+		if d := float64(got-exact) / float64(exact); d > 0.02 || d < -0.02 {
+			t.Errorf("p%v = %v, exact %v", q*100, got, exact)
+		}
+	}
+	if h.quantile(1) != h.max {
+		t.Errorf("p100 = %v, max %v", h.quantile(1), h.max)
+	}
+}
