@@ -65,19 +65,9 @@ func (a *app) orgsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if a.jsonOut {
-					out := make([]map[string]any, 0, len(list))
-					for _, o := range list {
-						out = append(out, orgJSON(o))
-					}
-					return a.printJSON(out)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tSCOPES")
-				for _, o := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", o.ID, o.Name, strings.Join(o.Scopes, " "))
-				}
-				return tw.Flush()
+				return printList(a, list, orgJSON, "ID\tNAME\tSCOPES", func(o store.Org) []string {
+					return []string{o.ID, o.Name, strings.Join(o.Scopes, " ")}
+				})
 			})
 		},
 	}), a.addJSON(&cobra.Command{
@@ -264,19 +254,9 @@ func (a *app) scopesCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if a.jsonOut {
-					out := make([]map[string]any, 0, len(list))
-					for _, sc := range list {
-						out = append(out, map[string]any{"name": sc.Name, "description": sc.Description, "builtin": sc.Builtin, "admin_only": sc.AdminOnly})
-					}
-					return a.printJSON(out)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tDESCRIPTION")
-				for _, sc := range list {
-					fmt.Fprintf(tw, "%s\t%s\n", sc.Name, sc.Description)
-				}
-				return tw.Flush()
+				return printList(a, list, func(sc store.Scope) map[string]any {
+					return map[string]any{"name": sc.Name, "description": sc.Description, "builtin": sc.Builtin, "admin_only": sc.AdminOnly}
+				}, "NAME\tDESCRIPTION", func(sc store.Scope) []string { return []string{sc.Name, sc.Description} })
 			})
 		},
 	}))
@@ -363,20 +343,11 @@ func (a *app) credentialsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if a.jsonOut {
-					out := make([]map[string]any, 0, len(list))
-					for _, cr := range list {
-						out = append(out, credentialJSON(cr, names[cr.OrgID]))
-					}
-					return a.printJSON(out)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CLIENT ID\tNAME\tORGANISATION\tSCOPES\tSTATUS\tCREATED")
-				for _, cr := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.ClientID, cr.Name, names[cr.OrgID],
-						strings.Join(cr.Scopes, " "), status(cr, time.Now()), cr.CreatedAt.Format(time.RFC3339))
-				}
-				return tw.Flush()
+				return printList(a, list, func(cr store.Credential) map[string]any { return credentialJSON(cr, names[cr.OrgID]) },
+					"CLIENT ID\tNAME\tORGANISATION\tSCOPES\tSTATUS\tCREATED", func(cr store.Credential) []string {
+						return []string{cr.ClientID, cr.Name, names[cr.OrgID], strings.Join(cr.Scopes, " "),
+							status(cr, time.Now()), cr.CreatedAt.Format(time.RFC3339)}
+					})
 			})
 		},
 	})
@@ -402,6 +373,24 @@ func (a *app) credentialsCmd() *cobra.Command {
 	})
 	c.AddCommand(create, list, revoke, a.credentialsUpdateCmd(service), a.credentialsRollCmd(service))
 	return c
+}
+
+// printList prints a listing: with --json an array of objects, else a
+// table under header (tab-separated columns).
+func printList[T any](a *app, list []T, toJSON func(T) map[string]any, header string, row func(T) []string) error {
+	if a.jsonOut {
+		out := make([]map[string]any, 0, len(list))
+		for _, v := range list {
+			out = append(out, toJSON(v))
+		}
+		return a.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, v := range list {
+		fmt.Fprintln(tw, strings.Join(row(v), "\t"))
+	}
+	return tw.Flush()
 }
 
 // splitList splits a comma- or space-separated flag value.
@@ -579,19 +568,11 @@ func (a *app) keysCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if a.jsonOut {
-					out := make([]map[string]any, 0, len(list))
-					for _, k := range list {
-						out = append(out, map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt})
-					}
-					return a.printJSON(out)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSIGNS FROM")
-				for _, k := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339))
-				}
-				return tw.Flush()
+				return printList(a, list, func(k store.SigningKey) map[string]any {
+					return map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt}
+				}, "KID\tALGORITHM\tCREATED\tSIGNS FROM", func(k store.SigningKey) []string {
+					return []string{k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339)}
+				})
 			})
 		},
 	})
