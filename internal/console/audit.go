@@ -66,6 +66,7 @@ type auditRow struct {
 	Actor     string
 	ActorSub  string // how the actor acted: "API credentials", "CLI", ...
 	Target    string
+	TargetSub string // the client ID of credentials named in Target
 	Detail    string
 	IP        string
 	UserAgent string
@@ -243,7 +244,7 @@ func newAuditRow(e store.AuditEvent, orgNames, credNames map[string]string) audi
 		row.Actor, row.ActorSub = "Sapient", e.ActorLabel
 	}
 	if name, ok := credNames[e.Target]; ok {
-		row.Target = name + " (" + e.Target + ")"
+		row.Target, row.TargetSub = name, e.Target
 	} else if name, ok := orgNames[e.Target]; ok && name != "" {
 		row.Target = name
 	}

@@ -150,7 +150,7 @@ func TestAuditPages(t *testing.T) {
 				if r.Status != http.StatusOK {
 					t.Fatalf("GET %s = %d", path, r.Status)
 				}
-				for _, want := range []string{"<caption>Activity</caption>", "Credentials created", "Billing service (" + id + ")"} {
+				for _, want := range []string{"<caption>Activity</caption>", "Credentials created", "Billing service<span class=\"sub\"><code>" + id + "</code>"} {
 					if !strings.Contains(r.Body, want) {
 						t.Errorf("GET %s lacks %q", path, want)
 					}
@@ -218,7 +218,7 @@ func TestAuditPaging(t *testing.T) {
 	}
 	root := h.client(t)
 	root.login("root@sapient.test")
-	rowRE := regexp.MustCompile(`cred (\d{3}) \(sapci_`)
+	rowRE := regexp.MustCompile(`cred (\d{3})<span class="sub"><code>sapci_`)
 	older := regexp.MustCompile(`href="(/admin/audit\?[^"]+)">Older events`)
 	seen := map[string]bool{}
 	path, pages := "/admin/audit?action=credential.created", 0

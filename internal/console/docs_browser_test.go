@@ -9,6 +9,7 @@ import (
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/server/servertest"
+	"sapient.dev/sapient/internal/store"
 )
 
 // docsEnv names the folder that receives the README's screenshots, for
@@ -16,7 +17,8 @@ import (
 const docsEnv = "SAPIENT_DOCS_SCREENSHOTS"
 
 // TestDocsScreenshots renders the pictures of the README: login.png,
-// home.png, credentials.png, create-dialog.png and secret-dialog.png. It
+// home.png, credentials.png, create-dialog.png, secret-dialog.png and
+// usage.png. It
 // runs only when SAPIENT_DOCS_SCREENSHOTS names the folder to write to:
 //
 //	SAPIENT_DOCS_SCREENSHOTS=$PWD/docs/screenshots go test -run TestDocsScreenshots ./internal/console/
@@ -76,5 +78,24 @@ func TestDocsScreenshots(t *testing.T) {
 	b.waitText("Just now") // the token above, once usage is written
 	b.do("move the mouse away", mouseAway())
 	save("credentials")
+
+	// A day of traffic, the same every time the pictures are made.
+	hour := time.Now().UTC().Truncate(time.Hour)
+	var day []store.UsageBucket
+	for i := range 24 {
+		at := hour.Add(time.Duration(i-23) * time.Hour)
+		busy := int64(30 + 6*(12-abs(at.Hour()-13)) + 5*(i%3)) // busiest around 13:00 UTC
+		day = append(day, store.UsageBucket{ClientID: used.Credential.ClientID, OrgID: o.ID, Hour: at,
+			TokensIssued: busy, TokensRefused: int64(i%7) / 5, APICalls: busy * 23, APIRefused: int64(i%5) / 4 * 3})
+	}
+	if err := a.Env.Store.AddUsage(t.Context(), day); err != nil {
+		t.Fatal(err)
+	}
+	b.click("link", "Usage", b.find("navigation", "Main"))
+	b.waitURL("/usage")
+	b.do("move the mouse away", mouseAway())
+	save("usage")
 	t.Logf("screenshots written to %s", dir)
 }
+
+func abs(n int) int { return max(n, -n) }

@@ -59,7 +59,7 @@ func parseViews() (*views, error) {
 		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"day":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"minute":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
-		"second":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04:05") },
+		"clock":    func(t time.Time) string { return t.UTC().Format("15:04:05") },
 		"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
 		"join":     strings.Join,
 		"count":    count,

@@ -41,10 +41,10 @@ type chartTick struct {
 const (
 	chartWidth   = 640
 	chartHeight  = 200
-	chartLeft    = 48
-	chartRight   = 8
+	chartLeft    = 60
+	chartRight   = 22
 	chartTop     = 10
-	chartBottom  = 26
+	chartBottom  = 30
 	chartBarFill = 0.72 // share of each slot the bar takes
 )
 
