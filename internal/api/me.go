@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"sapient.dev/sapient/internal/credential"
@@ -32,14 +31,15 @@ type organization struct {
 }
 
 func (h *Me) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	v := Caller(r.Context()).Token
+	p := Caller(r.Context())
+	v := p.Token
 	org, err := h.Orgs.Lookup(r.Context(), v.Claims.OrgID)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "me: organisation lookup", "err", err)
 		problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
 		return
 	}
-	scopes := strings.Fields(v.Scope)
+	scopes := p.Actor.Scopes // strings.Fields(v.Scope), split once by Auth
 	if scopes == nil {
 		scopes = []string{}
 	}

@@ -55,8 +55,13 @@ func (c *seenCache) get(key *[sha256.Size]byte) *seenToken {
 
 func (c *seenCache) put(key *[sha256.Size]byte, t *seenToken) {
 	c.mu.Lock()
-	if c.cur == nil || len(c.cur) >= seenGeneration {
-		c.prev, c.cur = c.cur, make(map[[sha256.Size]byte]*seenToken, 1024)
+	switch {
+	case c.cur == nil:
+		c.cur = make(map[[sha256.Size]byte]*seenToken, 1024)
+	case len(c.cur) >= seenGeneration:
+		// Full: the next generation will fill too, so make it its size
+		// at once rather than growing it step by step.
+		c.prev, c.cur = c.cur, make(map[[sha256.Size]byte]*seenToken, seenGeneration)
 	}
 	c.cur[*key] = t
 	c.mu.Unlock()
