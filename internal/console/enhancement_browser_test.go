@@ -138,6 +138,12 @@ func TestBrowserNarrowScreen(t *testing.T) {
 	b.open(a.URL + "/credentials")
 	fits("credentials")
 	b.shot("credentials")
+	for _, p := range []string{"/usage", "/activity"} {
+		b.open(a.URL + p)
+		fits(p)
+		b.shot(strings.TrimPrefix(p, "/"))
+	}
+	b.open(a.URL + "/credentials")
 	b.click("button", "Create API Credentials")
 	d := b.dialog("Create API Credentials")
 	b.fill("Name", "Mobile app", d)
