@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"sapient.dev/sapient/internal/keys"
 )
 
 // Scenario names, in the order they run.
@@ -61,8 +63,9 @@ type Config struct {
 	// DatabaseURL is an SQLite path or postgres:// URL of an empty
 	// database; empty means a temporary SQLite database, removed after.
 	DatabaseURL string
-	// SecretKey is the key-encryption secret for the signing keys;
-	// default a random one.
+	// KEK protects the signing keys at rest; default one made from
+	// SecretKey, or from a random secret.
+	KEK       *keys.KEK
 	SecretKey string
 	// ProfileDir, when set, receives a CPU profile of each scenario's
 	// measurement (NAME.cpu.pprof).

@@ -63,13 +63,15 @@ func setUp(ctx context.Context, cfg *Config) (_ *env, err error) {
 	if store.IsPostgres(dbURL) {
 		e.dbKind = "postgres"
 	}
-	secret := cfg.SecretKey
-	if secret == "" {
-		secret = rand.Text() + rand.Text()
-	}
-	kek, err := keys.NewKEK(secret)
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	kek := cfg.KEK
+	if kek == nil {
+		secret := cfg.SecretKey
+		if secret == "" {
+			secret = rand.Text() + rand.Text()
+		}
+		if kek, err = keys.NewKEK(secret); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 
 	// Provision on a store of its own, closed before the server starts,

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sapient.dev/sapient/internal/bench"
+	"sapient.dev/sapient/internal/store"
 )
 
 func (a *app) benchCmd() *cobra.Command {
@@ -54,6 +55,16 @@ request was due. The exit status is non-zero if any request failed.`,
 				cfg.DatabaseURL = a.database
 			}
 			cfg.SecretKey = a.getenv("SAPIENT_SECRET_KEY")
+			if cfg.DatabaseURL != "" && !store.IsPostgres(cfg.DatabaseURL) {
+				// A named SQLite file keeps its signing keys under the same
+				// key-encryption key as serve would use, so that it can be
+				// served afterwards.
+				kek, err := a.kek()
+				if err != nil {
+					return err
+				}
+				cfg.KEK = kek
+			}
 			cfg.Progress = a.stderr
 			if f, ok := a.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 				cfg.ProgressTTY = true
