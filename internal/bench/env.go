@@ -102,27 +102,20 @@ func setUp(ctx context.Context, cfg *Config) (_ *env, err error) {
 	}
 
 	// Start as serve does: open and migrate, server.New, listen; ready
-	// when /readyz answers 200.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	// when /readyz answers 200. The port is chosen first, as the issuer
+	// names it; should another socket take it meanwhile, start again.
+	var t0 time.Time
+	for attempt := 1; ; attempt++ {
+		t0 = time.Now()
+		listening, err := e.start(ctx, kek, dbURL)
+		if err == nil {
+			break
+		}
+		if listening || attempt == 3 {
+			return nil, err
+		}
+		e.stopServer()
 	}
-	e.addr = ln.Addr().String()
-	ln.Close()
-	t0 := time.Now()
-	if e.st, err = store.OpenMigrated(ctx, dbURL); err != nil {
-		return nil, fmt.Errorf("bench: open database: %w", err)
-	}
-	// The per-credential rate limits stay on the path (their cost is
-	// measured) but far above what the load offers.
-	e.srv, err = server.New(ctx, server.Config{Store: e.st, KEK: kek, Logger: cfg.Logger, Issuer: "http://" + e.addr,
-		TokenRateLimit: 1 << 30, APIRateLimit: 1 << 30})
-	if err != nil {
-		return nil, fmt.Errorf("bench: start server: %w", err)
-	}
-	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	e.stop, e.stopped = stop, make(chan error, 1)
-	go func() { e.stopped <- server.ListenAndServe(srvCtx, e.addr, e.srv.Handler(), nil) }()
 	if err := e.waitReady(ctx); err != nil {
 		return nil, err
 	}
@@ -131,6 +124,40 @@ func setUp(ctx context.Context, cfg *Config) (_ *env, err error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// start opens the database and starts the server on a free loopback
+// port. It reports whether the server got as far as listening.
+func (e *env) start(ctx context.Context, kek *keys.KEK, dbURL string) (listening bool, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return false, fmt.Errorf("bench: %w", err)
+	}
+	e.addr = ln.Addr().String()
+	ln.Close()
+	if e.st, err = store.OpenMigrated(ctx, dbURL); err != nil {
+		return true, fmt.Errorf("bench: open database: %w", err)
+	}
+	// The per-credential rate limits stay on the path (their cost is
+	// measured) but far above what the load offers.
+	e.srv, err = server.New(ctx, server.Config{Store: e.st, KEK: kek, Logger: e.cfg.Logger, Issuer: "http://" + e.addr,
+		TokenRateLimit: 1 << 30, APIRateLimit: 1 << 30})
+	if err != nil {
+		return true, fmt.Errorf("bench: start server: %w", err)
+	}
+	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stop, e.stopped = stop, make(chan error, 1)
+	up := make(chan struct{})
+	go func() {
+		e.stopped <- server.ListenAndServe(srvCtx, e.addr, e.srv.Handler(), func(net.Addr) { close(up) })
+	}()
+	select {
+	case <-up:
+		return true, nil
+	case err := <-e.stopped:
+		e.stopped <- err // for close
+		return false, fmt.Errorf("bench: start server: %w", err)
+	}
 }
 
 // waitReady polls /readyz until it answers 200, for at most 30 seconds.
@@ -243,6 +270,14 @@ func (e *env) status() status { return status{w: e.cfg.Progress, tty: e.cfg.Prog
 
 // close stops the server and removes a temporary database.
 func (e *env) close() {
+	e.stopServer()
+	if e.tmpDir != "" {
+		os.RemoveAll(e.tmpDir)
+	}
+}
+
+// stopServer stops the server and closes its database.
+func (e *env) stopServer() {
 	if e.stop != nil {
 		e.stop()
 		<-e.stopped
@@ -253,9 +288,7 @@ func (e *env) close() {
 	if e.st != nil {
 		e.st.Close()
 	}
-	if e.tmpDir != "" {
-		os.RemoveAll(e.tmpDir)
-	}
+	e.stop, e.srv, e.st = nil, nil, nil
 }
 
 // startFloor serves h on a loopback port with the server's own settings
