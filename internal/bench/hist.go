@@ -65,6 +65,9 @@ func (h *histogram) quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
+	if q >= 1 {
+		return h.max
+	}
 	rank := uint64(q*float64(h.n) + 0.5)
 	rank = max(rank, 1)
 	var seen uint64
