@@ -51,6 +51,35 @@ func TestBrowserWithoutScript(t *testing.T) {
 		t.Fatalf("token = %+v", tok)
 	}
 
+	// Roll secret and Edit are pages of their own too.
+	b.click("button", "Roll secret of Nightly export")
+	b.waitURL(fmt.Sprintf("/credentials/%s/roll", clientID))
+	d = b.dialog("Roll secret")
+	b.click("radio", "Now", d)
+	b.shot("roll-page")
+	b.click("button", "Roll secret", d)
+	d = b.dialog("New secret")
+	rolled := b.value("Secret", d)
+	b.shot("new-secret-page")
+	b.click("button", "Close", d)
+	b.waitGone("#secret-dialog")
+	if tok := a.token(t, clientID, secret); tok.Status != 401 {
+		t.Errorf("old secret after rolling with Now: %+v", tok)
+	}
+	if tok := a.token(t, clientID, rolled); tok.Status != 200 {
+		t.Fatalf("new secret: %+v", tok)
+	}
+	secret = rolled
+	b.click("button", "Edit Nightly export")
+	b.waitURL(fmt.Sprintf("/credentials/%s/edit", clientID))
+	d = b.dialog("Edit API Credentials")
+	b.fill("Allowed IP addresses (optional)", "192.0.2.0/24", d)
+	b.click("button", "Save", d)
+	b.waitText("Changes to API credentials “Nightly export” saved.")
+	if tok := a.token(t, clientID, secret); tok.Error != "unauthorized_client" {
+		t.Errorf("token from an address not allowed: %+v", tok)
+	}
+
 	b.click("button", "Revoke Nightly export")
 	b.waitURL(fmt.Sprintf("/credentials/%s/revoke", clientID))
 	d = b.dialog("Revoke API Credentials")
