@@ -174,34 +174,22 @@ func parseCursor(s string) (auditCursor, bool) {
 	return auditCursor{At: t, ID: id}, true
 }
 
-// auditPage reads one page of events after cursor, and whether there are
-// more. Events that share the cursor's time are paged by ID, so that none
-// is skipped or shown twice.
+// auditPage reads one page of events after cursor, newest first, and
+// whether there are more. The store pages by time and then ID, so events
+// that share a time are neither skipped nor shown twice.
 func (c *Console) auditPage(ctx context.Context, f store.AuditFilter, cursor auditCursor, paging bool) ([]store.AuditEvent, bool, error) {
 	if paging {
-		f.Before = cursor.At.Add(time.Microsecond) // events at the cursor's time or older
+		f.Before, f.BeforeID = cursor.At, cursor.ID
 	}
-	for limit := auditPageSize + 1; ; limit = min(limit*4, 1000) {
-		f.Limit = limit
-		events, err := c.store.ListAudit(ctx, f)
-		if err != nil {
-			return nil, false, err
-		}
-		full := len(events) == limit
-		if paging {
-			i := 0
-			for i < len(events) && events[i].At.Equal(cursor.At) && events[i].ID >= cursor.ID {
-				i++
-			}
-			events = events[i:]
-		}
-		if len(events) > auditPageSize {
-			return events[:auditPageSize], true, nil
-		}
-		if !full || limit == 1000 {
-			return events, false, nil
-		}
+	f.Limit = auditPageSize + 1
+	events, err := c.store.ListAudit(ctx, f)
+	if err != nil {
+		return nil, false, err
 	}
+	if len(events) > auditPageSize {
+		return events[:auditPageSize], true, nil
+	}
+	return events, false, nil
 }
 
 // parseDay reads a date field; empty is the zero time.

@@ -3,10 +3,8 @@ package console
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"time"
 
-	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/credential"
 )
 
@@ -27,12 +25,12 @@ type overlapChoice struct {
 	Checked bool
 }
 
-// overlapChoices are the choices of the Roll secret dialog, from
-// api.RollOverlaps so that the console and the REST API offer the same.
+// overlapChoices are the choices of the Roll secret dialog: the service's
+// credential.RollOverlaps, which the REST API and the CLI offer too.
 func overlapChoices(checked time.Duration) []overlapChoice {
 	labels := map[time.Duration]string{0: "Now", time.Hour: "1 hour", 24 * time.Hour: "24 hours", 7 * 24 * time.Hour: "7 days"}
-	out := make([]overlapChoice, 0, len(api.RollOverlaps))
-	for _, d := range api.RollOverlaps {
+	out := make([]overlapChoice, 0, len(credential.RollOverlaps))
+	for _, d := range credential.RollOverlaps {
 		label, ok := labels[d]
 		if !ok {
 			label = d.String()
@@ -79,9 +77,10 @@ func (c *Console) credentialRollConfirm(w http.ResponseWriter, r *http.Request, 
 // New secret dialog showing it. As with a create, the secret is in this
 // one response only, which may not be cached.
 func (c *Console) credentialRoll(w http.ResponseWriter, r *http.Request, s *session) {
+	const chooseOverlap = "Choose how long the old secret keeps working."
 	overlap, err := time.ParseDuration(r.PostFormValue("overlap"))
-	if err != nil || !slices.Contains(api.RollOverlaps, overlap) {
-		c.rollInvalid(w, r, s, "Choose how long the old secret keeps working.")
+	if err != nil {
+		c.rollInvalid(w, r, s, chooseOverlap)
 		return
 	}
 	rolled, err := c.creds.Roll(r.Context(), s.Actor, r.PathValue("id"), overlap)
@@ -89,6 +88,9 @@ func (c *Console) credentialRoll(w http.ResponseWriter, r *http.Request, s *sess
 	switch {
 	case errors.Is(err, credential.ErrNotFound):
 		c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
+		return
+	case errors.As(err, &verr) && verr.Field == "previous_secret_expires_in":
+		c.rollInvalid(w, r, s, chooseOverlap)
 		return
 	case errors.As(err, &verr):
 		c.rollInvalid(w, r, s, verr.Message)
