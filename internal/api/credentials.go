@@ -43,17 +43,6 @@ type Credential struct {
 	ClientSecret            string     `json:"client_secret,omitempty"`
 }
 
-// Status names a credential's state at now: active, expired or revoked.
-func Status(c store.Credential, now time.Time) string {
-	switch {
-	case !c.RevokedAt.IsZero():
-		return "revoked"
-	case !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt):
-		return "expired"
-	}
-	return "active"
-}
-
 func optTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -64,7 +53,7 @@ func optTime(t time.Time) *time.Time {
 
 func toAPI(c store.Credential, now time.Time) Credential {
 	out := Credential{
-		ClientID: c.ClientID, Name: c.Name, OrganizationID: c.OrgID, Scopes: c.Scopes, Status: Status(c, now),
+		ClientID: c.ClientID, Name: c.Name, OrganizationID: c.OrgID, Scopes: c.Scopes, Status: c.Status(now),
 		AllowedCIDRs: c.AllowedCIDRs, CreatedAt: c.CreatedAt.UTC(), CreatedBy: c.CreatedBy,
 		ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt), LastUsedIP: c.LastUsedIP,
 		RevokedAt: optTime(c.RevokedAt), RevokedBy: c.RevokedBy,

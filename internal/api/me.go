@@ -1,12 +1,12 @@
 package api
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/jsonw"
 )
 
 // Me answers GET /api/v1/me: who is calling.
@@ -58,55 +58,28 @@ func (h *Me) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func writeMe(w http.ResponseWriter, m *meResponse) {
 	b := make([]byte, 0, 256+len(m.Name)+16*len(m.Scopes))
 	b = append(b, `{"client_id":`...)
-	b = appendJSONString(b, m.ClientID)
+	b = jsonw.String(b, m.ClientID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, m.Name)
+	b = jsonw.String(b, m.Name)
 	b = append(b, `,"organization":{"id":`...)
-	b = appendJSONString(b, m.Organization.ID)
+	b = jsonw.String(b, m.Organization.ID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, m.Organization.Name)
+	b = jsonw.String(b, m.Organization.Name)
 	b = append(b, `},"scopes":[`...)
 	for i, s := range m.Scopes {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsonw.String(b, s)
 	}
 	b = append(b, `],"expires_at":`...)
-	b = appendJSONTime(b, m.ExpiresAt)
+	b = jsonw.Time(b, m.ExpiresAt)
 	b = append(b, `,"issued_at":`...)
-	b = appendJSONTime(b, m.IssuedAt)
+	b = jsonw.Time(b, m.IssuedAt)
 	b = append(b, "}\n"...)
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json; charset=utf-8"}
 	h["Cache-Control"] = []string{"no-store"}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
-}
-
-// appendJSONString appends s as encoding/json writes it: printable ASCII
-// other than the characters it escapes is copied, anything else goes
-// through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendJSONTime appends t as time.Time.MarshalJSON does (RFC 3339 with
-// nanoseconds), or through it for a year it would refuse.
-func appendJSONTime(b []byte, t time.Time) []byte {
-	if y := t.Year(); y < 0 || y > 9999 {
-		q, _ := json.Marshal(t)
-		return append(b, q...)
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
 }

@@ -346,7 +346,7 @@ func (a *app) credentialsCmd() *cobra.Command {
 				return printList(a, list, func(cr store.Credential) map[string]any { return credentialJSON(cr, names[cr.OrgID]) },
 					"CLIENT ID\tNAME\tORGANISATION\tSCOPES\tSTATUS\tCREATED", func(cr store.Credential) []string {
 						return []string{cr.ClientID, cr.Name, names[cr.OrgID], strings.Join(cr.Scopes, " "),
-							status(cr, time.Now()), cr.CreatedAt.Format(time.RFC3339)}
+							cr.Status(time.Now()), cr.CreatedAt.Format(time.RFC3339)}
 					})
 			})
 		},
@@ -485,20 +485,10 @@ func (a *app) credentialsRollCmd(service func(*store.SQL) *credential.Service) *
 	return c
 }
 
-func status(c store.Credential, now time.Time) string {
-	switch {
-	case !c.RevokedAt.IsZero():
-		return "revoked"
-	case !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt):
-		return "expired"
-	}
-	return "active"
-}
-
 func credentialJSON(c store.Credential, orgName string) map[string]any {
 	out := map[string]any{
 		"client_id": c.ClientID, "name": c.Name, "org_id": c.OrgID, "scopes": c.Scopes,
-		"status": status(c, time.Now()), "created_at": c.CreatedAt, "created_by": c.CreatedBy,
+		"status": c.Status(time.Now()), "created_at": c.CreatedAt, "created_by": c.CreatedBy,
 		"allowed_cidrs": nonNil(c.AllowedCIDRs),
 	}
 	if orgName != "" {

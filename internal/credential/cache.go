@@ -2,9 +2,9 @@ package credential
 
 import (
 	"context"
-	"net/netip"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"

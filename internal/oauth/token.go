@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"cmp"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/jsonw"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/token"
@@ -140,14 +140,14 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
 	b := make([]byte, 0, len(t.AccessToken)+len(t.Scope)+96)
 	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, t.AccessToken)
+	b = jsonw.String(b, t.AccessToken)
 	b = append(b, `,"token_type":`...)
-	b = appendJSONString(b, t.TokenType)
+	b = jsonw.String(b, t.TokenType)
 	b = append(b, `,"expires_in":`...)
 	b = strconv.AppendInt(b, t.ExpiresIn, 10)
 	if t.Scope != "" {
 		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, t.Scope)
+		b = jsonw.String(b, t.Scope)
 	}
 	b = append(b, "}\n"...)
 	h := w.Header()
@@ -156,19 +156,4 @@ func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
 	h["Pragma"] = []string{"no-cache"}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes
-// it: printable ASCII other than the characters it escapes is copied, and
-// anything else goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -222,4 +222,3 @@ func TestRetention(t *testing.T) {
 		t.Errorf("audit after pruning: %+v", a)
 	}
 }
-

@@ -102,6 +102,18 @@ func (c *Credential) Active(now time.Time) bool {
 	return c.RevokedAt.IsZero() && (c.ExpiresAt.IsZero() || now.Before(c.ExpiresAt))
 }
 
+// Status names the credential's state at now: "active", "expired" or
+// "revoked", as the API, the CLI and the console show it.
+func (c *Credential) Status(now time.Time) string {
+	switch {
+	case !c.RevokedAt.IsZero():
+		return "revoked"
+	case !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
 // RevokedToken records one access token revoked before its expiry
 // (RFC 7009). It is kept until ExpiresAt, after which the token is refused
 // anyway.

@@ -4,13 +4,13 @@ package token
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/jsonw"
 )
 
 // Claims are the JWT claims of an access token (RFC 9068 §2.2), plus the
@@ -79,11 +79,11 @@ func (i *Issuer) Issue(e *credential.Entry, scope string, now time.Time) (Issued
 // this runs once per token issued.
 func (c *Claims) appendJSON(b []byte) []byte {
 	b = append(b, `{"iss":`...)
-	b = appendJSONString(b, c.Issuer)
+	b = jsonw.String(b, c.Issuer)
 	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, c.Subject)
+	b = jsonw.String(b, c.Subject)
 	b = append(b, `,"aud":`...)
-	b = appendJSONString(b, c.Audience)
+	b = jsonw.String(b, c.Audience)
 	b = append(b, `,"exp":`...)
 	b = strconv.AppendInt(b, c.ExpiresAt, 10)
 	b = append(b, `,"iat":`...)
@@ -93,30 +93,14 @@ func (c *Claims) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, c.NotBefore, 10)
 	}
 	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, c.JTI)
+	b = jsonw.String(b, c.JTI)
 	b = append(b, `,"client_id":`...)
-	b = appendJSONString(b, c.ClientID)
+	b = jsonw.String(b, c.ClientID)
 	if c.Scope != "" {
 		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, c.Scope)
+		b = jsonw.String(b, c.Scope)
 	}
 	b = append(b, `,"org_id":`...)
-	b = appendJSONString(b, c.OrgID)
+	b = jsonw.String(b, c.OrgID)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string. Printable ASCII other than
-// the characters encoding/json escapes is copied as it is; anything else
-// (never seen in Sapient's identifiers, possible in a configured issuer)
-// goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
