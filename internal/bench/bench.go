@@ -33,10 +33,14 @@ const (
 	Floor       = "floor"
 	FloorSign   = "floor-sign"
 	FloorVerify = "floor-verify"
+	// TokenUnrecorded and MeUnrecorded are token and me with usage
+	// recording turned off, to show what recording costs.
+	TokenUnrecorded = "token-unrecorded"
+	MeUnrecorded    = "me-unrecorded"
 )
 
 // Scenarios lists every scenario in the order they run.
-var Scenarios = []string{Token, Me, MeCold, Floor, FloorSign, FloorVerify}
+var Scenarios = []string{Token, Me, MeCold, Floor, FloorSign, FloorVerify, TokenUnrecorded, MeUnrecorded}
 
 // Config describes a run.
 type Config struct {
@@ -176,6 +180,9 @@ var ratioTargets = []struct {
 	{Token, FloorSign, 0.7},
 	{Me, Floor, 0.8},
 	{MeCold, FloorVerify, 0.8},
+	// Usage recording on against off (issue 4): at least 95%.
+	{Token, TokenUnrecorded, 0.95},
+	{Me, MeUnrecorded, 0.95},
 }
 
 // Report is the outcome of a run.

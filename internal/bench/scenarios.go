@@ -43,6 +43,14 @@ func (e *env) prepare(ctx context.Context, name string) (*prepared, error) {
 		return e.prepareToken(name, e.addr, func() {}), nil
 	case Me:
 		return e.prepareBearer(name, e.addr, func() {})
+	case TokenUnrecorded:
+		return e.unrecorded(e.prepareToken(name, e.addr, func() {})), nil
+	case MeUnrecorded:
+		p, err := e.prepareBearer(name, e.addr, func() {})
+		if err != nil {
+			return nil, err
+		}
+		return e.unrecorded(p), nil
 	case MeCold:
 		return e.prepareMeCold(ctx)
 	case Floor:
@@ -68,6 +76,20 @@ func (e *env) prepare(ctx context.Context, name string) (*prepared, error) {
 		})
 	}
 	return nil, fmt.Errorf("bench: unknown scenario %q", name)
+}
+
+// unrecorded turns usage recording off for p's phases only.
+func (e *env) unrecorded(p *prepared) *prepared {
+	before, after := p.before, p.after
+	p.before = func(ctx context.Context, d time.Duration) error {
+		e.srv.Usage.SetEnabled(false)
+		return before(ctx, d)
+	}
+	p.after = func() {
+		after()
+		e.srv.Usage.SetEnabled(true)
+	}
+	return p
 }
 
 func (e *env) withFloor(ctx context.Context, h http.Handler, prep func(addr string, stop func()) (*prepared, error)) (*prepared, error) {

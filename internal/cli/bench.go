@@ -34,10 +34,13 @@ keep-alive clients for --duration per scenario, after a short warm-up:
   floor         a bare net/http handler answering a body of the same size
   floor-sign    the same, signing one ES256 JWT per request
   floor-verify  the same, verifying one ES256 JWT per request
+  token-unrecorded, me-unrecorded
+                token and me with usage recording off
 
 It prints requests per second, latency percentiles, errors, allocations per
 request (of the whole process, load generator included) and peak RSS, and the
-ratios token/floor-sign, me/floor and me-cold/floor-verify. With --rate the
+ratios token/floor-sign, me/floor, me-cold/floor-verify, and token and me with
+usage recording on over off. With --rate the
 clients offer a fixed rate (open loop) and latency counts from the moment each
 request was due. The exit status is non-zero if any request failed.`,
 		Args: cobra.NoArgs,

@@ -9,6 +9,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"sapient.dev/sapient/internal/store"
@@ -33,8 +34,8 @@ type Recorder struct {
 		AddUsage(ctx context.Context, buckets []store.UsageBucket) error
 		TouchCredentials(ctx context.Context, lastUsed map[string]store.Use) error
 	}
-	// Disabled turns recording off (for benchmarks that compare).
-	Disabled bool
+	// disabled turns recording off, for benchmarks that compare.
+	disabled atomic.Bool
 
 	seed   maphash.Seed
 	shards [shards]shard
@@ -64,10 +65,14 @@ func NewRecorder(s interface {
 	return r
 }
 
+// SetEnabled turns recording on (the default) or off. Off, Record does
+// nothing; the benchmark command measures what recording costs this way.
+func (r *Recorder) SetEnabled(on bool) { r.disabled.Store(!on) }
+
 // Record counts one event of a credential at t. Issued tokens and
 // authenticated calls also move the credential's last use to t and ip.
 func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip string) {
-	if r.Disabled {
+	if r.disabled.Load() {
 		return
 	}
 	sh := &r.shards[maphash.String(r.seed, clientID)%shards]

@@ -148,7 +148,7 @@ func TestFlushFailureKeepsCounts(t *testing.T) {
 func TestDisabled(t *testing.T) {
 	m := newMem()
 	r := NewRecorder(m)
-	r.Disabled = true
+	r.SetEnabled(false)
 	r.Record("c1", "org_1", TokenIssued, t0, "")
 	r.Flush(t.Context())
 	if len(m.buckets) != 0 {
