@@ -58,12 +58,8 @@ func (v createView) HasExtra() bool {
 // own, for browsers without script and for an Admin's second step.
 func (c *Console) credentialNew(w http.ResponseWriter, r *http.Request, s *session) {
 	orgID := r.URL.Query().Get("org")
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, orgID)
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, orgID); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -109,12 +105,8 @@ func (c *Console) credentialCreate(w http.ResponseWriter, r *http.Request, s *se
 	c.log.InfoContext(r.Context(), "console: credentials created",
 		"client_id", created.Credential.ClientID, "org", created.Credential.OrgID, "user", s.User.ID)
 
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, "")
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, ""); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -141,12 +133,8 @@ type createdView struct {
 // createInvalid shows the Create API Credentials dialog again with the
 // person's input and what to correct.
 func (c *Console) createInvalid(w http.ResponseWriter, r *http.Request, s *session, orgID string, scopes []string, verr *credential.ValidationError) {
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, orgID)
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, orgID); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}

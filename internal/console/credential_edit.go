@@ -153,12 +153,8 @@ func (c *Console) newEditView(r *http.Request, s *session, cr store.Credential, 
 
 // renderEdit shows the API Credentials page with the Edit dialog open.
 func (c *Console) renderEdit(w http.ResponseWriter, r *http.Request, s *session, status int, ev *editView) {
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, "")
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, ""); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}

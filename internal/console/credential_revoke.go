@@ -24,12 +24,8 @@ func (c *Console) credentialRevokeConfirm(w http.ResponseWriter, r *http.Request
 		http.Redirect(w, r, "/credentials", http.StatusSeeOther)
 		return
 	}
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, "")
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, ""); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}

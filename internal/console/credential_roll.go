@@ -60,12 +60,8 @@ func (c *Console) credentialRollConfirm(w http.ResponseWriter, r *http.Request, 
 		http.Redirect(w, r, "/credentials", http.StatusSeeOther)
 		return
 	}
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, "")
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, ""); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -100,12 +96,8 @@ func (c *Console) credentialRoll(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	c.log.InfoContext(r.Context(), "console: secret rolled", "client_id", rolled.Credential.ClientID, "user", s.User.ID)
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, "")
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, ""); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -126,12 +118,8 @@ func (c *Console) rollInvalid(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
-	v, err := c.credentialsPage(r.Context(), s, "")
+	v, err := c.dialogPage(r, s, "")
 	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if v.Create, err = c.newCreateView(r.Context(), s, ""); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}

@@ -172,3 +172,17 @@ func ago(now, t time.Time) string {
 		return t.UTC().Format("2 Jan 2006")
 	}
 }
+
+// dialogPage is the API Credentials page under one of its dialogs: the
+// table, and the Create API Credentials dialog ready (for orgID, when an
+// Admin chose one).
+func (c *Console) dialogPage(r *http.Request, s *session, orgID string) (*credentialsView, error) {
+	v, err := c.credentialsPage(r.Context(), s, "")
+	if err != nil {
+		return nil, err
+	}
+	if v.Create, err = c.newCreateView(r.Context(), s, orgID); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
