@@ -197,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	s.Usage.Now = cfg.Now
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -264,7 +265,7 @@ func (s *Server) background() {
 			}
 			since = now.Add(-overlap)
 		case <-flushT.C:
-			if err := s.Usage.Flush(ctx); err != nil {
+			if err := s.Usage.FlushPeriodic(ctx); err != nil {
 				s.log.Warn("usage flush failed", "err", err)
 			}
 		case <-keysT.C:

@@ -3,35 +3,88 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
+	"sync"
 	"time"
 )
 
-// AddUsage adds counts to the hourly buckets in one transaction.
+// usageBatch is how many buckets one INSERT writes: 7 parameters each,
+// well under SQLite's and PostgreSQL's limits on parameters.
+const usageBatch = 200
+
+// AddUsage adds counts to the hourly buckets in one transaction, with one
+// multi-row INSERT … ON CONFLICT DO UPDATE per batch of buckets.
 func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx queryer) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO usage_hourly
-			(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (client_id, hour) DO UPDATE SET
-			tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
-			tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
-			api_calls = usage_hourly.api_calls + excluded.api_calls,
-			api_refused = usage_hourly.api_refused + excluded.api_refused`))
-		if err != nil {
-			return mapErr("add usage", err)
+	// One row per (client, hour) in a statement: PostgreSQL refuses an
+	// ON CONFLICT DO UPDATE that would touch a row twice.
+	type key struct {
+		clientID string
+		hour     int64
+	}
+	index := make(map[key]int, len(buckets))
+	merged := make([]UsageBucket, 0, len(buckets))
+	for _, b := range buckets {
+		b.Hour = b.Hour.UTC().Truncate(time.Hour)
+		k := key{b.ClientID, b.Hour.UnixMicro()}
+		if i, ok := index[k]; ok {
+			m := &merged[i]
+			m.TokensIssued += b.TokensIssued
+			m.TokensRefused += b.TokensRefused
+			m.APICalls += b.APICalls
+			m.APIRefused += b.APIRefused
+			continue
 		}
-		defer stmt.Close()
-		for _, b := range buckets {
-			hour := b.Hour.UTC().Truncate(time.Hour)
-			if _, err := stmt.ExecContext(ctx, b.ClientID, hour.UnixMicro(), b.OrgID,
-				b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused); err != nil {
+		index[k] = len(merged)
+		merged = append(merged, b)
+	}
+	return s.inTx(ctx, func(tx queryer) error {
+		args := make([]any, 0, 7*min(len(merged), usageBatch))
+		for len(merged) > 0 {
+			n := min(len(merged), usageBatch)
+			args = args[:0]
+			for _, b := range merged[:n] {
+				args = append(args, b.ClientID, b.Hour.UnixMicro(), b.OrgID,
+					b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(addUsageQuery(n)), args...); err != nil {
 				return mapErr("add usage", err)
 			}
+			merged = merged[n:]
 		}
 		return nil
 	})
+}
+
+// addUsageQueries holds the INSERT for a full batch, built once.
+var addUsageQueries sync.Map // int → string
+
+func addUsageQuery(n int) string {
+	if q, ok := addUsageQueries.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage_hourly
+		(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(`
+		ON CONFLICT (client_id, hour) DO UPDATE SET
+		tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
+		tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
+		api_calls = usage_hourly.api_calls + excluded.api_calls,
+		api_refused = usage_hourly.api_refused + excluded.api_refused`)
+	q := b.String()
+	if n == usageBatch { // keep only the one size that recurs
+		addUsageQueries.Store(n, q)
+	}
+	return q
 }
 
 // ListUsage returns buckets in time order, then by client ID.

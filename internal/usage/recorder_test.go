@@ -155,3 +155,57 @@ func TestDisabled(t *testing.T) {
 		t.Error("a disabled recorder recorded")
 	}
 }
+
+// TestFlushPeriodicLastUsedToTheMinute: the periodic flush writes a
+// credential's last use once per LastUsedPrecision, holds the rest back
+// (counts are still written every time), writes them once the earlier
+// write is that old, and a final Flush writes what it held back.
+func TestFlushPeriodicLastUsedToTheMinute(t *testing.T) {
+	m := newMem()
+	r := NewRecorder(m)
+	now := t0
+	r.Now = func() time.Time { return now }
+	touches := 0
+	flush := func(final bool) {
+		t.Helper()
+		before := m.lastUsed["c1"]
+		var err error
+		if final {
+			err = r.Flush(t.Context())
+		} else {
+			err = r.FlushPeriodic(t.Context())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.lastUsed["c1"] != before {
+			touches++
+		}
+	}
+	for i := range 59 { // a use a second for 59 seconds
+		now = t0.Add(time.Duration(i) * time.Second)
+		r.Record("c1", "org_1", TokenIssued, now, "192.0.2.1")
+		flush(false)
+	}
+	if touches != 1 || !m.lastUsed["c1"].At.Equal(t0) {
+		t.Fatalf("%d writes of last use, last %v; want one, of the first use", touches, m.lastUsed["c1"].At)
+	}
+	if issued, _, _, _ := m.total("c1"); issued != 59 {
+		t.Fatalf("issued %d, want 59: counts are written every flush", issued)
+	}
+	now = t0.Add(time.Minute) // no use, but the held-back one is now due
+	flush(false)
+	if want := t0.Add(58 * time.Second); !m.lastUsed["c1"].At.Equal(want) {
+		t.Fatalf("last used %v, want %v", m.lastUsed["c1"].At, want)
+	}
+	now = now.Add(time.Second)
+	r.Record("c1", "org_1", TokenIssued, now, "192.0.2.2")
+	flush(false)
+	if m.lastUsed["c1"].At.Equal(now) {
+		t.Fatal("a use a second after a write was written")
+	}
+	flush(true)
+	if u := m.lastUsed["c1"]; !u.At.Equal(now) || u.IP != "192.0.2.2" {
+		t.Fatalf("after the final flush last used = %+v, want %v from 192.0.2.2", u, now)
+	}
+}

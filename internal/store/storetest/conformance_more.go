@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -100,6 +101,25 @@ func testUsage(t *testing.T, s store.Store) {
 	wg.Wait()
 	if got, _ := s.ListUsage(ctx(t), store.UsageFilter{ClientID: "c9"}); len(got) != 1 || got[0].APICalls != 10 {
 		t.Errorf("concurrent AddUsage: %+v, want 10 calls", got)
+	}
+	// Many buckets in one call (more than one statement's worth), one of
+	// them twice: every count lands once.
+	var many []store.UsageBucket
+	for i := range 450 {
+		many = append(many, store.UsageBucket{ClientID: fmt.Sprintf("m%03d", i), OrgID: "org_m", Hour: h1, TokensIssued: int64(i + 1)})
+	}
+	many = append(many, store.UsageBucket{ClientID: "m007", OrgID: "org_m", Hour: h1.Add(time.Minute), APICalls: 4})
+	if err := s.AddUsage(ctx(t), many); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.ListUsage(ctx(t), store.UsageFilter{OrgID: "org_m"})
+	if err != nil || len(got) != 450 {
+		t.Fatalf("ListUsage(org_m) = %d buckets, %v; want 450", len(got), err)
+	}
+	for i, b := range got {
+		if b.ClientID != fmt.Sprintf("m%03d", i) || b.TokensIssued != int64(i+1) || (i == 7) != (b.APICalls == 4) {
+			t.Errorf("bucket %d = %+v", i, b)
+		}
 	}
 }
 
