@@ -48,7 +48,6 @@ type SessionSource interface {
 // header (RFC 6750 §2.1), or, without one, by a console session.
 type Auth struct {
 	Verifier *token.Verifier
-	Orgs     *credential.OrgCache
 	Sessions SessionSource // nil: tokens only
 	Usage    *usage.Recorder
 	Metrics  *metrics.Metrics
@@ -110,13 +109,7 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
 			return
 		}
-		org, err := a.Orgs.Lookup(r.Context(), e.OrgID)
-		if err != nil {
-			a.Logger.ErrorContext(r.Context(), "api: organisation lookup failed", "err", err)
-			problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
-			return
-		}
-		if ok, wait := a.Limiter.Allow(e.ClientID, cmp.Or(org.APIRateLimit, a.DefaultRateLimit), now); !ok {
+		if ok, wait := a.Limiter.Allow(e.ClientID, cmp.Or(v.Org.APIRateLimit, a.DefaultRateLimit), now); !ok {
 			refused()
 			a.Metrics.TokenChecks.WithLabelValues("rate_limited").Inc()
 			if a.RateLimited != nil {

@@ -1,19 +1,14 @@
 package api
 
 import (
-	"log/slog"
 	"net/http"
 	"time"
 
-	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/jsonw"
 )
 
 // Me answers GET /api/v1/me: who is calling.
-type Me struct {
-	Orgs   *credential.OrgCache
-	Logger *slog.Logger
-}
+type Me struct{}
 
 // meResponse describes the caller.
 type meResponse struct {
@@ -33,12 +28,7 @@ type organization struct {
 func (h *Me) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := Caller(r.Context())
 	v := p.Token
-	org, err := h.Orgs.Lookup(r.Context(), v.Claims.OrgID)
-	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "me: organisation lookup", "err", err)
-		problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
-		return
-	}
+	org := v.Org             // found by the token check
 	scopes := p.Actor.Scopes // strings.Fields(v.Scope), split once by Auth
 	if scopes == nil {
 		scopes = []string{}

@@ -15,7 +15,6 @@ import (
 type Config struct {
 	Auth        *Auth
 	Credentials *credential.Service
-	Orgs        *credential.OrgCache
 	Store       store.Store
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -42,7 +41,7 @@ func New(cfg Config) *API {
 	creds := &Credentials{Service: cfg.Credentials, Logger: cfg.Logger, Now: cfg.Now}
 	usage := &Usage{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now}
 	audit := &AuditLog{Store: cfg.Store, Logger: cfg.Logger}
-	me := &Me{Orgs: cfg.Orgs, Logger: cfg.Logger}
+	me := &Me{}
 	return &API{cfg: cfg, routes: []Route{
 		{"GET", "/api/v1/me", "", false, me.ServeHTTP},
 		{"GET", "/api/v1/credentials", scope.CredentialsRead, true, creds.list},

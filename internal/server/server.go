@@ -318,8 +318,8 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 
 func (s *Server) newAPI() *api.API {
 	auth := &api.Auth{
-		Verifier: s.Verifier, Orgs: s.Orgs, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
+		Verifier: s.Verifier, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
 		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
-	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Orgs: s.Orgs, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +64,8 @@ type Verifier struct {
 type Verified struct {
 	Claims     Claims
 	Credential *credential.Entry
+	// Org is the credential's organisation, as the check found it.
+	Org *credential.OrgState
 	// Scope is what the token may do now: the scopes of its claim that the
 	// credential still holds and its organisation still allows.
 	Scope string
@@ -116,7 +117,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	out.Credential = e
+	out.Credential, out.Org = e, org
 	out.Scope = intersect(c.Scope, org.Effective(e))
 	return &out, nil
 }
@@ -200,22 +201,22 @@ func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) 
 }
 
 // intersect keeps the scopes of claim that are also in held, both
-// space-separated. When nothing is dropped it returns claim unchanged.
+// space-separated. When nothing is dropped (the common case) it returns
+// claim itself and allocates nothing.
 func intersect(claim, held string) string {
 	if claim == held {
 		return claim
 	}
-	kept := make([]string, 0, 8)
-	all := true
-	for _, s := range strings.Fields(claim) {
-		if slices.Contains(strings.Fields(held), s) {
-			kept = append(kept, s)
-		} else {
-			all = false
+	for s := range strings.FieldsSeq(claim) {
+		if !credential.ScopeListHas(held, s) {
+			kept := make([]string, 0, 8)
+			for s := range strings.FieldsSeq(claim) {
+				if credential.ScopeListHas(held, s) {
+					kept = append(kept, s)
+				}
+			}
+			return strings.Join(kept, " ")
 		}
 	}
-	if all {
-		return claim
-	}
-	return strings.Join(kept, " ")
+	return claim
 }
