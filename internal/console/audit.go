@@ -86,21 +86,12 @@ func (c *Console) auditList(w http.ResponseWriter, r *http.Request, s *session) 
 	if v.Admin {
 		v.Path, title, nav = "/admin/audit", "Audit log", "audit"
 	}
-	names := map[string]string{s.Org.ID: s.Org.Name}
-	if v.Admin {
-		orgs, err := c.store.ListOrgs(r.Context())
-		if err != nil {
-			c.fail(w, r, s, err)
-			return
-		}
-		v.Orgs = orgs
-		for _, o := range orgs {
-			names[o.ID] = o.Name
-			if o.ID == q.Get("org") {
-				v.Filter = o.ID
-			}
-		}
+	orgs, names, chosen, err := c.orgFilter(r.Context(), s, q.Get("org"))
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
 	}
+	v.Orgs, v.Filter = orgs, chosen.ID
 	f := store.AuditFilter{OrgID: s.Actor.OrgFilter(v.Filter)}
 	if !v.Admin && f.OrgID == "" {
 		c.renderError(w, r, s, http.StatusForbidden, "Your user belongs to no organisation.")
@@ -113,7 +104,6 @@ func (c *Console) auditList(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 	}
 	status := http.StatusOK
-	var err error
 	if f.From, err = parseDay(v.From); err != nil {
 		v.Error, status = "From must be a date such as 2026-11-25.", http.StatusUnprocessableEntity
 	}

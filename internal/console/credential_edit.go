@@ -103,16 +103,12 @@ func (c *Console) credentialEdit(w http.ResponseWriter, r *http.Request, s *sess
 	http.Redirect(w, r, "/credentials?saved="+url.QueryEscape(updated.ClientID), http.StatusSeeOther)
 }
 
-// editable loads the credentials of the request's path for editing, or
-// answers for itself: 404 for credentials the person may not reach, back
+// editable loads the active credentials of the request's path for a
+// change (edit, roll), or answers for itself: 404 for credentials the person may not reach, back
 // to the table for credentials that are no longer active.
 func (c *Console) editable(w http.ResponseWriter, r *http.Request, s *session) (store.Credential, bool) {
-	cr, err := c.creds.Get(r.Context(), s.Actor, r.PathValue("id"))
-	if errors.Is(err, credential.ErrNotFound) {
-		c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
-		return cr, false
-	} else if err != nil {
-		c.fail(w, r, s, err)
+	cr, ok := c.reachable(w, r, s, r.PathValue("id"))
+	if !ok {
 		return cr, false
 	}
 	if !cr.Active(c.now()) {

@@ -12,12 +12,8 @@ import (
 // own, for browsers without script. With script the same dialog opens on
 // the API Credentials page.
 func (c *Console) credentialRevokeConfirm(w http.ResponseWriter, r *http.Request, s *session) {
-	cr, err := c.creds.Get(r.Context(), s.Actor, r.PathValue("id"))
-	if errors.Is(err, credential.ErrNotFound) {
-		c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
-		return
-	} else if err != nil {
-		c.fail(w, r, s, err)
+	cr, ok := c.reachable(w, r, s, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	if !cr.RevokedAt.IsZero() {

@@ -48,16 +48,8 @@ const defaultOverlap = 24 * time.Hour
 // for browsers without script. With script the same dialog opens on the
 // API Credentials page.
 func (c *Console) credentialRollConfirm(w http.ResponseWriter, r *http.Request, s *session) {
-	cr, err := c.creds.Get(r.Context(), s.Actor, r.PathValue("id"))
-	if errors.Is(err, credential.ErrNotFound) {
-		c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
-		return
-	} else if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	if !cr.Active(c.now()) {
-		http.Redirect(w, r, "/credentials", http.StatusSeeOther)
+	cr, ok := c.editable(w, r, s)
+	if !ok {
 		return
 	}
 	v, err := c.dialogPage(r, s, "")
@@ -110,12 +102,8 @@ func (c *Console) credentialRoll(w http.ResponseWriter, r *http.Request, s *sess
 
 // rollInvalid shows the Roll secret dialog again with what went wrong.
 func (c *Console) rollInvalid(w http.ResponseWriter, r *http.Request, s *session, msg string) {
-	cr, err := c.creds.Get(r.Context(), s.Actor, r.PathValue("id"))
-	if errors.Is(err, credential.ErrNotFound) {
-		c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
-		return
-	} else if err != nil {
-		c.fail(w, r, s, err)
+	cr, ok := c.reachable(w, r, s, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	v, err := c.dialogPage(r, s, "")

@@ -2,10 +2,12 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -85,20 +87,11 @@ func (c *Console) credentialList(w http.ResponseWriter, r *http.Request, s *sess
 // for Admins only; a Customer always sees their own organisation.
 func (c *Console) credentialsPage(ctx context.Context, s *session, filter string) (*credentialsView, error) {
 	v := &credentialsView{Admin: s.Actor.IsAdmin(), Roll: rollView{Choices: overlapChoices(defaultOverlap)}}
-	names := map[string]string{s.Org.ID: s.Org.Name}
-	if v.Admin {
-		orgs, err := c.store.ListOrgs(ctx)
-		if err != nil {
-			return nil, err
-		}
-		v.Orgs = orgs
-		for _, o := range orgs {
-			names[o.ID] = o.Name
-			if o.ID == filter {
-				v.Filter, v.FilterName = o.ID, o.Name
-			}
-		}
+	orgs, names, chosen, err := c.orgFilter(ctx, s, filter)
+	if err != nil {
+		return nil, err
 	}
+	v.Orgs, v.Filter, v.FilterName = orgs, chosen.ID, chosen.Name
 	list, err := c.creds.List(ctx, s.Actor, v.Filter)
 	if err != nil {
 		return nil, err
@@ -185,4 +178,40 @@ func (c *Console) dialogPage(r *http.Request, s *session, orgID string) (*creden
 		return nil, err
 	}
 	return v, nil
+}
+
+// reachable loads the credentials with client ID id, or answers for itself:
+// 404 for credentials that do not exist or that the person may not reach
+// (the two look the same).
+func (c *Console) reachable(w http.ResponseWriter, r *http.Request, s *session, id string) (store.Credential, bool) {
+	cr, err := c.creds.Get(r.Context(), s.Actor, id)
+	if errors.Is(err, credential.ErrNotFound) {
+		c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
+		return cr, false
+	} else if err != nil {
+		c.fail(w, r, s, err)
+		return cr, false
+	}
+	return cr, true
+}
+
+// orgFilter is what a page that lists several organisations' data needs:
+// for an Admin, every organisation and the one requested to filter by (if
+// it exists); for a Customer, only their own. names maps the IDs the
+// person may see to their names.
+func (c *Console) orgFilter(ctx context.Context, s *session, requested string) (orgs []store.Org, names map[string]string, chosen store.Org, err error) {
+	names = map[string]string{s.Org.ID: s.Org.Name}
+	if !s.Actor.IsAdmin() {
+		return nil, names, store.Org{}, nil
+	}
+	if orgs, err = c.store.ListOrgs(ctx); err != nil {
+		return nil, nil, store.Org{}, err
+	}
+	for _, o := range orgs {
+		names[o.ID] = o.Name
+		if o.ID == requested {
+			chosen = o
+		}
+	}
+	return orgs, names, chosen, nil
 }

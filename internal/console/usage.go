@@ -2,14 +2,12 @@ package console
 
 import (
 	"cmp"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
 
 	"sapient.dev/sapient/internal/api"
-	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -99,28 +97,15 @@ func (c *Console) usageList(w http.ResponseWriter, r *http.Request, s *session) 
 			v.Period = p
 		}
 	}
-	names := map[string]string{s.Org.ID: s.Org.Name}
-	if v.Admin {
-		orgs, err := c.store.ListOrgs(r.Context())
-		if err != nil {
-			c.fail(w, r, s, err)
-			return
-		}
-		v.Orgs = orgs
-		for _, o := range orgs {
-			names[o.ID] = o.Name
-			if o.ID == q.Get("org") {
-				v.Filter, v.FilterName = o.ID, o.Name
-			}
-		}
+	orgs, names, chosen, err := c.orgFilter(r.Context(), s, q.Get("org"))
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
 	}
+	v.Orgs, v.Filter, v.FilterName = orgs, chosen.ID, chosen.Name
 	if id := q.Get("credential"); id != "" {
-		cr, err := c.creds.Get(r.Context(), s.Actor, id)
-		if errors.Is(err, credential.ErrNotFound) {
-			c.renderError(w, r, s, http.StatusNotFound, "These API credentials do not exist.")
-			return
-		} else if err != nil {
-			c.fail(w, r, s, err)
+		cr, ok := c.reachable(w, r, s, id)
+		if !ok {
 			return
 		}
 		v.Credential = &cr
