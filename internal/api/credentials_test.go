@@ -31,32 +31,6 @@ import (
 // credentials: each rule is one table run on every backend, once with a
 // bearer token and once with a console session.
 
-// clock is a settable time source shared by a test and its server. It
-// stands still unless the test moves it, so rate limits and expiry do not
-// depend on how fast the machine is.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func withClock(c *clock) servertest.Option {
-	return func(cfg *server.Config) { cfg.Now = c.Now }
-}
-
 // forEachBackend runs the test on SQLite and, where configured, PostgreSQL.
 func forEachBackend(t *testing.T, run func(t *testing.T, b storetest.Backend)) {
 	for _, b := range storetest.Backends() {
@@ -414,12 +388,12 @@ var callerKinds = []struct {
 // forEachCaller runs the test on every backend with every kind of caller,
 // each on a fresh instance with an organisation Acme and a clock of its
 // own that moves only when the test moves it.
-func forEachCaller(t *testing.T, opts []servertest.Option, run func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock)) {
+func forEachCaller(t *testing.T, opts []servertest.Option, run func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock)) {
 	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
 		for _, k := range callerKinds {
 			t.Run(k.name, func(t *testing.T) {
-				clk := newClock()
-				env := servertest.New(t, b, append([]servertest.Option{withClock(clk)}, opts...)...)
+				clk := servertest.NewClock()
+				env := servertest.New(t, b, append([]servertest.Option{servertest.WithClock(clk)}, opts...)...)
 				acme := env.Org(t, "Acme")
 				run(t, env, acme, k.new(t, env, acme.ID), clk)
 			})
@@ -459,7 +433,7 @@ func auditEvents(t *testing.T, env *servertest.Env, orgID, action string) []stor
 }
 
 func TestCreate(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		r := c.call(t, http.MethodPost, "/api/v1/credentials", map[string]any{"name": "billing"})
 		cr := r.credential(t, http.StatusCreated)
 		if cr.ClientID == "" || cr.ClientSecret == "" || cr.Name != "billing" || cr.OrganizationID != acme.ID ||
@@ -506,7 +480,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestCreateNameRules(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		// The cases run in order: the duplicates need the first one.
 		tests := []struct {
 			name     string
@@ -566,7 +540,7 @@ func TestCreateNameRules(t *testing.T) {
 }
 
 func TestCreateScopeRules(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		ctx := t.Context()
 		for _, name := range []string{"shipments:read", "shipments:write"} {
 			if _, err := scope.Create(ctx, env.Store, access.CLI, name, "", time.Now()); err != nil {
@@ -710,7 +684,7 @@ func TestAdminGrantExtendsOrganisation(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		now := clk.Now()
 		refused := []struct {
 			name      string
@@ -763,7 +737,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestIPAllowList(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		tests := []struct {
 			name   string
 			cidrs  []string
@@ -862,7 +836,7 @@ func TestTrustedProxies(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		target := c.create(t, map[string]any{"name": "billing", "scopes": []string{scope.CredentialsRead, scope.UsageRead}})
 		other := c.create(t, map[string]any{"name": "reports"})
 		path := "/api/v1/credentials/" + target.ClientID
@@ -936,7 +910,7 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestRoll(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		cr := c.create(t, map[string]any{"name": "billing"})
 		id, s0 := cr.ClientID, cr.ClientSecret
 		roll := func(t *testing.T, in string) reply {
@@ -1027,7 +1001,7 @@ func TestRoll(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		cr := c.create(t, map[string]any{"name": "billing"})
 		keep := c.create(t, map[string]any{"name": "keep"})
 		tok := mustToken(t, env, cr.ClientID, cr.ClientSecret)
@@ -1162,8 +1136,8 @@ func wantRetryAfter(t *testing.T, r reply) {
 func TestRateLimits(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
 		t.Run("token endpoint", func(t *testing.T) {
-			clk := newClock()
-			env := servertest.New(t, b, withClock(clk), func(cfg *server.Config) { cfg.TokenRateLimit = 2 })
+			clk := servertest.NewClock()
+			env := servertest.New(t, b, servertest.WithClock(clk), func(cfg *server.Config) { cfg.TokenRateLimit = 2 })
 			acme := env.Org(t, "Acme")
 			c := env.Credential(t, acme.ID, "billing", nil)
 			other := env.Credential(t, acme.ID, "other", nil)
@@ -1195,8 +1169,8 @@ func TestRateLimits(t *testing.T) {
 		})
 
 		t.Run("API", func(t *testing.T) {
-			clk := newClock()
-			env := servertest.New(t, b, withClock(clk), func(cfg *server.Config) { cfg.APIRateLimit = 2 })
+			clk := servertest.NewClock()
+			env := servertest.New(t, b, servertest.WithClock(clk), func(cfg *server.Config) { cfg.APIRateLimit = 2 })
 			acme := env.Org(t, "Acme")
 			c := env.Credential(t, acme.ID, "billing", nil)
 			id := c.Credential.ClientID
@@ -1218,8 +1192,8 @@ func TestRateLimits(t *testing.T) {
 		// The token endpoint and the API have separate budgets: using one
 		// neither spends nor resets the other.
 		t.Run("separate budgets", func(t *testing.T) {
-			clk := newClock()
-			env := servertest.New(t, b, withClock(clk), func(cfg *server.Config) {
+			clk := servertest.NewClock()
+			env := servertest.New(t, b, servertest.WithClock(clk), func(cfg *server.Config) {
 				cfg.TokenRateLimit = 2
 				cfg.APIRateLimit = 2
 			})
@@ -1242,7 +1216,7 @@ func TestRateLimits(t *testing.T) {
 			}
 
 			// With different limits, alternating does not reset either.
-			env2 := servertest.New(t, b, withClock(clk), func(cfg *server.Config) { cfg.TokenRateLimit = 2 })
+			env2 := servertest.New(t, b, servertest.WithClock(clk), func(cfg *server.Config) { cfg.TokenRateLimit = 2 })
 			acme2 := env2.Org(t, "Acme")
 			c2 := env2.Credential(t, acme2.ID, "billing", nil)
 			for i := range 2 {
@@ -1255,8 +1229,8 @@ func TestRateLimits(t *testing.T) {
 		})
 
 		t.Run("per organisation", func(t *testing.T) {
-			clk := newClock()
-			env := servertest.New(t, b, withClock(clk), func(cfg *server.Config) {
+			clk := servertest.NewClock()
+			env := servertest.New(t, b, servertest.WithClock(clk), func(cfg *server.Config) {
 				cfg.TokenRateLimit = 100
 				cfg.APIRateLimit = 100
 			})
@@ -1310,7 +1284,7 @@ func TestRateLimits(t *testing.T) {
 // TestBadInput checks that malformed requests get a problem and change
 // nothing.
 func TestBadInput(t *testing.T) {
-	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *clock) {
+	forEachCaller(t, nil, func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock) {
 		cr := c.create(t, map[string]any{"name": "billing"})
 		tests := []struct {
 			name   string

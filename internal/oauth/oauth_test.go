@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,28 +28,6 @@ import (
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store/storetest"
 )
-
-// clock is a settable time source shared by a test and its server.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func withClock(c *clock) servertest.Option {
-	return func(cfg *server.Config) { cfg.Now = c.Now }
-}
 
 // forEachBackend runs the test on SQLite and, where configured, PostgreSQL.
 func forEachBackend(t *testing.T, run func(t *testing.T, b storetest.Backend)) {
@@ -101,8 +78,8 @@ func basic(id, secret string) http.Header {
 
 func TestTokenEndpoint(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
-		clk := &clock{t: time.Now().UTC()}
-		env := servertest.New(t, b, withClock(clk))
+		clk := servertest.NewClock()
+		env := servertest.New(t, b, servertest.WithClock(clk))
 		acme := env.Org(t, "Acme")
 		good := env.Credential(t, acme.ID, "billing", []string{scope.CredentialsRead, scope.UsageRead})
 		revoked := env.Credential(t, acme.ID, "old", nil)
@@ -542,8 +519,7 @@ func TestNoPlainSecret(t *testing.T) {
 	me(t, env, tok)
 	post(t, env, "/connect/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.Credential.ClientID, c.Secret+"x"))
 	post(t, env, "/connect/revocation", url.Values{"token": {tok}}, basic(c.Credential.ClientID, c.Secret))
-	time.Sleep(1200 * time.Millisecond) // let usage flush write to the database
-	env.Restart(t)
+	env.Restart(t) // a graceful stop writes pending usage to the database
 
 	logs := env.Logs.String()
 	if !strings.Contains(logs, "token revoked") {
@@ -703,6 +679,21 @@ func TestOperations(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("%s = %d, want %q in %.300s", path, resp.StatusCode, want, body)
+		}
+	}
+	resp, err := http.Get(env.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`sapient_token_requests_total{outcome="invalid_client"} 1`, // the unauthenticated request
+		`sapient_token_request_duration_seconds_count 2`,
+		`sapient_http_request_duration_seconds_count{method="POST",route="/connect/token"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 	env.Store.Close()
