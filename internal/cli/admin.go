@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -55,21 +56,8 @@ func (a *app) orgsCmd() *cobra.Command {
 				return nil
 			})
 		},
-	}), a.addJSON(&cobra.Command{
-		Use:   "list",
-		Short: "List organisations",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				list, err := s.ListOrgs(cmd.Context())
-				if err != nil {
-					return err
-				}
-				return printList(a, list, orgJSON, "ID\tNAME\tSCOPES", func(o store.Org) []string {
-					return []string{o.ID, o.Name, strings.Join(o.Scopes, " ")}
-				})
-			})
-		},
+	}), listCmd(a, "List organisations", (*store.SQL).ListOrgs, orgJSON, "ID\tNAME\tSCOPES", func(o store.Org) []string {
+		return []string{o.ID, o.Name, strings.Join(o.Scopes, " ")}
 	}), a.addJSON(&cobra.Command{
 		Use:   "grant NAME SCOPE...",
 		Short: "Let an organisation grant more scopes to its credentials",
@@ -244,22 +232,9 @@ func (a *app) scopesCmd() *cobra.Command {
 		},
 	})
 	create.Flags().StringVar(&description, "description", "", "what the scope allows")
-	c.AddCommand(create, a.addJSON(&cobra.Command{
-		Use:   "list",
-		Short: "List scopes",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				list, err := s.ListScopes(cmd.Context())
-				if err != nil {
-					return err
-				}
-				return printList(a, list, func(sc store.Scope) map[string]any {
-					return map[string]any{"name": sc.Name, "description": sc.Description, "builtin": sc.Builtin, "admin_only": sc.AdminOnly}
-				}, "NAME\tDESCRIPTION", func(sc store.Scope) []string { return []string{sc.Name, sc.Description} })
-			})
-		},
-	}))
+	c.AddCommand(create, listCmd(a, "List scopes", (*store.SQL).ListScopes, func(sc store.Scope) map[string]any {
+		return map[string]any{"name": sc.Name, "description": sc.Description, "builtin": sc.Builtin, "admin_only": sc.AdminOnly}
+	}, "NAME\tDESCRIPTION", func(sc store.Scope) []string { return []string{sc.Name, sc.Description} }))
 	return c
 }
 
@@ -373,6 +348,25 @@ func (a *app) credentialsCmd() *cobra.Command {
 	})
 	c.AddCommand(create, list, revoke, a.credentialsUpdateCmd(service), a.credentialsRollCmd(service))
 	return c
+}
+
+// listCmd is a "list" command that prints what load reads from the store.
+func listCmd[T any](a *app, short string, load func(*store.SQL, context.Context) ([]T, error),
+	toJSON func(T) map[string]any, header string, row func(T) []string) *cobra.Command {
+	return a.addJSON(&cobra.Command{
+		Use:   "list",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				list, err := load(s, cmd.Context())
+				if err != nil {
+					return err
+				}
+				return printList(a, list, toJSON, header, row)
+			})
+		},
+	})
 }
 
 // printList prints a listing: with --json an array of objects, else a
@@ -548,23 +542,10 @@ func (a *app) keysCmd() *cobra.Command {
 	})
 	rotate.Flags().DurationVar(&activateIn, "activate-in", 15*time.Minute,
 		"how long the new key is published before it signs (longer than verifiers cache the JWKS; 0 for an emergency)")
-	list := a.addJSON(&cobra.Command{
-		Use:   "list",
-		Short: "List signing keys",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				list, err := s.ListSigningKeys(cmd.Context())
-				if err != nil {
-					return err
-				}
-				return printList(a, list, func(k store.SigningKey) map[string]any {
-					return map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt}
-				}, "KID\tALGORITHM\tCREATED\tSIGNS FROM", func(k store.SigningKey) []string {
-					return []string{k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339)}
-				})
-			})
-		},
+	list := listCmd(a, "List signing keys", (*store.SQL).ListSigningKeys, func(k store.SigningKey) map[string]any {
+		return map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt}
+	}, "KID\tALGORITHM\tCREATED\tSIGNS FROM", func(k store.SigningKey) []string {
+		return []string{k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339)}
 	})
 	c.AddCommand(rotate, list)
 	return c
