@@ -1,14 +1,12 @@
 package oauth_test
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store/storetest"
 )
@@ -17,7 +15,7 @@ import (
 // the whole instance's handler (middleware, routing, the token endpoint)
 // with httptest, without the network.
 func BenchmarkTokenHandler(b *testing.B) {
-	env := servertest.New(b, storetest.Backends()[0], benchConfig)
+	env := servertest.New(b, storetest.Backends()[0], servertest.ForBenchmarks)
 	acme := env.Org(b, "Acme")
 	c := env.Credential(b, acme.ID, "bench", nil)
 	h := env.Server.Handler()
@@ -34,12 +32,4 @@ func BenchmarkTokenHandler(b *testing.B) {
 			b.Fatalf("token endpoint answered %d: %s", w.Code, w.Body)
 		}
 	}
-}
-
-// benchConfig logs nothing (servertest keeps every debug line) and keeps
-// the per-credential rate limiter on the path but out of the way, so that
-// one client may call as fast as the machine lets it.
-func benchConfig(c *server.Config) {
-	c.Logger = slog.New(slog.DiscardHandler)
-	c.TokenRateLimit, c.APIRateLimit = 1<<30, 1<<30
 }

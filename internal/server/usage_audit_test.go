@@ -1,9 +1,7 @@
 package server_test
 
 import (
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -18,13 +16,6 @@ import (
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
 )
-
-func tokenRequest(c credential.Created) *http.Request {
-	r := httptest.NewRequest("POST", "/connect/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.SetBasicAuth(c.Credential.ClientID, c.Secret)
-	return r
-}
 
 func totals(t *testing.T, s store.Store, clientID string) (issued, refused int64) {
 	t.Helper()
@@ -56,7 +47,7 @@ func TestUsageExactUnderConcurrency(t *testing.T) {
 				wg.Go(func() {
 					for range 200 {
 						w := httptest.NewRecorder()
-						h.ServeHTTP(w, tokenRequest(c))
+						h.ServeHTTP(w, servertest.TokenRequest(c))
 						if w.Code != 200 {
 							t.Errorf("token request: %d %s", w.Code, w.Body)
 							return
@@ -66,7 +57,7 @@ func TestUsageExactUnderConcurrency(t *testing.T) {
 			}
 			for range 7 {
 				w := httptest.NewRecorder()
-				h.ServeHTTP(w, tokenRequest(bad))
+				h.ServeHTTP(w, servertest.TokenRequest(bad))
 				if w.Code != 401 {
 					t.Fatalf("wrong secret: %d", w.Code)
 				}
@@ -80,7 +71,7 @@ func TestUsageExactUnderConcurrency(t *testing.T) {
 			}
 			// Three more, then a graceful restart without an explicit flush.
 			for range 3 {
-				h.ServeHTTP(httptest.NewRecorder(), tokenRequest(c))
+				h.ServeHTTP(httptest.NewRecorder(), servertest.TokenRequest(c))
 			}
 			env.Restart(t)
 			if issued, _ := totals(t, env.Store, c.Credential.ClientID); issued != 10_003 {
@@ -141,7 +132,7 @@ func TestAuditEvents(t *testing.T) {
 	h := env.Server.Handler()
 	rolledReq := credential.Created{Credential: rolled.Credential, Secret: rolled.Secret}
 	for range 3 {
-		h.ServeHTTP(httptest.NewRecorder(), tokenRequest(rolledReq))
+		h.ServeHTTP(httptest.NewRecorder(), servertest.TokenRequest(rolledReq))
 	}
 	// Introspection without the scope.
 	r := httptest.NewRequest("POST", "/connect/introspect", strings.NewReader("token=x"))
