@@ -80,8 +80,9 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
 	ip := h.ClientIP.IP(r)
+	refused := func() { h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String()) }
 	refuse := func(e2 *authError) string {
-		h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String())
+		refused()
 		return fail(e2)
 	}
 	if e == nil {
@@ -96,7 +97,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
 	if allowed, wait := h.Limiter.Allow(e.ClientID, cmp.Or(org.TokenRateLimit, h.DefaultRateLimit), now); !allowed {
-		h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String())
+		refused()
 		if h.RateLimited != nil {
 			h.RateLimited(e, "token endpoint")
 		}
