@@ -20,7 +20,10 @@ type SQL struct {
 	tx        *sql.Tx // set on the copy InTx hands to its function
 	dialect   goose.Dialect
 	forUpdate string // row lock clause for read-modify-write transactions
-	queries   *sync.Map
+	// forUpdateCredential locks only the credential (c) of a read joined
+	// with its usage: PostgreSQL locks no row of an outer join's nullable side.
+	forUpdateCredential string
+	queries             *sync.Map
 }
 
 var _ Store = (*SQL)(nil)
@@ -29,6 +32,7 @@ func newSQL(db *sql.DB, dialect goose.Dialect) *SQL {
 	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}}
 	if dialect == goose.DialectPostgres {
 		s.forUpdate = " FOR UPDATE"
+		s.forUpdateCredential = " FOR UPDATE OF c"
 	}
 	return s
 }
@@ -425,21 +429,51 @@ func (s *SQL) CreateCredential(ctx context.Context, c Credential) error {
 	return mapErr("create credential", err)
 }
 
-// GetCredential finds a credential by client ID.
+// credentialsWithLastUse is the FROM clause of the reads people see
+// (console, API, CLI): each credential, as c, with the usage row (u) of its
+// latest hour that holds a last use, found through usage_hourly's primary
+// key. A bucket's last use falls within its hour, so that row holds the
+// credential's latest last use in usage.
+const credentialsWithLastUse = `credentials c LEFT JOIN usage_hourly u
+	ON u.client_id = c.client_id AND u.hour = (SELECT max(h.hour) FROM usage_hourly h
+		WHERE h.client_id = c.client_id AND h.last_used_at IS NOT NULL)`
+
+// credentialViewColumns are credentialColumns read from
+// credentialsWithLastUse, in the same order so that scanCredential reads
+// them: the last use is the later of the usage row's and the one kept with
+// the credential.
+var credentialViewColumns = func() string {
+	const later = `c.last_used_at IS NULL OR u.last_used_at > c.last_used_at`
+	cols := strings.Split(credentialColumns, ",")
+	for i, col := range cols {
+		switch col = strings.TrimSpace(col); col {
+		case "last_used_at":
+			cols[i] = `CASE WHEN ` + later + ` THEN u.last_used_at ELSE c.last_used_at END`
+		case "last_used_ip":
+			cols[i] = `CASE WHEN ` + later + ` THEN coalesce(u.last_used_ip, c.last_used_ip) ELSE c.last_used_ip END`
+		default:
+			cols[i] = "c." + col
+		}
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// GetCredential finds a credential by client ID, with its last use.
 func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, error) {
-	c, err := scanCredential(s.conn().QueryRowContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE client_id = ?`), clientID))
+	c, err := scanCredential(s.conn().QueryRowContext(ctx,
+		s.q(`SELECT `+credentialViewColumns+` FROM `+credentialsWithLastUse+` WHERE c.client_id = ?`), clientID))
 	return c, mapErr("get credential", err)
 }
 
-// ListCredentials lists credentials, newest first.
+// ListCredentials lists credentials, newest first, with their last use.
 func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error) {
-	query := `SELECT ` + credentialColumns + ` FROM credentials`
+	query := `SELECT ` + credentialViewColumns + ` FROM ` + credentialsWithLastUse
 	var args []any
 	if f.OrgID != "" {
-		query += ` WHERE org_id = ?`
+		query += ` WHERE c.org_id = ?`
 		args = append(args, f.OrgID)
 	}
-	query += ` ORDER BY created_at DESC, client_id`
+	query += ` ORDER BY c.created_at DESC, c.client_id`
 	rows, err := s.conn().QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, mapErr("list credentials", err)
@@ -447,12 +481,13 @@ func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Creden
 	return collect(rows, scanCredential, "list credentials")
 }
 
-// UpdateCredential is a read-modify-write of one credential.
+// UpdateCredential is a read-modify-write of one credential. The result
+// carries the last use as GetCredential reads it.
 func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error) {
 	var out Credential
 	err := s.inTx(ctx, func(tx queryer) error {
 		old, err := scanCredential(tx.QueryRowContext(ctx,
-			s.q(`SELECT `+credentialColumns+` FROM credentials WHERE client_id = ?`+s.forUpdate), clientID))
+			s.q(`SELECT `+credentialViewColumns+` FROM `+credentialsWithLastUse+` WHERE c.client_id = ?`+s.forUpdateCredential), clientID))
 		if err != nil {
 			return mapErr("update credential", err)
 		}
@@ -483,27 +518,6 @@ func (s *SQL) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]C
 		return nil, mapErr("poll credentials", err)
 	}
 	return collect(rows, scanCredential, "poll credentials")
-}
-
-// TouchCredentials records last use in one transaction.
-func (s *SQL) TouchCredentials(ctx context.Context, lastUsed map[string]Use) error {
-	if len(lastUsed) == 0 {
-		return nil
-	}
-	return s.inTx(ctx, func(tx queryer) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE credentials SET last_used_at = ?, last_used_ip = ?
-			WHERE client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
-		if err != nil {
-			return mapErr("touch credentials", err)
-		}
-		defer stmt.Close()
-		for id, u := range lastUsed {
-			if _, err := stmt.ExecContext(ctx, u.At.UnixMicro(), u.IP, id, u.At.UnixMicro()); err != nil {
-				return mapErr("touch credentials", err)
-			}
-		}
-		return nil
-	})
 }
 
 // ---- revoked tokens ----

@@ -81,7 +81,7 @@ type Credential struct {
 	Scopes     []string
 	CreatedAt  time.Time
 	CreatedBy  string
-	LastUsedAt time.Time // zero if never used
+	LastUsedAt time.Time // zero if never used; see Credentials
 	RevokedAt  time.Time // zero while active
 	RevokedBy  string
 	ExpiresAt  time.Time // zero if it never expires
@@ -147,13 +147,8 @@ type Session struct {
 	ExpiresAt  time.Time
 }
 
-// Use is one credential's last use, for TouchCredentials.
-type Use struct {
-	At time.Time
-	IP string
-}
-
-// UsageBucket counts one credential's activity in one hour.
+// UsageBucket counts one credential's activity in one hour, and carries
+// its last use in that hour.
 type UsageBucket struct {
 	ClientID      string
 	OrgID         string
@@ -162,6 +157,11 @@ type UsageBucket struct {
 	TokensRefused int64
 	APICalls      int64
 	APIRefused    int64
+	// LastUsedAt and LastUsedIP are the credential's last use (an issued
+	// token or an authenticated call) within Hour; LastUsedAt is zero when
+	// the bucket holds only refusals.
+	LastUsedAt time.Time
+	LastUsedIP string
 }
 
 // UsageFilter selects usage buckets. OrgID and ClientID are optional
@@ -234,27 +234,39 @@ type Scopes interface {
 }
 
 // Credentials stores API credentials.
+//
+// A credential's last use is written with its usage (see Usage.AddUsage),
+// not by a write of the credential. GetCredential, ListCredentials and
+// UpdateCredential, the reads people see, fill LastUsedAt and LastUsedIP
+// with the latest of the last use in the credential's usage buckets and
+// the one kept with the credential (from buckets that PruneUsage deleted).
+// CredentialsUpdatedSince, the read of the hot path, leaves them as kept
+// with the credential.
 type Credentials interface {
 	CreateCredential(ctx context.Context, c Credential) error
 	GetCredential(ctx context.Context, clientID string) (Credential, error)
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
 	// UpdateCredential reads, changes and writes one credential in a single
-	// transaction; update's error aborts it and is returned unchanged.
+	// transaction; update's error aborts it and is returned unchanged. It
+	// never changes the last use.
 	UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error)
 	// CredentialsUpdatedSince returns the credentials whose UpdatedAt is at
 	// or after since. Instances poll it to learn of changes made elsewhere.
 	CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error)
-	// TouchCredentials moves LastUsedAt (and LastUsedIP) forward for each
-	// client ID. It never moves them back and never changes UpdatedAt.
-	TouchCredentials(ctx context.Context, lastUsed map[string]Use) error
 }
 
 // Usage stores hourly usage counters.
 type Usage interface {
 	// AddUsage adds each bucket's counts to what is stored for its
-	// credential and hour.
+	// credential and hour, and moves the stored last use of that hour
+	// forward to the bucket's, never back, whatever order buckets of one
+	// hour arrive in. It never changes a credential's UpdatedAt.
 	AddUsage(ctx context.Context, buckets []UsageBucket) error
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error)
+	// PruneUsage deletes the buckets of hours before before. The last use
+	// they hold is not lost: where it is later than the one kept with the
+	// credential, it is kept with the credential, in the same transaction
+	// and without changing UpdatedAt.
 	PruneUsage(ctx context.Context, before time.Time) (int, error)
 }
 

@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// usageBatch is how many buckets one INSERT writes: 7 parameters each,
+// usageBatch is how many buckets one INSERT writes: 9 parameters each,
 // well under SQLite's and PostgreSQL's limits on parameters.
 const usageBatch = 200
 
-// AddUsage adds counts to the hourly buckets in one transaction, with one
-// multi-row INSERT … ON CONFLICT DO UPDATE per batch of buckets.
+// AddUsage adds counts to the hourly buckets, and moves their last use
+// forward, in one transaction, with one multi-row INSERT … ON CONFLICT DO
+// UPDATE per batch of buckets. This one write per credential and hour is
+// all a usage flush costs: the credentials table is not written.
 func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
@@ -35,19 +37,26 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 			m.TokensRefused += b.TokensRefused
 			m.APICalls += b.APICalls
 			m.APIRefused += b.APIRefused
+			if b.LastUsedAt.After(m.LastUsedAt) {
+				m.LastUsedAt, m.LastUsedIP = b.LastUsedAt, b.LastUsedIP
+			}
 			continue
 		}
 		index[k] = len(merged)
 		merged = append(merged, b)
 	}
 	return s.inTx(ctx, func(tx queryer) error {
-		args := make([]any, 0, 7*min(len(merged), usageBatch))
+		args := make([]any, 0, 9*min(len(merged), usageBatch))
 		for len(merged) > 0 {
 			n := min(len(merged), usageBatch)
 			args = args[:0]
 			for _, b := range merged[:n] {
+				ip := b.LastUsedIP
+				if b.LastUsedAt.IsZero() {
+					ip = ""
+				}
 				args = append(args, b.ClientID, b.Hour.UnixMicro(), b.OrgID,
-					b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused)
+					b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused, micros(b.LastUsedAt), ip)
 			}
 			if _, err := tx.ExecContext(ctx, s.q(addUsageQuery(n)), args...); err != nil {
 				return mapErr("add usage", err)
@@ -67,19 +76,27 @@ func addUsageQuery(n int) string {
 	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage_hourly
-		(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused) VALUES `)
+		(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
+	// The last use moves forward only: the later time wins, with its
+	// address, whichever instance's flush comes first. Both assignments
+	// read the row as it was; CASE, unlike max(a, b) or GREATEST, means the
+	// same on SQLite and PostgreSQL, and a NULL new time never wins.
 	b.WriteString(`
 		ON CONFLICT (client_id, hour) DO UPDATE SET
 		tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
 		tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
 		api_calls = usage_hourly.api_calls + excluded.api_calls,
-		api_refused = usage_hourly.api_refused + excluded.api_refused`)
+		api_refused = usage_hourly.api_refused + excluded.api_refused,
+		last_used_at = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
+			THEN excluded.last_used_at ELSE usage_hourly.last_used_at END,
+		last_used_ip = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
+			THEN excluded.last_used_ip ELSE usage_hourly.last_used_ip END`)
 	q := b.String()
 	if n == usageBatch { // keep only the one size that recurs
 		addUsageQueries.Store(n, q)
@@ -89,7 +106,8 @@ func addUsageQuery(n int) string {
 
 // ListUsage returns buckets in time order, then by client ID.
 func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error) {
-	query := `SELECT client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused FROM usage_hourly WHERE 1 = 1`
+	query := `SELECT client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip
+		FROM usage_hourly WHERE 1 = 1`
 	var args []any
 	if f.OrgID != "" {
 		query += ` AND org_id = ?`
@@ -114,23 +132,50 @@ func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, erro
 	}
 	return collect(rows, func(row interface{ Scan(...any) error }) (UsageBucket, error) {
 		var (
-			b    UsageBucket
-			hour sql.NullInt64
+			b              UsageBucket
+			hour, lastUsed sql.NullInt64
 		)
-		err := row.Scan(&b.ClientID, &hour, &b.OrgID, &b.TokensIssued, &b.TokensRefused, &b.APICalls, &b.APIRefused)
-		b.Hour = fromMicros(hour)
+		err := row.Scan(&b.ClientID, &hour, &b.OrgID, &b.TokensIssued, &b.TokensRefused, &b.APICalls, &b.APIRefused,
+			&lastUsed, &b.LastUsedIP)
+		b.Hour, b.LastUsedAt = fromMicros(hour), fromMicros(lastUsed)
 		return b, err
 	}, "list usage")
 }
 
-// PruneUsage deletes buckets of hours before t.
+// keepPrunedLastUse copies into each credential the latest last use of its
+// usage rows before the hour given (the parameter, four times), where it
+// is later than the credential's own. The credentials to change are found
+// from the usage rows to be deleted (usage_hourly_hour), not by visiting
+// every credential. updated_at stays: last use is no change that other
+// instances poll for.
+const keepPrunedLastUse = `UPDATE credentials SET
+	last_used_at = (SELECT u.last_used_at FROM usage_hourly u
+		WHERE u.client_id = credentials.client_id AND u.hour < ? AND u.last_used_at IS NOT NULL
+		ORDER BY u.last_used_at DESC LIMIT 1),
+	last_used_ip = (SELECT u.last_used_ip FROM usage_hourly u
+		WHERE u.client_id = credentials.client_id AND u.hour < ? AND u.last_used_at IS NOT NULL
+		ORDER BY u.last_used_at DESC LIMIT 1)
+	WHERE client_id IN (SELECT u.client_id FROM usage_hourly u WHERE u.hour < ? AND u.last_used_at IS NOT NULL)
+	AND (last_used_at IS NULL OR last_used_at < (SELECT max(u.last_used_at) FROM usage_hourly u
+		WHERE u.client_id = credentials.client_id AND u.hour < ?))`
+
+// PruneUsage deletes buckets of hours before t, keeping the latest last use
+// they hold with the credential, in one transaction.
 func (s *SQL) PruneUsage(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.conn().ExecContext(ctx, s.q(`DELETE FROM usage_hourly WHERE hour < ?`), before.UnixMicro())
-	if err != nil {
-		return 0, mapErr("prune usage", err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	var n int64
+	err := s.inTx(ctx, func(tx queryer) error {
+		h := before.UnixMicro()
+		if _, err := tx.ExecContext(ctx, s.q(keepPrunedLastUse), h, h, h, h); err != nil {
+			return mapErr("prune usage", err)
+		}
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM usage_hourly WHERE hour < ?`), h)
+		if err != nil {
+			return mapErr("prune usage", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
 }
 
 const auditColumns = `id, at, org_id, actor_kind, actor_id, actor_label, action, target, ip, user_agent, detail`

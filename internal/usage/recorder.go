@@ -1,13 +1,11 @@
 // Package usage records how credentials are used: per credential and hour,
 // tokens issued and refused, API calls authenticated and refused, and the
-// last use. Recording is in memory on the hot path; a flush writes the
-// counts gathered in one transaction, at most every second and on graceful
-// shutdown. A crash loses at most one flush interval of counts.
-//
-// The last use is kept to the minute: the periodic flush writes a
-// credential's last use only when it moved by at least LastUsedPrecision
-// from what this instance last wrote for it, or when that write is at least
-// LastUsedPrecision old; a final Flush writes every last use it holds.
+// last use (time and address) within the hour. Recording is in memory on
+// the hot path; a flush writes what was gathered in one transaction, one
+// row per credential and hour, at most every second and on graceful
+// shutdown. The last use rides on that row, so it is exact to the flush and
+// costs no write of its own. A crash loses at most one flush interval of
+// counts and last uses.
 package usage
 
 import (
@@ -33,16 +31,10 @@ const (
 
 const shards = 16
 
-// LastUsedPrecision is how far behind the stored last use may be while the
-// process runs: the periodic flush writes a credential's last use at most
-// once per this interval.
-const LastUsedPrecision = time.Minute
-
 // Recorder gathers usage in memory. It is safe for concurrent use.
 type Recorder struct {
 	Store interface {
 		AddUsage(ctx context.Context, buckets []store.UsageBucket) error
-		TouchCredentials(ctx context.Context, lastUsed map[string]store.Use) error
 	}
 	// disabled turns recording off, for benchmarks that compare.
 	disabled atomic.Bool
@@ -50,18 +42,15 @@ type Recorder struct {
 	seed   maphash.Seed
 	shards [shards]shard
 
-	// Now is the clock the periodic flush ages last-use writes by (the
-	// clock the recorded times come from); time.Now if nil.
+	// Now is no longer read.
+	//
+	// Deprecated: every flush writes everything gathered, so the recorder
+	// needs no clock. Now remains for callers that still set it.
 	Now func() time.Time
 
-	// flushMu serialises flushes and guards written, pending and pruned.
+	// flushMu serialises flushes, so that a final Flush returns only once
+	// a periodic one in progress has written what it took.
 	flushMu sync.Mutex
-	// written is, per credential, the last use this instance wrote
-	// (Unix microseconds), for entries younger than LastUsedPrecision.
-	written map[string]int64
-	// pending holds last uses the periodic flush held back.
-	pending map[string]store.Use
-	pruned  time.Time
 }
 
 type bucketKey struct {
@@ -70,21 +59,17 @@ type bucketKey struct {
 }
 
 type shard struct {
-	mu       sync.Mutex
-	counts   map[bucketKey]*store.UsageBucket
-	lastUsed map[string]store.Use
+	mu     sync.Mutex
+	counts map[bucketKey]*store.UsageBucket
 }
 
 // NewRecorder returns a recorder that writes to s.
 func NewRecorder(s interface {
 	AddUsage(ctx context.Context, buckets []store.UsageBucket) error
-	TouchCredentials(ctx context.Context, lastUsed map[string]store.Use) error
 }) *Recorder {
-	r := &Recorder{Store: s, seed: maphash.MakeSeed(),
-		written: map[string]int64{}, pending: map[string]store.Use{}}
+	r := &Recorder{Store: s, seed: maphash.MakeSeed()}
 	for i := range r.shards {
 		r.shards[i].counts = map[bucketKey]*store.UsageBucket{}
-		r.shards[i].lastUsed = map[string]store.Use{}
 	}
 	return r
 }
@@ -94,7 +79,8 @@ func NewRecorder(s interface {
 func (r *Recorder) SetEnabled(on bool) { r.disabled.Store(!on) }
 
 // Record counts one event of a credential at t. Issued tokens and
-// authenticated calls also move the credential's last use to t and ip.
+// authenticated calls also move the last use of the credential in t's hour
+// to t and ip.
 func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip string) {
 	if r.disabled.Load() {
 		return
@@ -117,93 +103,42 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 	case APIRefused:
 		b.APIRefused++
 	}
-	if ev == TokenIssued || ev == APICall {
-		if u := sh.lastUsed[clientID]; t.After(u.At) {
-			sh.lastUsed[clientID] = store.Use{At: t, IP: ip}
-		}
+	if (ev == TokenIssued || ev == APICall) && t.After(b.LastUsedAt) {
+		b.LastUsedAt, b.LastUsedIP = t, ip
 	}
 	sh.mu.Unlock()
 }
 
-// Flush writes everything gathered since the last flush: the counters in
-// one transaction, then every last use held, to the microsecond. It is the
-// final flush, at graceful shutdown. On failure the counts are kept for the
-// next attempt, so nothing is counted twice or lost while the process runs.
-func (r *Recorder) Flush(ctx context.Context) error { return r.flush(ctx, true) }
-
-// FlushPeriodic writes the counters as Flush does, and the last uses that
-// moved by at least LastUsedPrecision since this instance last wrote them
-// (or whose last write is that old); the others wait for a later flush.
-// With many credentials each used now and then, this keeps the write from
-// growing to one row per credential per second.
-func (r *Recorder) FlushPeriodic(ctx context.Context) error { return r.flush(ctx, false) }
-
-func (r *Recorder) flush(ctx context.Context, all bool) error {
+// Flush writes everything gathered since the last flush, counts and last
+// uses, in one transaction. On failure it is all kept for the next attempt,
+// so nothing is counted twice or lost while the process runs.
+func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	var (
-		buckets  []store.UsageBucket
-		lastUsed = r.pending
-	)
-	r.pending = map[string]store.Use{}
+	var buckets []store.UsageBucket
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for _, b := range sh.counts {
 			buckets = append(buckets, *b)
 		}
-		for id, u := range sh.lastUsed {
-			if cur, ok := lastUsed[id]; !ok || u.At.After(cur.At) {
-				lastUsed[id] = u
-			}
-		}
 		clear(sh.counts)
-		clear(sh.lastUsed)
 		sh.mu.Unlock()
 	}
-	if !all {
-		now := time.Now()
-		if r.Now != nil {
-			now = r.Now()
-		}
-		if now.Sub(r.pruned) >= LastUsedPrecision {
-			// Entries this old no longer hold anything back.
-			r.pruned = now
-			limit := now.Add(-LastUsedPrecision).UnixMicro()
-			for id, w := range r.written {
-				if w <= limit {
-					delete(r.written, id)
-				}
-			}
-		}
-		precision := LastUsedPrecision.Microseconds()
-		nowMicro := now.UnixMicro()
-		for id, u := range lastUsed {
-			w, ok := r.written[id]
-			if ok && u.At.UnixMicro()-w < precision && nowMicro-w < precision {
-				r.pending[id] = u
-				delete(lastUsed, id)
-			}
-		}
-	}
 	if err := r.Store.AddUsage(ctx, buckets); err != nil {
-		r.restore(buckets, lastUsed)
+		r.restore(buckets)
 		return err
-	}
-	if err := r.Store.TouchCredentials(ctx, lastUsed); err != nil {
-		r.restore(nil, lastUsed)
-		return err
-	}
-	for id, u := range lastUsed {
-		if at := u.At.UnixMicro(); at > r.written[id] {
-			r.written[id] = at
-		}
 	}
 	return nil
 }
 
-// restore puts back what a failed flush took.
-func (r *Recorder) restore(buckets []store.UsageBucket, lastUsed map[string]store.Use) {
+// FlushPeriodic is Flush; the server's background loop calls it every
+// flush interval.
+func (r *Recorder) FlushPeriodic(ctx context.Context) error { return r.Flush(ctx) }
+
+// restore puts back what a failed flush took, merged with what was
+// recorded since.
+func (r *Recorder) restore(buckets []store.UsageBucket) {
 	for _, b := range buckets {
 		sh := &r.shards[maphash.String(r.seed, b.ClientID)%shards]
 		key := bucketKey{b.ClientID, b.Hour.Unix() / 3600}
@@ -217,13 +152,8 @@ func (r *Recorder) restore(buckets []store.UsageBucket, lastUsed map[string]stor
 		cur.TokensRefused += b.TokensRefused
 		cur.APICalls += b.APICalls
 		cur.APIRefused += b.APIRefused
-		sh.mu.Unlock()
-	}
-	for id, u := range lastUsed {
-		sh := &r.shards[maphash.String(r.seed, id)%shards]
-		sh.mu.Lock()
-		if cur := sh.lastUsed[id]; u.At.After(cur.At) {
-			sh.lastUsed[id] = u
+		if b.LastUsedAt.After(cur.LastUsedAt) {
+			cur.LastUsedAt, cur.LastUsedIP = b.LastUsedAt, b.LastUsedIP
 		}
 		sh.mu.Unlock()
 	}

@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,16 +11,19 @@ import (
 	"sapient.dev/sapient/internal/store"
 )
 
-// memStore keeps what a Recorder writes; fail makes the next write fail.
+// memStore keeps what a Recorder writes, as the SQL store does: counts add
+// up per credential and hour, and the last use of the hour moves forward
+// only. fail makes the next write fail.
 type memStore struct {
-	mu       sync.Mutex
-	buckets  map[[2]any]store.UsageBucket
-	lastUsed map[string]store.Use
-	fail     error
+	mu      sync.Mutex
+	buckets map[[2]any]store.UsageBucket
+	writes  []int // buckets written by each AddUsage call
+	fail    error
+	during  func() // called inside the write that fails
 }
 
 func newMem() *memStore {
-	return &memStore{buckets: map[[2]any]store.UsageBucket{}, lastUsed: map[string]store.Use{}}
+	return &memStore{buckets: map[[2]any]store.UsageBucket{}}
 }
 
 func (m *memStore) AddUsage(_ context.Context, bs []store.UsageBucket) error {
@@ -28,8 +32,12 @@ func (m *memStore) AddUsage(_ context.Context, bs []store.UsageBucket) error {
 	if m.fail != nil {
 		err := m.fail
 		m.fail = nil
+		if m.during != nil {
+			m.during()
+		}
 		return err
 	}
+	m.writes = append(m.writes, len(bs))
 	for _, b := range bs {
 		k := [2]any{b.ClientID, b.Hour.Unix()}
 		cur := m.buckets[k]
@@ -38,20 +46,32 @@ func (m *memStore) AddUsage(_ context.Context, bs []store.UsageBucket) error {
 		cur.TokensRefused += b.TokensRefused
 		cur.APICalls += b.APICalls
 		cur.APIRefused += b.APIRefused
+		if b.LastUsedAt.After(cur.LastUsedAt) {
+			cur.LastUsedAt, cur.LastUsedIP = b.LastUsedAt, b.LastUsedIP
+		}
 		m.buckets[k] = cur
 	}
 	return nil
 }
 
-func (m *memStore) TouchCredentials(_ context.Context, lu map[string]store.Use) error {
+// lastUse is the credential's latest last use over its buckets, as the
+// store reads it.
+func (m *memStore) lastUse(clientID string) (at time.Time, ip string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, u := range lu {
-		if u.At.After(m.lastUsed[id].At) {
-			m.lastUsed[id] = u
+	for _, b := range m.buckets {
+		if b.ClientID == clientID && b.LastUsedAt.After(at) {
+			at, ip = b.LastUsedAt, b.LastUsedIP
 		}
 	}
-	return nil
+	return at, ip
+}
+
+// bucket is what is stored for the credential in the hour of t.
+func (m *memStore) bucket(clientID string, t time.Time) store.UsageBucket {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.buckets[[2]any{clientID, t.Truncate(time.Hour).Unix()}]
 }
 
 func (m *memStore) total(clientID string) (issued, refused, calls, callsRefused int64) {
@@ -114,26 +134,35 @@ func TestRecordConcurrentExact(t *testing.T) {
 	if len(m.buckets) != 4 {
 		t.Errorf("%d buckets, want 4 (two credentials, two hours)", len(m.buckets))
 	}
-	if u := m.lastUsed["c1"]; !u.At.Equal(t0.Add(2*time.Second)) || u.IP != "192.0.2.1" {
-		t.Errorf("c1 last used = %+v", u)
+	// Each hour's bucket carries the last use within that hour.
+	if b := m.bucket("c1", t0); !b.LastUsedAt.Equal(t0) || b.LastUsedIP != "192.0.2.1" {
+		t.Errorf("c1 last use in the first hour = %v from %q, want %v", b.LastUsedAt, b.LastUsedIP, t0)
 	}
-	if _, ok := m.lastUsed["c2"]; ok {
-		t.Error("a refused call moved last use")
+	if b := m.bucket("c1", t0.Add(time.Second)); !b.LastUsedAt.Equal(t0.Add(2*time.Second)) || b.LastUsedIP != "192.0.2.1" {
+		t.Errorf("c1 last use in the second hour = %v from %q, want %v", b.LastUsedAt, b.LastUsedIP, t0.Add(2*time.Second))
+	}
+	if at, _ := m.lastUse("c2"); !at.IsZero() {
+		t.Errorf("refused calls set a last use: %v", at)
 	}
 }
 
-// TestFlushFailureKeepsCounts: a failed write loses nothing and counts
-// nothing twice.
+// TestFlushFailureKeepsCounts: a failed write loses nothing, counts
+// nothing twice, and keeps the later of the last use it failed to write and
+// one recorded while it ran.
 func TestFlushFailureKeepsCounts(t *testing.T) {
 	m := newMem()
 	r := NewRecorder(m)
-	r.Record("c1", "org_1", TokenIssued, t0, "")
+	r.Record("c1", "org_1", TokenIssued, t0.Add(-10*time.Second), "192.0.2.1")
 	r.Record("c1", "org_1", TokenRefused, t0, "")
+	r.Record("c2", "org_1", APICall, t0.Add(-10*time.Second), "192.0.2.1")
 	m.fail = errors.New("database down")
+	m.during = func() {
+		r.Record("c1", "org_1", TokenIssued, t0.Add(-20*time.Second), "192.0.2.2") // earlier than the one taken
+		r.Record("c2", "org_1", APICall, t0.Add(-5*time.Second), "192.0.2.3")      // later
+	}
 	if err := r.Flush(t.Context()); err == nil {
 		t.Fatal("Flush hid the store's error")
 	}
-	r.Record("c1", "org_1", TokenIssued, t0, "")
 	if err := r.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +171,15 @@ func TestFlushFailureKeepsCounts(t *testing.T) {
 	}
 	if issued, refused, _, _ := m.total("c1"); issued != 2 || refused != 1 {
 		t.Errorf("after a failed then a good flush: issued %d refused %d, want 2 and 1", issued, refused)
+	}
+	if _, _, calls, _ := m.total("c2"); calls != 2 {
+		t.Errorf("after a failed then a good flush: %d calls, want 2", calls)
+	}
+	if at, ip := m.lastUse("c1"); !at.Equal(t0.Add(-10*time.Second)) || ip != "192.0.2.1" {
+		t.Errorf("c1 last used %v from %q, want the one the failed flush took", at, ip)
+	}
+	if at, ip := m.lastUse("c2"); !at.Equal(t0.Add(-5*time.Second)) || ip != "192.0.2.3" {
+		t.Errorf("c2 last used %v from %q, want the one recorded during the failed flush", at, ip)
 	}
 }
 
@@ -156,56 +194,39 @@ func TestDisabled(t *testing.T) {
 	}
 }
 
-// TestFlushPeriodicLastUsedToTheMinute: the periodic flush writes a
-// credential's last use once per LastUsedPrecision, holds the rest back
-// (counts are still written every time), writes them once the earlier
-// write is that old, and a final Flush writes what it held back.
-func TestFlushPeriodicLastUsedToTheMinute(t *testing.T) {
+// TestFlushWritesLastUseEveryTime: every flush, periodic or final, writes
+// the exact last use with the counts, in one row per credential and hour.
+func TestFlushWritesLastUseEveryTime(t *testing.T) {
 	m := newMem()
 	r := NewRecorder(m)
-	now := t0
-	r.Now = func() time.Time { return now }
-	touches := 0
-	flush := func(final bool) {
-		t.Helper()
-		before := m.lastUsed["c1"]
-		var err error
-		if final {
-			err = r.Flush(t.Context())
-		} else {
-			err = r.FlushPeriodic(t.Context())
+	start := t0.Add(-5 * time.Second) // crosses into the next hour
+	for i := range 10 {
+		now := start.Add(time.Duration(i) * time.Second)
+		ip := fmt.Sprintf("192.0.2.%d", i)
+		r.Record("c1", "org_1", TokenIssued, now, ip)
+		r.Record("c1", "org_1", TokenRefused, now.Add(time.Millisecond), "198.51.100.1") // no use
+		flush := r.FlushPeriodic
+		if i == 9 {
+			flush = r.Flush
 		}
-		if err != nil {
+		if err := flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if m.lastUsed["c1"] != before {
-			touches++
+		if at, got := m.lastUse("c1"); !at.Equal(now) || got != ip {
+			t.Fatalf("after flush %d last used %v from %q, want %v from %s", i, at, got, now, ip)
+		}
+		if w := m.writes[len(m.writes)-1]; w != 1 {
+			t.Fatalf("flush %d wrote %d rows, want one", i, w)
 		}
 	}
-	for i := range 59 { // a use a second for 59 seconds
-		now = t0.Add(time.Duration(i) * time.Second)
-		r.Record("c1", "org_1", TokenIssued, now, "192.0.2.1")
-		flush(false)
+	if len(m.writes) != 10 {
+		t.Errorf("%d writes for 10 flushes", len(m.writes))
 	}
-	if touches != 1 || !m.lastUsed["c1"].At.Equal(t0) {
-		t.Fatalf("%d writes of last use, last %v; want one, of the first use", touches, m.lastUsed["c1"].At)
+	// The first hour keeps its own last use.
+	if b := m.bucket("c1", t0); !b.LastUsedAt.Equal(t0) || b.LastUsedIP != "192.0.2.5" || b.TokensIssued != 6 {
+		t.Errorf("first hour's bucket = %+v, want 6 issued, last used %v from 192.0.2.5", b, t0)
 	}
-	if issued, _, _, _ := m.total("c1"); issued != 59 {
-		t.Fatalf("issued %d, want 59: counts are written every flush", issued)
-	}
-	now = t0.Add(time.Minute) // no use, but the held-back one is now due
-	flush(false)
-	if want := t0.Add(58 * time.Second); !m.lastUsed["c1"].At.Equal(want) {
-		t.Fatalf("last used %v, want %v", m.lastUsed["c1"].At, want)
-	}
-	now = now.Add(time.Second)
-	r.Record("c1", "org_1", TokenIssued, now, "192.0.2.2")
-	flush(false)
-	if m.lastUsed["c1"].At.Equal(now) {
-		t.Fatal("a use a second after a write was written")
-	}
-	flush(true)
-	if u := m.lastUsed["c1"]; !u.At.Equal(now) || u.IP != "192.0.2.2" {
-		t.Fatalf("after the final flush last used = %+v, want %v from 192.0.2.2", u, now)
+	if issued, refused, _, _ := m.total("c1"); issued != 10 || refused != 10 {
+		t.Errorf("issued %d refused %d, want 10 and 10", issued, refused)
 	}
 }

@@ -28,7 +28,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CredentialNameUnique", testCredentialNameUnique},
 		{"CredentialUpdateAbort", testCredentialUpdateAbort},
 		{"CredentialUpdateConcurrent", testCredentialUpdateConcurrent},
-		{"TouchCredentials", testTouchCredentials},
+		{"UsageLastUse", testUsageLastUse},
+		{"CredentialLastUse", testCredentialLastUse},
+		{"PruneUsageKeepsLastUse", testPruneUsageKeepsLastUse},
 		{"RevokedTokens", testRevokedTokens},
 		{"SigningKeys", testSigningKeys},
 		{"Sessions", testSessions},
@@ -290,33 +292,6 @@ func testCredentialUpdateConcurrent(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.GetCredential(ctx(t), "c1"); len(got.Scopes) != n+1 {
 		t.Errorf("after %d concurrent updates the credential has %d scopes, want %d: updates were lost", n, len(got.Scopes), n+1)
-	}
-}
-
-func testTouchCredentials(t *testing.T, s store.Store) {
-	mustOrg(t, s, "org_1", "Acme")
-	for _, id := range []string{"c1", "c2"} {
-		if err := s.CreateCredential(ctx(t), credential(id, "org_1", id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t1, t2 := base.Add(time.Minute), base.Add(2*time.Minute)
-	if err := s.TouchCredentials(ctx(t), map[string]store.Use{"c1": {At: t2, IP: "192.0.2.1"}, "c2": {At: t1, IP: "2001:db8::1"}, "unknown": {At: t1}}); err != nil {
-		t.Fatalf("TouchCredentials: %v", err)
-	}
-	if err := s.TouchCredentials(ctx(t), map[string]store.Use{"c1": {At: t1, IP: "192.0.2.99"}}); err != nil {
-		t.Fatal(err)
-	}
-	c1, _ := s.GetCredential(ctx(t), "c1")
-	c2, _ := s.GetCredential(ctx(t), "c2")
-	if !c1.LastUsedAt.Equal(t2) || c1.LastUsedIP != "192.0.2.1" {
-		t.Errorf("c1 last used = %v from %q, want %v from 192.0.2.1 (never moved back)", c1.LastUsedAt, c1.LastUsedIP, t2)
-	}
-	if !c2.LastUsedAt.Equal(t1) {
-		t.Errorf("c2 last used = %v, want %v", c2.LastUsedAt, t1)
-	}
-	if !c1.UpdatedAt.Equal(base) {
-		t.Errorf("TouchCredentials changed UpdatedAt to %v", c1.UpdatedAt)
 	}
 }
 
