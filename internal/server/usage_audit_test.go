@@ -213,3 +213,58 @@ func TestRetention(t *testing.T) {
 		t.Errorf("audit after pruning: %+v", a)
 	}
 }
+
+// TestLastUseExactEveryFlush: a credential's last use is written, to the
+// microsecond and with the client's address, by every flush, including
+// the periodic one a second after the last, and outlives the pruning of
+// the usage that carried it.
+func TestLastUseExactEveryFlush(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			clock := servertest.NewClock()
+			clock.Add(1234 * time.Microsecond)
+			env := servertest.New(t, b, servertest.WithClock(clock), func(c *server.Config) {
+				c.TokenRateLimit = -1
+				c.Retention = 24 * time.Hour
+			})
+			c := env.Credential(t, env.Org(t, "Acme").ID, "busy", nil)
+			id := c.Credential.ClientID
+			h := env.Server.Handler()
+			request := func(ip string) {
+				t.Helper()
+				r := servertest.TokenRequest(c)
+				r.RemoteAddr = ip + ":40000"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					t.Fatalf("token request: %d %s", w.Code, w.Body)
+				}
+			}
+			want := func(at time.Time, ip string) {
+				t.Helper()
+				got, err := env.Store.GetCredential(t.Context(), id)
+				if err != nil || !got.LastUsedAt.Equal(at) || got.LastUsedIP != ip {
+					t.Fatalf("last used %v from %q, %v; want %v from %s", got.LastUsedAt, got.LastUsedIP, err, at, ip)
+				}
+			}
+			first := clock.Now()
+			request("192.0.2.10")
+			if err := env.Server.Usage.FlushPeriodic(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			want(first, "192.0.2.10")
+			clock.Add(time.Second)
+			request("192.0.2.11")
+			if err := env.Server.Usage.FlushPeriodic(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			want(first.Add(time.Second), "192.0.2.11")
+
+			env.Server.Prune(t.Context(), clock.Now().Add(48*time.Hour))
+			if u, _ := env.Store.ListUsage(t.Context(), store.UsageFilter{ClientID: id}); len(u) != 0 {
+				t.Fatalf("usage after pruning: %+v", u)
+			}
+			want(first.Add(time.Second), "192.0.2.11")
+		})
+	}
+}
