@@ -253,6 +253,11 @@ type Credentials interface {
 	// CredentialsUpdatedSince returns the credentials whose UpdatedAt is at
 	// or after since. Instances poll it to learn of changes made elsewhere.
 	CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error)
+	// ScanCredentials calls fn for every credential that is not revoked,
+	// in one pass, stopping at fn's first error. Instances read them into
+	// memory at start this way; it fills every field but CreatedAt,
+	// CreatedBy, LastUsedAt, LastUsedIP, RevokedAt and RevokedBy.
+	ScanCredentials(ctx context.Context, fn func(Credential) error) error
 }
 
 // Usage stores hourly usage counters.

@@ -28,6 +28,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CredentialNameUnique", testCredentialNameUnique},
 		{"CredentialUpdateAbort", testCredentialUpdateAbort},
 		{"CredentialUpdateConcurrent", testCredentialUpdateConcurrent},
+		{"ScanCredentials", testScanCredentials},
 		{"UsageLastUse", testUsageLastUse},
 		{"CredentialLastUse", testCredentialLastUse},
 		{"PruneUsageKeepsLastUse", testPruneUsageKeepsLastUse},
