@@ -192,6 +192,7 @@ type Report struct {
 	ProvisionPath string        // "service" or "bulk"
 	Provision     time.Duration // time to provision the credentials
 	Ready         time.Duration // from opening the database to the first 200 from /readyz
+	InMemory      time.Duration // from opening the database to every credential read into memory
 	Database      string        // "sqlite" or "postgres"
 	CPUs          int
 	Config        Config // the configuration, defaults applied
@@ -224,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer env.close()
 	rep := &Report{
 		Credentials: cfg.Credentials, ProvisionPath: env.prov.path, Provision: env.prov.took,
-		Ready: env.ready, Database: env.dbKind, CPUs: runtime.GOMAXPROCS(0), Config: cfg,
+		Ready: env.ready, InMemory: env.loaded, Database: env.dbKind, CPUs: runtime.GOMAXPROCS(0), Config: cfg,
 	}
 	var preps []*prepared
 	defer func() {

@@ -19,6 +19,7 @@ func (a *app) serveCmd() *cobra.Command {
 		addr, issuer, audience, alg, proxies string
 		ttl, rotation, retention             time.Duration
 		tokenRate, apiRate                   int
+		preload                              bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -61,6 +62,7 @@ and prints the login once.`,
 				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
+				SkipCredentialPreload: !preload,
 			})
 			if err != nil {
 				return err
@@ -92,6 +94,7 @@ and prints the login once.`,
 	f.DurationVar(&retention, "retention", 400*24*time.Hour, "how long usage counters and audit events are kept")
 	f.IntVar(&tokenRate, "token-rate-limit", 100, "token requests per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
+	f.BoolVar(&preload, "preload-credentials", true, "read every credential into memory at start, in the background (about 100 bytes each)")
 	return c
 }
 

@@ -86,10 +86,14 @@ func newEntry(c store.Credential) (*Entry, error) {
 	return e, nil
 }
 
-// Cache is this instance's view of the credentials that have been used,
-// so that issuing and checking tokens needs no database round trip in the
-// common case. It learns of changes made here at once (Put) and of changes
-// made by other instances or the CLI by polling (Sync).
+// Cache is this instance's view of the credentials, so that issuing and
+// checking tokens needs no database round trip. It has two tiers: the
+// entries used lately, ready to use (at most hotMax of them), and, once
+// Load has run, every credential in a compact table. A credential in
+// neither is read from the store on first use. The cache learns of changes
+// made here at once (Put) and of changes made by other instances or the
+// CLI by polling (Sync); of two versions of a credential, the one with the
+// later UpdatedAt wins, whatever order they arrive in.
 type Cache struct {
 	store store.Credentials
 	// get reads one credential: the store's prepared statement where it
@@ -98,13 +102,22 @@ type Cache struct {
 	get     func(ctx context.Context, clientID string) (store.Credential, error)
 
 	mu      sync.RWMutex
-	entries map[string]*Entry
+	entries map[string]*Entry    // used lately
+	table   *table               // every credential, once Load has run
+	loading bool                 // Load is running: keep every change in entries
 	missing map[string]time.Time // client IDs recently looked up and not found
+	hotMax  int                  // bound on entries
 }
+
+// hotMax bounds the entries kept ready to use (about 30 MB of them);
+// beyond it, an eighth of them, chosen at random, make room. Without the
+// table each costs a read from the store when next used; with it, a
+// rebuild from the table (about a microsecond).
+const hotMax = 1 << 16
 
 // NewCache returns an empty cache over s.
 func NewCache(s store.Credentials) *Cache {
-	return &Cache{store: s, entries: map[string]*Entry{}, missing: map[string]time.Time{}}
+	return &Cache{store: s, entries: map[string]*Entry{}, missing: map[string]time.Time{}, hotMax: hotMax}
 }
 
 // missTTL bounds how long an unknown client ID is remembered as unknown;
@@ -117,10 +130,17 @@ const missTTL = time.Second
 func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*Entry, error) {
 	c.mu.RLock()
 	e, ok := c.entries[clientID]
+	if ok {
+		c.mu.RUnlock()
+		return e, nil
+	}
+	if c.table != nil {
+		e, ok = c.table.get(clientID)
+	}
 	missAt, missed := c.missing[clientID]
 	c.mu.RUnlock()
 	if ok {
-		return e, nil
+		return c.keep(e, true), nil
 	}
 	if missed && now.Sub(missAt) < missTTL {
 		return nil, ErrNotFound
@@ -138,19 +158,79 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	if err != nil {
 		return nil, fmt.Errorf("credential: lookup: %w", err)
 	}
-	e, err = newEntry(sc)
-	if err != nil {
+	if e, err = newEntry(sc); err != nil {
 		return nil, err
 	}
+	return c.keep(e, false), nil
+}
+
+// keep records e in both tiers (in the entries used lately only, if it
+// came from the table) unless a newer version is there already, and
+// returns the version kept.
+func (c *Cache) keep(e *Entry, fromTable bool) *Entry {
 	c.mu.Lock()
-	if old, ok := c.entries[clientID]; ok && old.UpdatedAt.After(e.UpdatedAt) {
+	defer c.mu.Unlock()
+	old, ok := c.entries[e.ClientID]
+	if ok && old.UpdatedAt.After(e.UpdatedAt) {
 		e = old // a newer version arrived meanwhile
 	} else {
-		c.entries[clientID] = e
+		if !ok && !c.loading && len(c.entries) >= c.hotMax {
+			c.evict()
+		}
+		c.entries[e.ClientID] = e
 	}
-	delete(c.missing, clientID)
+	if c.table != nil && !fromTable {
+		c.table.put(e)
+	}
+	delete(c.missing, e.ClientID)
+	return e
+}
+
+// evict drops an eighth of the entries used lately, at random (the order
+// in which Go ranges over a map). The caller holds mu.
+func (c *Cache) evict() {
+	n := len(c.entries) / 8
+	for id := range c.entries {
+		if n--; n < 0 {
+			break
+		}
+		delete(c.entries, id)
+	}
+}
+
+// Load reads every credential that is not revoked into the table, while
+// the cache serves as before; it is meant to run once, in the background,
+// at start. Changes that arrive meanwhile (Put, Sync, reads on first use)
+// are kept and win over the older versions Load read. It reports how many
+// credentials the table holds.
+func (c *Cache) Load(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	if c.loading || c.table != nil {
+		c.mu.Unlock()
+		return 0, errors.New("credential: load: already loaded")
+	}
+	c.loading = true
 	c.mu.Unlock()
-	return e, nil
+	t := newTable(0)
+	err := c.store.ScanCredentials(ctx, func(sc store.Credential) error {
+		// A credential the cache cannot read stays out of the table; its
+		// first use reads it from the store and answers its error.
+		if e, err := newEntry(sc); err == nil {
+			t.put(e)
+		}
+		return nil
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loading = false
+	if err != nil {
+		return 0, fmt.Errorf("credential: load: %w", err)
+	}
+	for _, e := range c.entries {
+		t.put(e)
+	}
+	c.table = t
+	return t.len(), nil
 }
 
 // preparer is a store that can prepare the credential read once
@@ -175,20 +255,15 @@ func (c *Cache) getter(ctx context.Context) func(ctx context.Context, clientID s
 
 // Put records a credential created or changed on this instance.
 func (c *Cache) Put(sc store.Credential) {
-	e, err := newEntry(sc)
-	if err != nil {
-		return
+	if e, err := newEntry(sc); err == nil {
+		c.keep(e, false)
 	}
-	c.mu.Lock()
-	if old, ok := c.entries[sc.ClientID]; !ok || !old.UpdatedAt.After(e.UpdatedAt) {
-		c.entries[sc.ClientID] = e
-	}
-	delete(c.missing, sc.ClientID)
-	c.mu.Unlock()
 }
 
-// Sync applies changes made since the given time by any instance. Only
-// credentials already cached are refreshed; the rest load on first use.
+// Sync applies changes made since the given time by any instance. While
+// the cache holds (or is loading) every credential, every change is
+// applied; before, only those of credentials it holds or missed, the rest
+// loading on first use.
 func (c *Cache) Sync(ctx context.Context, since time.Time) error {
 	changed, err := c.store.CredentialsUpdatedSince(ctx, since)
 	if err != nil {
@@ -198,17 +273,22 @@ func (c *Cache) Sync(ctx context.Context, since time.Time) error {
 		c.mu.RLock()
 		_, cached := c.entries[sc.ClientID]
 		_, missed := c.missing[sc.ClientID]
+		all := c.loading || c.table != nil
 		c.mu.RUnlock()
-		if cached || missed {
+		if all || cached || missed {
 			c.Put(sc)
 		}
 	}
 	return nil
 }
 
-// Len reports how many credentials are cached.
+// Len reports how many credentials are cached: in the table once loaded,
+// else among those used lately.
 func (c *Cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if c.table != nil {
+		return c.table.len()
+	}
 	return len(c.entries)
 }

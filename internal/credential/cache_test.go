@@ -17,9 +17,31 @@ import (
 )
 
 // countingStore counts the reads the cache makes of single credentials.
+// Its ScanCredentials reads every row first, then runs duringScan (as if
+// other changes committed while the scan ran), then hands the rows over.
 type countingStore struct {
 	store.Credentials
-	gets atomic.Int64
+	gets       atomic.Int64
+	duringScan func()
+}
+
+func (s *countingStore) ScanCredentials(ctx context.Context, fn func(store.Credential) error) error {
+	var read []store.Credential
+	if err := s.Credentials.ScanCredentials(ctx, func(c store.Credential) error {
+		read = append(read, c)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if s.duringScan != nil {
+		s.duringScan()
+	}
+	for _, c := range read {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *countingStore) GetCredential(ctx context.Context, clientID string) (store.Credential, error) {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,12 @@ type Config struct {
 	// Retention is how long usage counters and audit events are kept;
 	// default 400 days.
 	Retention time.Duration
+
+	// SkipCredentialPreload leaves credentials in the database until
+	// first used. By default every credential that is not revoked is read
+	// into memory in the background at start (about 100 bytes each), so
+	// that no token request waits for a database read.
+	SkipCredentialPreload bool
 }
 
 // Server is one Sapient instance.
@@ -99,9 +106,11 @@ type Server struct {
 	console     *console.Console
 	limitAudits rateLimitAudits
 
-	stopOnce sync.Once
-	stop     chan struct{}
-	done     chan struct{}
+	stopOnce  sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+	preloaded chan struct{}
+	cancel    context.CancelFunc // stops the preload
 }
 
 func (c *Config) defaults() error {
@@ -196,8 +205,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Usage:      usage.NewRecorder(cfg.Store),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		preloaded:  make(chan struct{}),
 	}
-	s.Usage.Now = cfg.Now
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -214,8 +223,38 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	go s.background()
+	var preloadCtx context.Context
+	preloadCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go s.preload(preloadCtx)
 	return s, nil
 }
+
+// preload reads every credential into memory, unless configured not to;
+// requests are served meanwhile, reading the database as needed.
+func (s *Server) preload(ctx context.Context) {
+	defer close(s.preloaded)
+	if s.cfg.SkipCredentialPreload {
+		return
+	}
+	start := time.Now()
+	n, err := s.Cache.Load(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("credential preload failed; credentials are read from the database when first used", "err", err)
+		}
+		return
+	}
+	if n >= 100_000 {
+		// Reading them made about a kilobyte of garbage each; hand it
+		// back now rather than carry it as resident memory.
+		debug.FreeOSMemory()
+	}
+	s.log.Info("credentials in memory", "credentials", n, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// Preloaded is closed once the credential preload has ended (or was
+// skipped, or failed, or was stopped by Close).
+func (s *Server) Preloaded() <-chan struct{} { return s.preloaded }
 
 // Handler is the HTTP handler of the whole instance.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -227,6 +266,8 @@ func (s *Server) Issuer() string { return s.cfg.Issuer }
 // close the store.
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
+	s.cancel()
+	<-s.preloaded
 	<-s.done
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -265,7 +306,7 @@ func (s *Server) background() {
 			}
 			since = now.Add(-overlap)
 		case <-flushT.C:
-			if err := s.Usage.FlushPeriodic(ctx); err != nil {
+			if err := s.Usage.Flush(ctx); err != nil {
 				s.log.Warn("usage flush failed", "err", err)
 			}
 		case <-keysT.C:
