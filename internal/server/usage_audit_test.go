@@ -249,13 +249,13 @@ func TestLastUseExactEveryFlush(t *testing.T) {
 			}
 			first := clock.Now()
 			request("192.0.2.10")
-			if err := env.Server.Usage.FlushPeriodic(t.Context()); err != nil {
+			if err := env.Server.Usage.Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			want(first, "192.0.2.10")
 			clock.Add(time.Second)
 			request("192.0.2.11")
-			if err := env.Server.Usage.FlushPeriodic(t.Context()); err != nil {
+			if err := env.Server.Usage.Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			want(first.Add(time.Second), "192.0.2.11")

@@ -42,12 +42,6 @@ type Recorder struct {
 	seed   maphash.Seed
 	shards [shards]shard
 
-	// Now is no longer read.
-	//
-	// Deprecated: every flush writes everything gathered, so the recorder
-	// needs no clock. Now remains for callers that still set it.
-	Now func() time.Time
-
 	// flushMu serialises flushes, so that a final Flush returns only once
 	// a periodic one in progress has written what it took.
 	flushMu sync.Mutex
@@ -131,10 +125,6 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 	return nil
 }
-
-// FlushPeriodic is Flush; the server's background loop calls it every
-// flush interval.
-func (r *Recorder) FlushPeriodic(ctx context.Context) error { return r.Flush(ctx) }
 
 // restore puts back what a failed flush took, merged with what was
 // recorded since.

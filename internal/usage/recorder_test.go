@@ -205,11 +205,7 @@ func TestFlushWritesLastUseEveryTime(t *testing.T) {
 		ip := fmt.Sprintf("192.0.2.%d", i)
 		r.Record("c1", "org_1", TokenIssued, now, ip)
 		r.Record("c1", "org_1", TokenRefused, now.Add(time.Millisecond), "198.51.100.1") // no use
-		flush := r.FlushPeriodic
-		if i == 9 {
-			flush = r.Flush
-		}
-		if err := flush(t.Context()); err != nil {
+		if err := r.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if at, got := m.lastUse("c1"); !at.Equal(now) || got != ip {
