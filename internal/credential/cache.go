@@ -151,7 +151,7 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 		if len(c.missing) > 100_000 {
 			clear(c.missing)
 		}
-		c.missing[clientID] = now
+		c.missing[strings.Clone(clientID)] = now // not memory shared with a secret
 		c.mu.Unlock()
 		return nil, ErrNotFound
 	}
@@ -211,7 +211,7 @@ func (c *Cache) Load(ctx context.Context) (int, error) {
 	}
 	c.loading = true
 	c.mu.Unlock()
-	t := newTable(0)
+	t := newTable()
 	err := c.store.ScanCredentials(ctx, func(sc store.Credential) error {
 		// A credential the cache cannot read stays out of the table; its
 		// first use reads it from the store and answers its error.

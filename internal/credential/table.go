@@ -1,53 +1,93 @@
 package credential
 
 import (
+	"hash/maphash"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
-// table holds credentials in a compact form: about 100 bytes each, in
-// memory the garbage collector never scans (no pointers in the index, the
-// rows or the names), so that a million credentials fit in about 100 MB
-// and cost the collector nothing. The rare credential with a previous
-// secret or an allow-list is kept whole in extras.
+// table holds credentials in a compact form, about 110 bytes each, outside
+// the Go heap (see offHeap): a million of them take about 110 MB that the
+// garbage collector neither scans nor counts when it decides how far the
+// heap may grow. Rows are found by client ID through an open-addressing
+// index; the rare credential with a previous secret or an allow-list is
+// kept whole in extras, and client IDs not in Sapient's form (made by hand)
+// in other.
 //
 // A table is not safe for concurrent use; Cache guards it.
 type table struct {
-	ids    map[[clientIDBytes]byte]uint32 // client IDs in Sapient's form → row
-	other  map[string]uint32              // any other client ID (made by hand) → row
-	rows   [][]row                        // in chunks of chunkRows, so that growing never copies them
-	n      uint32                         // rows in use
-	names  []byte                         // every row's name, back to back
+	seed  maphash.Seed
+	slots []uint32 // row+1 of each canonical client ID, 0 for none; linear probing
+	used  int      // slots in use
+	other map[string]uint32
+
+	rows  [][]row // in chunks of chunkRows, never moved
+	n     uint32  // rows in use
+	names [][]byte
+	tail  int // bytes used in the last chunk of names
+
 	orgs   interner
-	scopes interner          // scope lists, joined by spaces
-	sets   [][]string        // scopes.values split, shared by every Entry
-	extras map[uint32]*Entry // rows kept whole
+	scopes interner   // scope lists, joined by spaces
+	sets   [][]string // scopes.values split, shared by every Entry
+	extras map[uint32]*Entry
+
+	mem *memory
 }
 
-// row is one credential. Times are Unix microseconds, 0 for none.
+// row is one credential. Times are Unix microseconds, 0 for none. It holds
+// no pointers, as memory outside the Go heap must not.
 type row struct {
 	hash                      Hash
+	id                        [clientIDBytes]byte // when canonical
 	updated, revoked, expires int64
-	nameOff, nameLen          uint32
+	name                      uint32 // offset of the name in names
 	org, scopes               uint32
+	nameLen                   uint16
+	canonical                 bool
 }
 
-// chunkRows is how many rows are allocated at once.
-const chunkRows = 4096
+const (
+	chunkRows  = 4096    // rows allocated at once
+	nameChunk  = 1 << 20 // bytes of names allocated at once
+	firstSlots = 1024    // index size of a new table; it doubles at 3/4 full
+)
 
-func newTable(hint int) *table {
-	return &table{
-		ids:    make(map[[clientIDBytes]byte]uint32, hint),
-		other:  map[string]uint32{},
-		extras: map[uint32]*Entry{},
+func newTable() *table {
+	t := &table{seed: maphash.MakeSeed(), other: map[string]uint32{}, extras: map[uint32]*Entry{}, mem: &memory{}}
+	t.slots = t.mem.uint32s(firstSlots)
+	// The memory goes back to the system when the table is dropped.
+	runtime.AddCleanup(t, (*memory).freeAll, t.mem)
+	return t
+}
+
+func (t *table) row(i uint32) *row { return &t.rows[i/chunkRows][i%chunkRows] }
+
+// len reports how many credentials the table holds.
+func (t *table) len() int { return int(t.n) }
+
+// probe returns where key k is in the index, or the empty slot where it
+// would go.
+func (t *table) probe(k *[clientIDBytes]byte) (slot int, i uint32, found bool) {
+	mask := len(t.slots) - 1
+	for s := int(maphash.Bytes(t.seed, k[:])) & mask; ; s = (s + 1) & mask {
+		v := t.slots[s]
+		if v == 0 {
+			return s, 0, false
+		}
+		if t.row(v-1).id == *k {
+			return s, v - 1, true
+		}
 	}
 }
 
 // find returns the row of clientID.
 func (t *table) find(clientID string) (uint32, bool) {
 	if k, ok := clientIDKey(clientID); ok {
-		i, ok := t.ids[k]
-		return i, ok
+		_, i, found := t.probe(&k)
+		return i, found
 	}
 	i, ok := t.other[clientID]
 	return i, ok
@@ -64,9 +104,11 @@ func (t *table) get(clientID string) (*Entry, bool) {
 	}
 	r := t.row(i)
 	return &Entry{
-		ClientID:  clientID,
+		// A copy: the ID looked up may share memory with a secret (both
+		// come from one Authorization header), which no entry may keep.
+		ClientID:  strings.Clone(clientID),
 		OrgID:     t.orgs.values[r.org],
-		Name:      string(t.names[r.nameOff : r.nameOff+r.nameLen]),
+		Name:      string(t.nameBytes(r)),
 		Hash:      r.hash,
 		Scopes:    t.sets[r.scopes],
 		Scope:     t.scopes.values[r.scopes],
@@ -84,21 +126,12 @@ func (t *table) put(e *Entry) bool {
 		return false
 	}
 	if !ok {
-		i = t.n
-		if t.n++; int(i/chunkRows) == len(t.rows) {
-			t.rows = append(t.rows, make([]row, chunkRows))
-		}
-		if k, canonical := clientIDKey(e.ClientID); canonical {
-			t.ids[k] = i
-		} else {
-			t.other[e.ClientID] = i
-		}
+		i = t.add(e.ClientID)
 	}
 	r := t.row(i)
 	r.updated = micros(e.UpdatedAt)
 	delete(t.extras, i)
 	if !e.PreviousUntil.IsZero() || len(e.Allowed) > 0 {
-		*r = row{updated: r.updated}
 		t.extras[i] = e
 		return true
 	}
@@ -106,22 +139,69 @@ func (t *table) put(e *Entry) bool {
 	r.revoked, r.expires = micros(e.RevokedAt), micros(e.ExpiresAt)
 	r.org = t.orgs.intern(e.OrgID)
 	if r.scopes = t.scopes.intern(e.Scope); int(r.scopes) == len(t.sets) {
-		t.sets = append(t.sets, e.Scopes)
+		t.sets = append(t.sets, slices.Clone(e.Scopes))
 	}
 	if ok && len(e.Name) <= int(r.nameLen) {
-		// A rename that fits reuses its bytes; others append.
-		r.nameLen = uint32(copy(t.names[r.nameOff:], e.Name))
+		// A rename that fits reuses its bytes; others take new ones.
+		r.nameLen = uint16(copy(t.nameBytes(r), e.Name))
 	} else {
-		r.nameOff, r.nameLen = uint32(len(t.names)), uint32(len(e.Name))
-		t.names = append(t.names, e.Name...)
+		r.name, r.nameLen = t.addName(e.Name), uint16(len(e.Name))
 	}
 	return true
 }
 
-func (t *table) row(i uint32) *row { return &t.rows[i/chunkRows][i%chunkRows] }
+// add makes a row for a client ID the table does not hold.
+func (t *table) add(clientID string) uint32 {
+	i := t.n
+	if t.n++; int(i/chunkRows) == len(t.rows) {
+		t.rows = append(t.rows, t.mem.rows(chunkRows))
+	}
+	r := t.row(i)
+	k, canonical := clientIDKey(clientID)
+	if !canonical {
+		t.other[clientID] = i
+		return i
+	}
+	r.id, r.canonical = k, true
+	if (t.used+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	s, _, _ := t.probe(&k)
+	t.slots[s] = i + 1
+	t.used++
+	return i
+}
 
-// len reports how many credentials the table holds.
-func (t *table) len() int { return int(t.n) }
+// grow doubles the index.
+func (t *table) grow() {
+	old := t.slots
+	t.slots = t.mem.uint32s(2 * len(old))
+	for i := range t.n - 1 { // every row but the one being added
+		if r := t.row(i); r.canonical {
+			s, _, _ := t.probe(&r.id)
+			t.slots[s] = i + 1
+		}
+	}
+	t.mem.free(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(old))), 4*len(old)))
+}
+
+// addName stores a name (at most 4 × MaxNameLen bytes: it never spans two
+// chunks) and returns its offset.
+func (t *table) addName(name string) uint32 {
+	if len(t.names) == 0 || t.tail+len(name) > nameChunk {
+		t.names = append(t.names, t.mem.bytes(nameChunk))
+		t.tail = 0
+	}
+	off := (len(t.names)-1)*nameChunk + t.tail
+	t.tail += copy(t.names[len(t.names)-1][t.tail:], name)
+	return uint32(off)
+}
+
+// nameBytes returns the bytes of r's name.
+func (t *table) nameBytes(r *row) []byte {
+	c, o := int(r.name)/nameChunk, int(r.name)%nameChunk
+	return t.names[c][o : o+int(r.nameLen)]
+}
 
 // interner numbers distinct strings, so that rows hold a small integer
 // instead of a string.
@@ -141,6 +221,46 @@ func (n *interner) intern(s string) uint32 {
 	n.index[s] = i
 	n.values = append(n.values, strings.Clone(s))
 	return i
+}
+
+// memory is what a table took from offHeap.
+type memory struct{ blocks [][]byte }
+
+// bytes returns n zeroed bytes outside the Go heap where it can, else on
+// it.
+func (m *memory) bytes(n int) []byte {
+	b, err := offHeap(n)
+	if err != nil {
+		return make([]byte, n)
+	}
+	m.blocks = append(m.blocks, b)
+	return b
+}
+
+func (m *memory) rows(n int) []row {
+	return unsafe.Slice((*row)(unsafe.Pointer(unsafe.SliceData(m.bytes(n*int(unsafe.Sizeof(row{})))))), n)
+}
+
+func (m *memory) uint32s(n int) []uint32 {
+	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(m.bytes(4*n)))), n)
+}
+
+// free returns one block that bytes gave.
+func (m *memory) free(b []byte) {
+	for i, x := range m.blocks {
+		if unsafe.SliceData(x) == unsafe.SliceData(b) {
+			freeOffHeap(x)
+			m.blocks = slices.Delete(m.blocks, i, i+1)
+			return
+		}
+	}
+}
+
+func (m *memory) freeAll() {
+	for _, b := range m.blocks {
+		freeOffHeap(b)
+	}
+	m.blocks = nil
 }
 
 // clientIDKey decodes a client ID in Sapient's form (the prefix and the

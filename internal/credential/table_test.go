@@ -55,7 +55,7 @@ func testEntry(id, name string, updated time.Time) *Entry {
 
 func TestTablePutGet(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	tb := newTable(0)
+	tb := newTable()
 	ids := make([]string, 3*chunkRows+7) // more than one chunk of rows
 	for i := range ids {
 		id, err := NewClientID(rand.Reader)
