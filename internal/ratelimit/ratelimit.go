@@ -68,6 +68,10 @@ func (l *Limiter) Allow(key string, perSec int, now time.Time) (bool, time.Durat
 	return false, wait
 }
 
+// FullAfter is how long an unused bucket takes at most to refill to its
+// burst.
+const FullAfter = time.Second
+
 // RetryAfter rounds a wait up to whole seconds for a Retry-After header
 // (RFC 9110 §10.2.3), at least 1.
 func RetryAfter(wait time.Duration) int {
@@ -75,7 +79,9 @@ func RetryAfter(wait time.Duration) int {
 }
 
 // Prune forgets buckets unused since before, so that memory follows the
-// set of active clients.
+// set of active clients. A bucket refills to its burst within a second, so
+// one unused since a second ago is in the state a new one starts in:
+// Prune(now.Add(-FullAfter)) changes no answer.
 func (l *Limiter) Prune(before time.Time) {
 	for i := range l.shards {
 		sh := &l.shards[i]

@@ -309,6 +309,12 @@ func (s *Server) background() {
 			if err := s.Usage.Flush(ctx); err != nil {
 				s.log.Warn("usage flush failed", "err", err)
 			}
+			// Rate-limit buckets of clients gone quiet, every second:
+			// with many credentials each used now and then, they would
+			// otherwise pile up.
+			idle := s.cfg.Now().Add(-ratelimit.FullAfter)
+			s.Limiter.Prune(idle)
+			s.APILimiter.Prune(idle)
 		case <-keysT.C:
 			if err := s.Keys.Tick(ctx); err != nil {
 				s.log.Warn("signing key maintenance failed", "err", err)
@@ -316,8 +322,6 @@ func (s *Server) background() {
 			if _, err := s.cfg.Store.PruneRevokedTokens(ctx, s.cfg.Now().Add(-time.Hour)); err != nil {
 				s.log.Warn("pruning revoked tokens failed", "err", err)
 			}
-			s.Limiter.Prune(s.cfg.Now().Add(-time.Minute))
-			s.APILimiter.Prune(s.cfg.Now().Add(-time.Minute))
 			if now := s.cfg.Now(); now.Sub(lastPrune) >= time.Hour {
 				lastPrune = now
 				s.Prune(ctx, now)
