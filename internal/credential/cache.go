@@ -109,11 +109,12 @@ type Cache struct {
 	hotMax  int                  // bound on entries
 }
 
-// hotMax bounds the entries kept ready to use (about 30 MB of them);
-// beyond it, an eighth of them, chosen at random, make room. Without the
-// table each costs a read from the store when next used; with it, a
-// rebuild from the table (about a microsecond).
-const hotMax = 1 << 16
+// hotMax bounds the entries kept ready to use; beyond it, an eighth of
+// them, chosen at random, make room. With the table an evicted entry is
+// rebuilt from it when next used (under a microsecond, one allocation);
+// without, read from the store. Kept small, the entries cost the garbage
+// collector little to scan.
+const hotMax = 1 << 13
 
 // NewCache returns an empty cache over s.
 func NewCache(s store.Credentials) *Cache {
