@@ -129,3 +129,28 @@ func TestTablePutGet(t *testing.T) {
 		t.Fatalf("len = %d after updates, want %d", tb.len(), len(ids))
 	}
 }
+
+// BenchmarkTableGet is the first sight of a credential once every
+// credential is in memory: find its row among a million and rebuild its
+// Entry.
+func BenchmarkTableGet(b *testing.B) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tb := newTable()
+	ids := make([]string, 1_000_000)
+	for i := range ids {
+		id, err := NewClientID(rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = id
+		tb.put(testEntry(id, fmt.Sprintf("credential %d", i), t0))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok := tb.get(ids[i%len(ids)]); !ok {
+			b.Fatal("not found")
+		}
+		i += 7919 // a prime: scattered over the table
+	}
+}
