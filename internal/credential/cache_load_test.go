@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,5 +204,70 @@ func TestCacheEvicts(t *testing.T) {
 		lookupAll()
 		lookupAll()
 		f.wantGets(t, before)
+	})
+}
+
+// TestCacheLoadConcurrent: lookups, revocations and a sync run while the
+// table loads; afterwards, from the entries used lately and from the table
+// alike, every credential is in its latest state. Run it with -race.
+func TestCacheLoadConcurrent(t *testing.T) {
+	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
+		ctx := t.Context()
+		f.svc.Changed = f.cache.Put
+		credential.SetHotMax(f.cache, 16)
+		var ids []string
+		for i := range 120 {
+			ids = append(ids, f.create(t, access.CLI, f.acme.ID, fmt.Sprintf("c%d", i), nil).Credential.ClientID)
+		}
+		revoked := map[string]bool{}
+		for _, id := range ids[:30] {
+			revoked[id] = true
+		}
+		f.clock.Advance(time.Second)
+		now := f.clock.Now()
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := g; ; i += 7 {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					id := ids[i%len(ids)]
+					e, err := f.cache.Lookup(ctx, id, now)
+					if err != nil || e.ClientID != id {
+						t.Errorf("Lookup(%s) = %+v, %v", id, e, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for id := range revoked {
+				if _, err := f.svc.Revoke(ctx, access.CLI, id); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		if _, err := f.cache.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.cache.Sync(ctx, now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		close(done)
+		wg.Wait()
+		for _, drop := range []bool{false, true} {
+			if drop {
+				credential.DropHot(f.cache)
+			}
+			for _, id := range ids {
+				if e := f.lookup(t, id); e.Active(now) == revoked[id] {
+					t.Fatalf("%s: active %v, revoked %v (from the table: %v)", id, e.Active(now), revoked[id], drop)
+				}
+			}
+		}
 	})
 }
