@@ -107,11 +107,21 @@ type Cache struct {
 	loading bool                 // Load is running: keep every change in entries
 	missing map[string]time.Time // client IDs recently looked up and not found
 	hotMax  int                  // bound on entries
+	changes uint64               // counts Puts, so that a read can tell one came after it
 }
+
+// source is where keep's entry comes from.
+type source int
+
+const (
+	fromPut   source = iota // a change, made here or polled
+	fromTable               // a read of the table
+	fromStore               // a read of the store
+)
 
 // hotMax bounds the entries kept ready to use; beyond it, an eighth of
 // them, chosen at random, make room. With the table an evicted entry is
-// rebuilt from it when next used (under a microsecond, one allocation);
+// rebuilt from it when next used (a few microseconds, three allocations);
 // without, read from the store. Kept small, the entries cost the garbage
 // collector little to scan.
 const hotMax = 1 << 13
@@ -139,9 +149,10 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 		e, ok = c.table.get(clientID)
 	}
 	missAt, missed := c.missing[clientID]
+	seq := c.changes
 	c.mu.RUnlock()
 	if ok {
-		return c.keep(e, true), nil
+		return c.keep(e, fromTable, seq), nil
 	}
 	if missed && now.Sub(missAt) < missTTL {
 		return nil, ErrNotFound
@@ -162,28 +173,40 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	if e, err = newEntry(sc); err != nil {
 		return nil, err
 	}
-	return c.keep(e, false), nil
+	return c.keep(e, fromStore, seq), nil
 }
 
 // keep records e in both tiers (in the entries used lately only, if it
 // came from the table) unless a newer version is there already, and
-// returns the version kept.
-func (c *Cache) keep(e *Entry, fromTable bool) *Entry {
+// returns the version kept. For a read, seq is the count of changes when
+// the read began: a change since then may already have been evicted from
+// the entries, so the table (which keeps every change) decides, or, with
+// no table, the read is answered but not kept.
+func (c *Cache) keep(e *Entry, from source, seq uint64) *Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old, ok := c.entries[e.ClientID]
-	if ok && old.UpdatedAt.After(e.UpdatedAt) {
-		e = old // a newer version arrived meanwhile
-	} else {
-		if !ok && !c.loading && len(c.entries) >= c.hotMax {
-			c.evict()
-		}
-		c.entries[e.ClientID] = e
+	defer delete(c.missing, e.ClientID)
+	if from == fromPut {
+		c.changes++
 	}
-	if c.table != nil && !fromTable {
+	old, ok := c.entries[e.ClientID]
+	switch {
+	case ok && old.UpdatedAt.After(e.UpdatedAt):
+		return old // a newer version arrived meanwhile
+	case !ok && from != fromPut && c.table != nil:
+		if cur, newer := c.table.newer(e.ClientID, e.UpdatedAt); newer {
+			e, from = cur, fromTable
+		}
+	case !ok && from != fromPut && c.changes != seq:
+		return e
+	}
+	if !ok && !c.loading && len(c.entries) >= c.hotMax {
+		c.evict()
+	}
+	c.entries[e.ClientID] = e
+	if c.table != nil && from != fromTable {
 		c.table.put(e)
 	}
-	delete(c.missing, e.ClientID)
 	return e
 }
 
@@ -257,7 +280,7 @@ func (c *Cache) getter(ctx context.Context) func(ctx context.Context, clientID s
 // Put records a credential created or changed on this instance.
 func (c *Cache) Put(sc store.Credential) {
 	if e, err := newEntry(sc); err == nil {
-		c.keep(e, false)
+		c.keep(e, fromPut, 0)
 	}
 }
 

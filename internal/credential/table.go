@@ -118,6 +118,16 @@ func (t *table) get(clientID string) (*Entry, bool) {
 	}, true
 }
 
+// newer returns the table's version of clientID if it is later than
+// updated.
+func (t *table) newer(clientID string, updated time.Time) (*Entry, bool) {
+	i, ok := t.find(clientID)
+	if !ok || t.row(i).updated <= micros(updated) {
+		return nil, false
+	}
+	return t.get(clientID)
+}
+
 // put stores e unless the table holds a newer version of it, and reports
 // whether it stored it.
 func (t *table) put(e *Entry) bool {
