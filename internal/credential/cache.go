@@ -114,7 +114,8 @@ type Cache struct {
 type source int
 
 const (
-	fromPut   source = iota // a change, made here or polled
+	fromPut   source = iota // a change made here
+	fromPoll                // a change polled from the store
 	fromTable               // a read of the table
 	fromStore               // a read of the store
 )
@@ -186,18 +187,19 @@ func (c *Cache) keep(e *Entry, from source, seq uint64) *Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer delete(c.missing, e.ClientID)
-	if from == fromPut {
+	read := from == fromTable || from == fromStore
+	if !read {
 		c.changes++
 	}
 	old, ok := c.entries[e.ClientID]
 	switch {
-	case ok && old.UpdatedAt.After(e.UpdatedAt):
+	case ok && supersedes(micros(old.UpdatedAt), !old.RevokedAt.IsZero(), e, from == fromPut):
 		return old // a newer version arrived meanwhile
-	case !ok && from != fromPut && c.table != nil:
-		if cur, newer := c.table.newer(e.ClientID, e.UpdatedAt); newer {
+	case !ok && read && c.table != nil:
+		if cur, newer := c.table.newer(e); newer {
 			e, from = cur, fromTable
 		}
-	case !ok && from != fromPut && c.changes != seq:
+	case !ok && read && c.changes != seq:
 		return e
 	}
 	if !ok && !c.loading && len(c.entries) >= c.hotMax {
@@ -205,7 +207,7 @@ func (c *Cache) keep(e *Entry, from source, seq uint64) *Entry {
 	}
 	c.entries[e.ClientID] = e
 	if c.table != nil && from != fromTable {
-		c.table.put(e)
+		c.table.put(e, from == fromPut)
 	}
 	return e
 }
@@ -240,7 +242,7 @@ func (c *Cache) Load(ctx context.Context) (int, error) {
 		// A credential the cache cannot read stays out of the table; its
 		// first use reads it from the store and answers its error.
 		if e, err := newEntry(sc); err == nil {
-			t.put(e)
+			t.put(e, false)
 		}
 		return nil
 	})
@@ -250,8 +252,8 @@ func (c *Cache) Load(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("credential: load: %w", err)
 	}
-	for _, e := range c.entries {
-		t.put(e)
+	for _, e := range c.entries { // what was heard of meanwhile
+		t.put(e, true)
 	}
 	c.table = t
 	return t.len(), nil
@@ -300,7 +302,9 @@ func (c *Cache) Sync(ctx context.Context, since time.Time) error {
 		all := c.loading || c.table != nil
 		c.mu.RUnlock()
 		if all || cached || missed {
-			c.Put(sc)
+			if e, err := newEntry(sc); err == nil {
+				c.keep(e, fromPoll, 0)
+			}
 		}
 	}
 	return nil

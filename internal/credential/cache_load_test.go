@@ -271,3 +271,46 @@ func TestCacheLoadConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestCachePollNeverUndoesRevocation: a poll that read a credential just
+// before it was revoked here, at the same instant, does not bring it back,
+// with or without the table; nor does any later version without the
+// revocation.
+func TestCachePollNeverUndoesRevocation(t *testing.T) {
+	for _, load := range []bool{false, true} {
+		t.Run(fmt.Sprintf("table=%v", load), func(t *testing.T) {
+			forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
+				ctx := t.Context()
+				f.svc.Changed = f.cache.Put
+				c := f.create(t, access.CLI, f.acme.ID, "billing", nil).Credential
+				if load {
+					if _, err := f.cache.Load(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f.lookup(t, c.ClientID)
+				now := f.clock.Now() // frozen: the revocation has the same time as the creation
+				f.counting.duringPoll = func() {
+					f.counting.duringPoll = nil
+					if _, err := f.svc.Revoke(ctx, access.CLI, c.ClientID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := f.cache.Sync(ctx, now.Add(-time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				if e := f.lookup(t, c.ClientID); e.Active(now) {
+					t.Fatalf("a poll older than a revocation made here undid it (table: %v)", load)
+				}
+				// Nor does a later version that lacks the revocation.
+				later := c
+				later.UpdatedAt = now.Add(time.Hour)
+				f.cache.Put(later)
+				credential.DropHot(f.cache)
+				if e := f.lookup(t, c.ClientID); e.Active(now) {
+					t.Fatalf("a later version without the revocation undid it (table: %v)", load)
+				}
+			})
+		})
+	}
+}

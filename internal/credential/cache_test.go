@@ -18,11 +18,21 @@ import (
 
 // countingStore counts the reads the cache makes of single credentials.
 // Its ScanCredentials reads every row first, then runs duringScan (as if
-// other changes committed while the scan ran), then hands the rows over.
+// other changes committed while the scan ran), then hands the rows over;
+// CredentialsUpdatedSince does the same with duringPoll.
 type countingStore struct {
 	store.Credentials
 	gets       atomic.Int64
 	duringScan func()
+	duringPoll func() // as duringScan, for CredentialsUpdatedSince
+}
+
+func (s *countingStore) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]store.Credential, error) {
+	changed, err := s.Credentials.CredentialsUpdatedSince(ctx, since)
+	if s.duringPoll != nil {
+		s.duringPoll()
+	}
+	return changed, err
 }
 
 func (s *countingStore) ScanCredentials(ctx context.Context, fn func(store.Credential) error) error {

@@ -118,21 +118,47 @@ func (t *table) get(clientID string) (*Entry, bool) {
 	}, true
 }
 
-// newer returns the table's version of clientID if it is later than
-// updated.
-func (t *table) newer(clientID string, updated time.Time) (*Entry, bool) {
-	i, ok := t.find(clientID)
-	if !ok || t.row(i).updated <= micros(updated) {
-		return nil, false
+// supersedes reports whether a version of a credential changed at
+// updated (Unix microseconds), revoked or not, must be kept over e: a
+// revocation is final; otherwise the later change wins, and of two
+// changes at the same time the one held, unless e is a change made here.
+func supersedes(updated int64, revoked bool, e *Entry, local bool) bool {
+	switch u := micros(e.UpdatedAt); {
+	case revoked && e.RevokedAt.IsZero():
+		return true
+	case updated != u:
+		return updated > u
+	default:
+		return !local
 	}
-	return t.get(clientID)
 }
 
-// put stores e unless the table holds a newer version of it, and reports
-// whether it stored it.
-func (t *table) put(e *Entry) bool {
+// holds reports whether the table's version in row i must be kept over e.
+func (t *table) holds(i uint32, e *Entry, local bool) bool {
+	r := t.row(i)
+	revoked := r.revoked != 0
+	if x := t.extras[i]; x != nil {
+		revoked = !x.RevokedAt.IsZero()
+	}
+	return supersedes(r.updated, revoked, e, local)
+}
+
+// newer returns the table's version of e's credential if it must be kept
+// over e (and is not merely as recent).
+func (t *table) newer(e *Entry) (*Entry, bool) {
 	i, ok := t.find(e.ClientID)
-	if ok && t.row(i).updated > micros(e.UpdatedAt) {
+	if !ok || !t.holds(i, e, true) {
+		return nil, false
+	}
+	return t.get(e.ClientID)
+}
+
+// put stores e unless the table's version must be kept over it (see
+// supersedes; local says whether e is a change made here), and reports
+// whether it stored it.
+func (t *table) put(e *Entry, local bool) bool {
+	i, ok := t.find(e.ClientID)
+	if ok && t.holds(i, e, local) {
 		return false
 	}
 	if !ok {

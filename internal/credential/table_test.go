@@ -63,13 +63,13 @@ func TestTablePutGet(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[i] = id
-		if !tb.put(testEntry(id, fmt.Sprintf("n%d", i), t0)) {
+		if !tb.put(testEntry(id, fmt.Sprintf("n%d", i), t0), false) {
 			t.Fatal("put of a new entry refused")
 		}
 	}
 	// A hand-made ID, as tests and old installations have.
 	ids = append(ids, "c1")
-	tb.put(testEntry("c1", "hand made", t0))
+	tb.put(testEntry("c1", "hand made", t0), false)
 	if tb.len() != len(ids) {
 		t.Fatalf("len = %d, want %d", tb.len(), len(ids))
 	}
@@ -89,21 +89,38 @@ func TestTablePutGet(t *testing.T) {
 
 	// Newer versions replace older ones; older ones never replace newer.
 	id := ids[5]
-	revoked := testEntry(id, "n5 renamed to something longer", t0.Add(time.Second))
-	revoked.RevokedAt = t0.Add(time.Second).UTC()
-	revoked.Scopes, revoked.Scope = []string{"c:read"}, "c:read"
-	if !tb.put(revoked) {
+	renamed := testEntry(id, "n5 renamed to something longer", t0.Add(time.Second))
+	renamed.Scopes, renamed.Scope = []string{"c:read"}, "c:read"
+	if !tb.put(renamed, false) {
 		t.Fatal("newer version refused")
 	}
-	if tb.put(testEntry(id, "n5", t0)) {
+	if tb.put(testEntry(id, "n5", t0), true) {
 		t.Fatal("older version stored over a newer one")
 	}
-	if got, _ := tb.get(id); !reflect.DeepEqual(got, revoked) {
-		t.Fatalf("after update: %+v\nwant %+v", got, revoked)
+	if got, _ := tb.get(id); !reflect.DeepEqual(got, renamed) {
+		t.Fatalf("after update: %+v\nwant %+v", got, renamed)
+	}
+	// Of two versions at the same time, the one held stays, unless the
+	// other is a change made here.
+	tie := testEntry(id, "tie", t0.Add(time.Second))
+	if tb.put(tie, false) {
+		t.Fatal("a polled version at the same time replaced the one held")
+	}
+	if !tb.put(tie, true) {
+		t.Fatal("a change made here at the same time did not replace the one held")
+	}
+	// A revocation is final: no version without it replaces it, however
+	// late.
+	revoked := testEntry(id, "revoked", t0.Add(2*time.Second))
+	revoked.RevokedAt = t0.Add(2 * time.Second).UTC()
+	tb.put(revoked, false)
+	if tb.put(testEntry(id, "later, active", t0.Add(time.Hour)), true) {
+		t.Fatal("an active version replaced a revoked one")
 	}
 	// A shorter name reuses the bytes without touching a neighbour.
-	short := testEntry(id, "x", t0.Add(2*time.Second))
-	tb.put(short)
+	short := testEntry(id, "x", t0.Add(3*time.Second))
+	short.RevokedAt = revoked.RevokedAt
+	tb.put(short, false)
 	if got, _ := tb.get(id); got.Name != "x" {
 		t.Fatalf("name = %q, want x", got.Name)
 	}
@@ -113,15 +130,17 @@ func TestTablePutGet(t *testing.T) {
 
 	// A previous secret or an allow-list is kept whole, and dropped again
 	// when a newer version has neither.
-	rolled := testEntry(id, "rolled", t0.Add(3*time.Second))
+	rolled := testEntry(id, "rolled", t0.Add(4*time.Second))
+	rolled.RevokedAt = revoked.RevokedAt
 	rolled.PreviousHash, rolled.PreviousUntil = HashSecret("old"), t0.Add(time.Hour).UTC()
 	rolled.Allowed = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
-	tb.put(rolled)
+	tb.put(rolled, false)
 	if got, _ := tb.get(id); got != rolled {
 		t.Fatalf("rolled entry = %+v, want the entry itself", got)
 	}
-	plain := testEntry(id, "plain again", t0.Add(4*time.Second))
-	tb.put(plain)
+	plain := testEntry(id, "plain again", t0.Add(5*time.Second))
+	plain.RevokedAt = revoked.RevokedAt
+	tb.put(plain, false)
 	if got, _ := tb.get(id); !reflect.DeepEqual(got, plain) || len(tb.extras) != 0 {
 		t.Fatalf("after the roll ended: %+v (extras %d)", got, len(tb.extras))
 	}
@@ -143,7 +162,7 @@ func BenchmarkTableGet(b *testing.B) {
 			b.Fatal(err)
 		}
 		ids[i] = id
-		tb.put(testEntry(id, fmt.Sprintf("credential %d", i), t0))
+		tb.put(testEntry(id, fmt.Sprintf("credential %d", i), t0), false)
 	}
 	b.ReportAllocs()
 	i := 0
@@ -172,7 +191,7 @@ func TestKeepAfterEvictedChange(t *testing.T) {
 		c := &Cache{entries: map[string]*Entry{}, missing: map[string]time.Time{}, hotMax: hotMax}
 		if withTable {
 			c.table = newTable()
-			c.table.put(active)
+			c.table.put(active, false)
 		}
 		seq := c.changes // the read begins, and reads the active version
 		c.keep(revoked, fromPut, 0)
