@@ -340,6 +340,19 @@ func (b *browserTab) waitGone(css string) {
 	}
 }
 
+// reloaded runs action, which must lead to a new page, and waits until a
+// page other than the one before has loaded: waitURL alone can return on
+// the old page when the new one has the same path.
+func (b *browserTab) reloaded(action func()) {
+	b.t.Helper()
+	eval[bool](b, `window.sapientOldPage = true`)
+	action()
+	if err := b.waitFor(`!window.sapientOldPage && document.readyState === "complete"`); err != nil {
+		b.shot("no-new-page")
+		b.t.Fatalf("wait for a new page: %v", err)
+	}
+}
+
 // waitURL waits until the page's path is path and it has loaded.
 func (b *browserTab) waitURL(path string) {
 	b.t.Helper()

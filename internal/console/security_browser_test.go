@@ -161,7 +161,7 @@ func TestBrowserCreateErrorsInDialog(t *testing.T) {
 	}
 	b.shot("create-error")
 	// Cancel leaves the dialog and the page that showed it.
-	b.click("button", "Cancel", d)
+	b.reloaded(func() { b.click("button", "Cancel", d) })
 	b.waitGone("#create-dialog[open]")
 	b.waitURL("/credentials")
 	if rows := b.tableRows("Current API Credentials"); len(rows) != 1 {
