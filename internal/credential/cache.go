@@ -107,7 +107,8 @@ type Cache struct {
 	loading bool                 // Load is running: keep every change in entries
 	missing map[string]time.Time // client IDs recently looked up and not found
 	hotMax  int                  // bound on entries
-	changes uint64               // counts Puts, so that a read can tell one came after it
+	changes uint64               // changes kept, made here or polled: a read can tell one came after it
+	local   uint64               // changes made here: a poll can tell one came after it
 }
 
 // source is where keep's entry comes from.
@@ -179,27 +180,32 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 
 // keep records e in both tiers (in the entries used lately only, if it
 // came from the table) unless a newer version is there already, and
-// returns the version kept. For a read, seq is the count of changes when
-// the read began: a change since then may already have been evicted from
-// the entries, so the table (which keeps every change) decides, or, with
-// no table, the read is answered but not kept.
+// returns the version kept. Anything but a change made here was read
+// earlier: seq is c.changes when a read began, c.local when a poll did. A
+// change since then may already have been evicted from the entries, so
+// the table (which keeps every change) decides, or, with no table, what
+// was read is answered but not kept.
 func (c *Cache) keep(e *Entry, from source, seq uint64) *Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer delete(c.missing, e.ClientID)
 	read := from == fromTable || from == fromStore
-	if !read {
+	switch from {
+	case fromPut:
+		c.changes++
+		c.local++
+	case fromPoll:
 		c.changes++
 	}
 	old, ok := c.entries[e.ClientID]
 	switch {
 	case ok && supersedes(micros(old.UpdatedAt), !old.RevokedAt.IsZero(), e, from == fromPut):
 		return old // a newer version arrived meanwhile
-	case !ok && read && c.table != nil:
+	case !ok && from != fromPut && c.table != nil:
 		if cur, newer := c.table.newer(e); newer {
 			e, from = cur, fromTable
 		}
-	case !ok && read && c.changes != seq:
+	case !ok && read && c.changes != seq, !ok && from == fromPoll && c.local != seq:
 		return e
 	}
 	if !ok && !c.loading && len(c.entries) >= c.hotMax {
@@ -291,6 +297,9 @@ func (c *Cache) Put(sc store.Credential) {
 // applied; before, only those of credentials it holds or missed, the rest
 // loading on first use.
 func (c *Cache) Sync(ctx context.Context, since time.Time) error {
+	c.mu.RLock()
+	seq := c.local
+	c.mu.RUnlock()
 	changed, err := c.store.CredentialsUpdatedSince(ctx, since)
 	if err != nil {
 		return fmt.Errorf("credential: sync: %w", err)
@@ -303,7 +312,7 @@ func (c *Cache) Sync(ctx context.Context, since time.Time) error {
 		c.mu.RUnlock()
 		if all || cached || missed {
 			if e, err := newEntry(sc); err == nil {
-				c.keep(e, fromPoll, 0)
+				c.keep(e, fromPoll, seq)
 			}
 		}
 	}

@@ -174,9 +174,9 @@ func BenchmarkTableGet(b *testing.B) {
 	}
 }
 
-// TestKeepAfterEvictedChange: a read that began before a change, and ends
-// after the change was evicted from the entries used lately, never leaves
-// the older version in them.
+// TestKeepAfterEvictedChange: a read or a poll that began before a change
+// made here, and ends after the change was evicted from the entries used
+// lately, never leaves the older version in them.
 func TestKeepAfterEvictedChange(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	id, err := NewClientID(rand.Reader)
@@ -187,22 +187,27 @@ func TestKeepAfterEvictedChange(t *testing.T) {
 	revoked := testEntry(id, "x", t0.Add(time.Second))
 	revoked.RevokedAt = t0.Add(time.Second)
 	now := t0.Add(2 * time.Second)
-	for _, withTable := range []bool{false, true} {
-		c := &Cache{entries: map[string]*Entry{}, missing: map[string]time.Time{}, hotMax: hotMax}
-		if withTable {
-			c.table = newTable()
-			c.table.put(active, false)
-		}
-		seq := c.changes // the read begins, and reads the active version
-		c.keep(revoked, fromPut, 0)
-		clear(c.entries) // the change is evicted before the read ends
-		got := c.keep(active, fromStore, seq)
-		kept := c.entries[id]
-		switch {
-		case withTable && (got.Active(now) || kept == nil || kept.Active(now)):
-			t.Errorf("with the table: answered active %v, kept %+v; want the revoked version from the table", got.Active(now), kept)
-		case !withTable && kept != nil:
-			t.Errorf("without the table: the read kept %+v after a change it may predate", kept)
+	for _, from := range []source{fromStore, fromPoll} {
+		for _, withTable := range []bool{false, true} {
+			c := &Cache{entries: map[string]*Entry{}, missing: map[string]time.Time{}, hotMax: hotMax}
+			if withTable {
+				c.table = newTable()
+				c.table.put(active, false)
+			}
+			seq := c.changes // the read begins, and reads the active version
+			if from == fromPoll {
+				seq = c.local
+			}
+			c.keep(revoked, fromPut, 0)
+			clear(c.entries) // the change is evicted before the read ends
+			got := c.keep(active, from, seq)
+			kept := c.entries[id]
+			switch {
+			case withTable && (got.Active(now) || kept == nil || kept.Active(now)):
+				t.Errorf("source %d, with the table: answered active %v, kept %+v; want the revoked version from the table", from, got.Active(now), kept)
+			case !withTable && kept != nil:
+				t.Errorf("source %d, without the table: kept %+v after a change it may predate", from, kept)
+			}
 		}
 	}
 }
