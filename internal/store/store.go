@@ -164,6 +164,17 @@ type UsageBucket struct {
 	LastUsedIP string
 }
 
+// Add adds o's counts to b's and keeps the later last use of the two.
+func (b *UsageBucket) Add(o UsageBucket) {
+	b.TokensIssued += o.TokensIssued
+	b.TokensRefused += o.TokensRefused
+	b.APICalls += o.APICalls
+	b.APIRefused += o.APIRefused
+	if o.LastUsedAt.After(b.LastUsedAt) {
+		b.LastUsedAt, b.LastUsedIP = o.LastUsedAt, o.LastUsedIP
+	}
+}
+
 // UsageFilter selects usage buckets. OrgID and ClientID are optional
 // filters; From is inclusive and To exclusive.
 type UsageFilter struct {

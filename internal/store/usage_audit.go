@@ -22,38 +22,28 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
 	}
-	// One row per (client, hour) in a statement: PostgreSQL refuses an
-	// ON CONFLICT DO UPDATE that would touch a row twice.
-	type key struct {
-		clientID string
-		hour     int64
-	}
-	index := make(map[key]int, len(buckets))
-	merged := make([]UsageBucket, 0, len(buckets))
-	for _, b := range buckets {
-		b.Hour = b.Hour.UTC().Truncate(time.Hour)
-		k := key{b.ClientID, b.Hour.UnixMicro()}
-		if i, ok := index[k]; ok {
-			m := &merged[i]
-			m.TokensIssued += b.TokensIssued
-			m.TokensRefused += b.TokensRefused
-			m.APICalls += b.APICalls
-			m.APIRefused += b.APIRefused
-			if b.LastUsedAt.After(m.LastUsedAt) {
-				m.LastUsedAt, m.LastUsedIP = b.LastUsedAt, b.LastUsedIP
-			}
-			continue
-		}
-		index[k] = len(merged)
-		merged = append(merged, b)
-	}
 	// In key order: each B-tree page is visited once, in turn, rather than
 	// at random (with a million credentials the flush inserts thousands of
 	// scattered rows a second); and on PostgreSQL two instances flushing
 	// the same buckets lock them in the same order, so never deadlock.
-	slices.SortFunc(merged, func(a, b UsageBucket) int {
+	sorted := make([]UsageBucket, len(buckets))
+	for i, b := range buckets {
+		b.Hour = b.Hour.UTC().Truncate(time.Hour)
+		sorted[i] = b
+	}
+	slices.SortFunc(sorted, func(a, b UsageBucket) int {
 		return cmp.Or(strings.Compare(a.ClientID, b.ClientID), a.Hour.Compare(b.Hour))
 	})
+	// One row per (client, hour) in a statement: PostgreSQL refuses an
+	// ON CONFLICT DO UPDATE that would touch a row twice.
+	merged := sorted[:1]
+	for _, b := range sorted[1:] {
+		if m := &merged[len(merged)-1]; m.ClientID == b.ClientID && m.Hour.Equal(b.Hour) {
+			m.Add(b)
+		} else {
+			merged = append(merged, b)
+		}
+	}
 	return s.inTx(ctx, func(tx queryer) error {
 		args := make([]any, 0, 9*min(len(merged), usageBatch))
 		for len(merged) > 0 {

@@ -138,13 +138,7 @@ func (r *Recorder) restore(buckets []store.UsageBucket) {
 			cur = &store.UsageBucket{ClientID: b.ClientID, OrgID: b.OrgID, Hour: b.Hour}
 			sh.counts[key] = cur
 		}
-		cur.TokensIssued += b.TokensIssued
-		cur.TokensRefused += b.TokensRefused
-		cur.APICalls += b.APICalls
-		cur.APIRefused += b.APIRefused
-		if b.LastUsedAt.After(cur.LastUsedAt) {
-			cur.LastUsedAt, cur.LastUsedIP = b.LastUsedAt, b.LastUsedIP
-		}
+		cur.Add(b)
 		sh.mu.Unlock()
 	}
 }
