@@ -58,42 +58,41 @@ func (a *app) orgsCmd() *cobra.Command {
 		},
 	}), listCmd(a, "List organisations", (*store.SQL).ListOrgs, orgJSON, "ID\tNAME\tSCOPES", func(o store.Org) []string {
 		return []string{o.ID, o.Name, strings.Join(o.Scopes, " ")}
-	}), a.addJSON(&cobra.Command{
-		Use:   "grant NAME SCOPE...",
-		Short: "Let an organisation grant more scopes to its credentials",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				o, err := a.findOrg(cmd, s, args[0])
-				if err != nil {
-					return err
-				}
-				if o, err = org.Grant(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now().UTC()); err != nil {
-					return err
-				}
-				if a.jsonOut {
-					return a.printJSON(orgJSON(o))
-				}
-				fmt.Fprintf(a.stdout, "%s may grant: %s\n", o.Name, strings.Join(o.Scopes, " "))
-				return nil
-			})
-		},
-	}), a.addJSON(&cobra.Command{
-		Use:   "withdraw NAME SCOPE...",
-		Short: "Stop an organisation granting scopes; its credentials lose them at once",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				o, err := a.findOrg(cmd, s, args[0])
-				if err != nil {
-					return err
-				}
-				for _, sc := range args[1:] {
+	}), a.orgScopesCmd("grant", "Let an organisation grant more scopes to its credentials", org.Grant, nil),
+		a.orgScopesCmd("withdraw", "Stop an organisation granting scopes; its credentials lose them at once", org.Withdraw,
+			func(o store.Org, scopes []string) error {
+				for _, sc := range scopes {
 					if !slices.Contains(o.Scopes, sc) {
 						return fmt.Errorf("%s does not grant %q", o.Name, sc)
 					}
 				}
-				if o, err = org.Withdraw(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now().UTC()); err != nil {
+				return nil
+			}), a.orgsLimitsCmd())
+	return c
+}
+
+// orgScopesCmd is "grant" or "withdraw": it changes the scopes an
+// organisation may grant with change, after check (if any), and prints
+// what it may grant then.
+func (a *app) orgScopesCmd(verb, short string,
+	change func(context.Context, store.Store, access.Actor, string, []string, time.Time) (store.Org, error),
+	check func(o store.Org, scopes []string) error) *cobra.Command {
+	return a.addJSON(&cobra.Command{
+		Use:   verb + " NAME SCOPE...",
+		Short: short,
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				o, err := a.findOrg(cmd, s, args[0])
+				if err != nil {
+					return err
+				}
+				if check != nil {
+					if err := check(o, args[1:]); err != nil {
+						return err
+					}
+				}
+				if o, err = change(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now().UTC()); err != nil {
 					return err
 				}
 				if a.jsonOut {
@@ -103,8 +102,7 @@ func (a *app) orgsCmd() *cobra.Command {
 				return nil
 			})
 		},
-	}), a.orgsLimitsCmd())
-	return c
+	})
 }
 
 func (a *app) orgsLimitsCmd() *cobra.Command {
