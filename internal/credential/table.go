@@ -21,7 +21,6 @@ import (
 type table struct {
 	seed  maphash.Seed
 	slots []uint32 // row+1 of each canonical client ID, 0 for none; linear probing
-	used  int      // slots in use
 	other map[string]uint32
 
 	rows  [][]row // in chunks of chunkRows, never moved
@@ -199,12 +198,11 @@ func (t *table) add(clientID string) uint32 {
 		return i
 	}
 	r.id, r.canonical = k, true
-	if (t.used+1)*4 > len(t.slots)*3 {
+	if inUse := int(t.n) - len(t.other); inUse*4 > len(t.slots)*3 { // the new one included
 		t.grow()
 	}
 	s, _, _ := t.probe(&k)
 	t.slots[s] = i + 1
-	t.used++
 	return i
 }
 
