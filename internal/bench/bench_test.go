@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -35,6 +37,35 @@ func TestRun(t *testing.T) {
 				if got, ok := res.Ratios[r.scenario+"/"+r.floor]; !ok || got.Value <= 0 || got.Target != r.target {
 					t.Errorf("%s: ratio %+v", res.Name, res.Ratios)
 				}
+			}
+		}
+	}
+	if rep.InMemory < rep.Ready {
+		t.Errorf("measured after %v, before the credentials were in memory (%v)", rep.Ready, rep.InMemory)
+	}
+
+	// --json: an array of objects with the fields the issue names, and
+	// the ratios of token, me and me-cold.
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil || len(out) != len(Scenarios) {
+		t.Fatalf("--json output: %v, %d objects\n%s", err, len(out), buf.String())
+	}
+	for _, o := range out {
+		if _, ok := o["name"].(string); !ok {
+			t.Errorf("no name in %v", o)
+		}
+		for _, f := range []string{"requests_per_second", "p50_ms", "p99_ms", "errors", "allocs_per_request", "peak_rss_mb"} {
+			if _, ok := o[f].(float64); !ok {
+				t.Errorf("%v: field %s missing or not a number", o["name"], f)
+			}
+		}
+		if name := o["name"]; name == Token || name == Me || name == MeCold {
+			if r, ok := o["ratios"].(map[string]any); !ok || len(r) == 0 {
+				t.Errorf("%v: no ratios in %v", name, o)
 			}
 		}
 	}
