@@ -24,12 +24,21 @@ type SQL struct {
 	// with its usage: PostgreSQL locks no row of an outer join's nullable side.
 	forUpdateCredential string
 	queries             *sync.Map
+	prepared            *prepared
+}
+
+// prepared holds statements prepared once, on first use, and shared by
+// every copy of the store that InTx makes.
+type prepared struct {
+	addUsageOnce sync.Once
+	addUsage     *sql.Stmt
+	addUsageErr  error
 }
 
 var _ Store = (*SQL)(nil)
 
 func newSQL(db *sql.DB, dialect goose.Dialect) *SQL {
-	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}}
+	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, prepared: &prepared{}}
 	if dialect == goose.DialectPostgres {
 		s.forUpdate = " FOR UPDATE"
 		s.forUpdateCredential = " FOR UPDATE OF c"
@@ -61,8 +70,13 @@ func (s *SQL) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
-func (s *SQL) Close() error { return s.db.Close() }
+// Close releases the prepared statements and the connections.
+func (s *SQL) Close() error {
+	if st := s.prepared.addUsage; st != nil {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 // queryer is what *sql.DB and *sql.Tx share.
 type queryer interface {

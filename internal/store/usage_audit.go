@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -17,7 +17,9 @@ const usageBatch = 200
 // AddUsage adds counts to the hourly buckets, and moves their last use
 // forward, in one transaction, with one multi-row INSERT … ON CONFLICT DO
 // UPDATE per batch of buckets. This one write per credential and hour is
-// all a usage flush costs: the credentials table is not written.
+// all a usage flush costs: the credentials table is not written. It sorts
+// buckets in place (a usage flush hands over thousands a second, which a
+// copy would only add to the garbage); their contents stay as given.
 func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
@@ -26,23 +28,16 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	// at random (with a million credentials the flush inserts thousands of
 	// scattered rows a second); and on PostgreSQL two instances flushing
 	// the same buckets lock them in the same order, so never deadlock.
-	sorted := make([]UsageBucket, len(buckets))
-	for i, b := range buckets {
-		b.Hour = b.Hour.UTC().Truncate(time.Hour)
-		sorted[i] = b
+	for i := range buckets {
+		buckets[i].Hour = buckets[i].Hour.UTC().Truncate(time.Hour)
 	}
-	slices.SortFunc(sorted, func(a, b UsageBucket) int {
+	slices.SortFunc(buckets, func(a, b UsageBucket) int {
 		return cmp.Or(strings.Compare(a.ClientID, b.ClientID), a.Hour.Compare(b.Hour))
 	})
-	// One row per (client, hour) in a statement: PostgreSQL refuses an
-	// ON CONFLICT DO UPDATE that would touch a row twice.
-	merged := sorted[:1]
-	for _, b := range sorted[1:] {
-		if m := &merged[len(merged)-1]; m.ClientID == b.ClientID && m.Hour.Equal(b.Hour) {
-			m.Add(b)
-		} else {
-			merged = append(merged, b)
-		}
+	merged := mergeUsage(buckets)
+	full, err := s.addUsageStmt(ctx)
+	if err != nil {
+		return err
 	}
 	return s.inTx(ctx, func(tx queryer) error {
 		args := make([]any, 0, 9*min(len(merged), usageBatch))
@@ -57,7 +52,13 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 				args = append(args, b.ClientID, b.Hour.UnixMicro(), b.OrgID,
 					b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused, micros(b.LastUsedAt), ip)
 			}
-			if _, err := tx.ExecContext(ctx, s.q(addUsageQuery(n)), args...); err != nil {
+			var err error
+			if n == usageBatch {
+				_, err = txStmt(ctx, tx, full).ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, s.q(addUsageQuery(n)), args...)
+			}
+			if err != nil {
 				return mapErr("add usage", err)
 			}
 			merged = merged[n:]
@@ -66,13 +67,53 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	})
 }
 
-// addUsageQueries holds the INSERT for a full batch, built once.
-var addUsageQueries sync.Map // int → string
-
-func addUsageQuery(n int) string {
-	if q, ok := addUsageQueries.Load(n); ok {
-		return q.(string)
+// mergeUsage returns sorted buckets with one bucket per (client, hour):
+// PostgreSQL refuses an ON CONFLICT DO UPDATE that would touch a row twice.
+// Without repeats (a usage flush has none) it returns sorted itself.
+func mergeUsage(sorted []UsageBucket) []UsageBucket {
+	same := func(a, b *UsageBucket) bool { return a.ClientID == b.ClientID && a.Hour.Equal(b.Hour) }
+	i := 1
+	for i < len(sorted) && !same(&sorted[i-1], &sorted[i]) {
+		i++
 	}
+	if i == len(sorted) {
+		return sorted
+	}
+	merged := slices.Clone(sorted[:i])
+	for _, b := range sorted[i:] {
+		if m := &merged[len(merged)-1]; same(m, &b) {
+			m.Add(b)
+		} else {
+			merged = append(merged, b)
+		}
+	}
+	return merged
+}
+
+// addUsageStmt returns the INSERT of a full batch, prepared once: parsing
+// a 200-row statement costs SQLite about a third as much as executing it.
+func (s *SQL) addUsageStmt(ctx context.Context) (*sql.Stmt, error) {
+	p := s.prepared
+	p.addUsageOnce.Do(func() {
+		p.addUsage, p.addUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(addUsageQuery(usageBatch)))
+	})
+	if p.addUsageErr != nil {
+		return nil, fmt.Errorf("store: prepare add usage: %w", p.addUsageErr)
+	}
+	return p.addUsage, nil
+}
+
+// txStmt returns stmt bound to the transaction q, or stmt itself outside
+// one.
+func txStmt(ctx context.Context, q queryer, stmt *sql.Stmt) *sql.Stmt {
+	if tx, ok := q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, stmt)
+	}
+	return stmt
+}
+
+// addUsageQuery builds the INSERT of n buckets.
+func addUsageQuery(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage_hourly
 		(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip) VALUES `)
@@ -96,11 +137,7 @@ func addUsageQuery(n int) string {
 			THEN excluded.last_used_at ELSE usage_hourly.last_used_at END,
 		last_used_ip = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
 			THEN excluded.last_used_ip ELSE usage_hourly.last_used_ip END`)
-	q := b.String()
-	if n == usageBatch { // keep only the one size that recurs
-		addUsageQueries.Store(n, q)
-	}
-	return q
+	return b.String()
 }
 
 // ListUsage returns buckets in time order, then by client ID.

@@ -43,8 +43,10 @@ type Recorder struct {
 	shards [shards]shard
 
 	// flushMu serialises flushes, so that a final Flush returns only once
-	// a periodic one in progress has written what it took.
+	// a periodic one in progress has written what it took. It also guards
+	// out, the buckets of the last flush, whose memory the next one reuses.
 	flushMu sync.Mutex
+	out     []store.UsageBucket
 }
 
 type bucketKey struct {
@@ -52,9 +54,26 @@ type bucketKey struct {
 	hour     int64 // Unix hour
 }
 
+// shard holds the buckets gathered since the last flush, found through
+// index. A flush empties both and keeps their memory, so that recording
+// in a steady state allocates nothing, however many credentials are used.
 type shard struct {
-	mu     sync.Mutex
-	counts map[bucketKey]*store.UsageBucket
+	mu      sync.Mutex
+	index   map[bucketKey]int
+	buckets []store.UsageBucket
+}
+
+// bucket returns the shard's bucket of key, adding it if it is new. The
+// caller holds sh.mu.
+func (sh *shard) bucket(key bucketKey, clientID, orgID string) *store.UsageBucket {
+	i, ok := sh.index[key]
+	if !ok {
+		i = len(sh.buckets)
+		sh.index[key] = i
+		sh.buckets = append(sh.buckets, store.UsageBucket{
+			ClientID: clientID, OrgID: orgID, Hour: time.Unix(key.hour*3600, 0).UTC()})
+	}
+	return &sh.buckets[i]
 }
 
 // NewRecorder returns a recorder that writes to s.
@@ -63,7 +82,7 @@ func NewRecorder(s interface {
 }) *Recorder {
 	r := &Recorder{Store: s, seed: maphash.MakeSeed()}
 	for i := range r.shards {
-		r.shards[i].counts = map[bucketKey]*store.UsageBucket{}
+		r.shards[i].index = map[bucketKey]int{}
 	}
 	return r
 }
@@ -82,11 +101,7 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 	sh := &r.shards[maphash.String(r.seed, clientID)%shards]
 	key := bucketKey{clientID, t.Unix() / 3600}
 	sh.mu.Lock()
-	b := sh.counts[key]
-	if b == nil {
-		b = &store.UsageBucket{ClientID: clientID, OrgID: orgID, Hour: time.Unix(key.hour*3600, 0).UTC()}
-		sh.counts[key] = b
-	}
+	b := sh.bucket(key, clientID, orgID)
 	switch ev {
 	case TokenIssued:
 		b.TokensIssued++
@@ -109,16 +124,16 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	var buckets []store.UsageBucket
+	buckets := r.out[:0]
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for _, b := range sh.counts {
-			buckets = append(buckets, *b)
-		}
-		clear(sh.counts)
+		buckets = append(buckets, sh.buckets...)
+		sh.buckets = sh.buckets[:0]
+		clear(sh.index)
 		sh.mu.Unlock()
 	}
+	r.out = buckets
 	if err := r.Store.AddUsage(ctx, buckets); err != nil {
 		r.restore(buckets)
 		return err
@@ -133,12 +148,7 @@ func (r *Recorder) restore(buckets []store.UsageBucket) {
 		sh := &r.shards[maphash.String(r.seed, b.ClientID)%shards]
 		key := bucketKey{b.ClientID, b.Hour.Unix() / 3600}
 		sh.mu.Lock()
-		cur := sh.counts[key]
-		if cur == nil {
-			cur = &store.UsageBucket{ClientID: b.ClientID, OrgID: b.OrgID, Hour: b.Hour}
-			sh.counts[key] = cur
-		}
-		cur.Add(b)
+		sh.bucket(key, b.ClientID, b.OrgID).Add(b)
 		sh.mu.Unlock()
 	}
 }

@@ -112,6 +112,15 @@ func testUsage(t *testing.T, s store.Store) {
 	if err := s.AddUsage(ctx(t), many); err != nil {
 		t.Fatal(err)
 	}
+	// AddUsage may reorder what it is given, but not change it: a usage
+	// flush that fails puts back exactly what it handed over.
+	var issued, calls int64
+	for _, b := range many {
+		issued, calls = issued+b.TokensIssued, calls+b.APICalls
+	}
+	if len(many) != 451 || issued != 450*451/2 || calls != 4 {
+		t.Errorf("after AddUsage its input holds %d buckets, %d tokens, %d calls; want 451, %d, 4", len(many), issued, calls, 450*451/2)
+	}
 	got, err = s.ListUsage(ctx(t), store.UsageFilter{OrgID: "org_m"})
 	if err != nil || len(got) != 450 {
 		t.Fatalf("ListUsage(org_m) = %d buckets, %v; want 450", len(got), err)
