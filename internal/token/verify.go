@@ -123,9 +123,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 }
 
 // checkSignature establishes that raw is canonical and was signed by a
-// published key, and decodes its claims into c. A token seen before (the
-// same bytes, so canonical then and now, its key still published) is not
-// checked again; a new one in Sapient's own form takes the fast path;
+// published key, and decodes its claims into c. A token verified twice
+// before (the same bytes, so canonical then and now, its key still
+// published) is not checked again; a new one in Sapient's own form takes the fast path;
 // anything else goes through go-jose.
 func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) error {
 	digest := sha256.Sum256(bytesOf(raw))
@@ -148,7 +148,9 @@ func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) er
 	if err := c.decode(payload); err != nil {
 		return invalid("malformed claims")
 	}
-	v.seen.put(&digest, &seenToken{claims: *c, kid: kid})
+	if v.seen.admit(&digest) {
+		v.seen.put(&digest, &seenToken{claims: *c, kid: kid})
+	}
 	return nil
 }
 

@@ -1,0 +1,68 @@
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"log/slog"
+	"testing"
+	"time"
+
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/store/storetest"
+)
+
+// TestSeenAdmission checks that a token is cached from its second
+// verification on, not its first, and that a cached token skips the
+// signature check only while its key is published.
+func TestSeenAdmission(t *testing.T) {
+	kek, err := keys.NewKEK("seen cache test key-encryption secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &keys.Manager{Store: storetest.New(t, storetest.Backends()[0]), KEK: kek, Algorithm: keys.Algorithms[0],
+		Rotation: time.Hour, PublishLead: time.Minute, TokenTTL: time.Hour, Now: time.Now, Rand: rand.Reader,
+		Logger: slog.New(slog.DiscardHandler)}
+	if err := m.Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{Keys: m, Now: time.Now}
+	raw, err := m.Sign([]byte(`{"iss":"i","sub":"s","aud":"a","exp":1,"iat":2,"jti":"j","client_id":"c","org_id":"o"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte(raw))
+	for i, wantCached := range []bool{false, true, true} {
+		var c Claims
+		if err := v.checkSignature(t.Context(), raw, &c); err != nil || c.JTI != "j" {
+			t.Fatalf("verification %d: %+v, %v", i+1, c, err)
+		}
+		if got := v.seen.get(&digest) != nil; got != wantCached {
+			t.Errorf("after verification %d the token is cached: %v, want %v", i+1, got, wantCached)
+		}
+	}
+	forged := raw[:len(raw)-4] + "AAAA"
+	for range 2 {
+		if err := v.checkSignature(t.Context(), forged, new(Claims)); err == nil {
+			t.Fatal("a token with a forged signature verified")
+		}
+	}
+	if d := sha256.Sum256([]byte(forged)); v.seen.get(&d) != nil {
+		t.Error("a token that failed verification was cached")
+	}
+}
+
+// TestSeenAdmitSlots checks the record of tokens verified once: a token is
+// admitted when it comes back to its slot, and a token that took its slot
+// meanwhile pushes it out, so that it is verified again rather than never.
+func TestSeenAdmitSlots(t *testing.T) {
+	var c seenCache
+	a, b := [sha256.Size]byte{0: 1}, [sha256.Size]byte{0: 2} // same slot, other fingerprints
+	for i, step := range []struct {
+		key  *[sha256.Size]byte
+		want bool
+	}{{&a, false}, {&a, true}, {&b, false}, {&a, false}, {&a, true}, {&b, false}} {
+		if got := c.admit(step.key); got != step.want {
+			t.Errorf("step %d: admit = %v, want %v", i, got, step.want)
+		}
+	}
+}
