@@ -9,35 +9,47 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 const shards = 32
 
 // Limiter holds one token bucket per key. The zero value is not usable;
 // call New.
+//
+// Its maps hold no pointers (a key is a 128-bit hash of the client ID, a
+// bucket three numbers), so the garbage collector never scans them: with
+// a million credentials, tens of thousands of buckets are live at any
+// moment, and as pointers (a key string, a bucket, a rate.Limiter each)
+// marking them was a cost the hot path paid on every collection.
 type Limiter struct {
-	seed   maphash.Seed
+	seeds  [2]maphash.Seed
 	shards [shards]shard
 }
 
 type shard struct {
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[key]bucket
 }
 
+// key is a client ID's hash under two seeds. Two client IDs would share a
+// bucket only if both 64-bit halves collided, which the per-process random
+// seeds make as unlikely for an attacker as by chance.
+type key [2]uint64
+
+// bucket is a token bucket that refills at perSec per second up to
+// perSec tokens; last is when a request last took a token (Unix
+// nanoseconds), and tokens is what was left then.
 type bucket struct {
-	lim      *rate.Limiter
-	perSec   int
-	lastSeen time.Time
+	tokens float64
+	last   int64
+	perSec int
 }
 
 // New returns an empty limiter.
 func New() *Limiter {
-	l := &Limiter{seed: maphash.MakeSeed()}
+	l := &Limiter{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range l.shards {
-		l.shards[i].buckets = map[string]*bucket{}
+		l.shards[i].buckets = map[key]bucket{}
 	}
 	return l
 }
@@ -46,26 +58,35 @@ func New() *Limiter {
 // second and holds perSec tokens (one second of burst). A limit of zero or
 // less means unlimited. When refused it returns how long until a token is
 // available.
-func (l *Limiter) Allow(key string, perSec int, now time.Time) (bool, time.Duration) {
+func (l *Limiter) Allow(id string, perSec int, now time.Time) (bool, time.Duration) {
 	if perSec <= 0 {
 		return true, 0
 	}
-	sh := &l.shards[maphash.String(l.seed, key)%shards]
+	k := key{maphash.String(l.seeds[0], id), maphash.String(l.seeds[1], id)}
+	t := now.UnixNano()
+	sh := &l.shards[k[0]%shards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	b := sh.buckets[key]
-	if b == nil || b.perSec != perSec {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(perSec), perSec), perSec: perSec}
-		sh.buckets[key] = b
+	b, ok := sh.buckets[k]
+	if !ok || b.perSec != perSec {
+		b = bucket{tokens: float64(perSec), last: t, perSec: perSec}
 	}
-	b.lastSeen = now
-	if b.lim.AllowN(now, 1) {
-		return true, 0
+	// The arithmetic of golang.org/x/time/rate, step for step, so that the
+	// answers are the same (a test holds it to that).
+	tokens := b.tokens
+	if elapsed := time.Duration(t - b.last); elapsed > 0 { // a clock that steps back refills nothing
+		tokens = min(float64(perSec), tokens+elapsed.Seconds()*float64(perSec))
 	}
-	r := b.lim.ReserveN(now, 1)
-	wait := r.DelayFrom(now)
-	r.CancelAt(now)
-	return false, wait
+	if tokens--; tokens < 0 {
+		// Short of a token by more than a nanosecond's refill: refused,
+		// and the bucket is left as it was, so that last is when it last
+		// changed, which is what Prune relies on.
+		if wait := time.Duration(-tokens / float64(perSec) * float64(time.Second)); wait > 0 {
+			return false, wait
+		}
+	}
+	sh.buckets[k] = bucket{tokens: tokens, last: t, perSec: perSec}
+	return true, 0
 }
 
 // FullAfter is how long an unused bucket takes at most to refill to its
@@ -86,8 +107,9 @@ func (l *Limiter) Prune(before time.Time) {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
+		cutoff := before.UnixNano()
 		for k, b := range sh.buckets {
-			if b.lastSeen.Before(before) {
+			if b.last < cutoff {
 				delete(sh.buckets, k)
 			}
 		}

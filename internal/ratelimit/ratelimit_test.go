@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestAllow(t *testing.T) {
@@ -68,5 +70,48 @@ func TestPruneAfterFullChangesNothing(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Fatal("no request was refused: the pattern never drains a bucket and proves nothing")
+	}
+}
+
+// TestMatchesXTimeRate holds the limiter to golang.org/x/time/rate, whose
+// token bucket it replaces with one the garbage collector need not scan:
+// over bursts, pauses, a clock that steps back and a change of limit, each
+// answer is the same, and each wait the same to the microsecond.
+func TestMatchesXTimeRate(t *testing.T) {
+	l := New()
+	ref := map[string]*rate.Limiter{}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	steps := []time.Duration{0, 0, time.Millisecond, 7 * time.Millisecond, 100 * time.Millisecond, 333 * time.Millisecond,
+		time.Second, -5 * time.Millisecond}
+	rng := rand.New(rand.NewPCG(3, 4))
+	refused := 0
+	for i := range 20000 {
+		now = now.Add(steps[rng.IntN(len(steps))])
+		key := []string{"a", "b"}[rng.IntN(2)]
+		perSec := 5
+		if i > 10000 {
+			perSec = 20 // a new limit starts a new, full bucket
+		}
+		r := ref[key]
+		if r == nil || r.Burst() != perSec {
+			r = rate.NewLimiter(rate.Limit(perSec), perSec)
+			ref[key] = r
+		}
+		ok, wait := l.Allow(key, perSec, now)
+		left := r.TokensAt(now)
+		wantOK := r.AllowN(now, 1)
+		var wantWait time.Duration
+		if !wantOK { // what ReserveN would answer, without reserving
+			wantWait = time.Duration((1 - left) / float64(perSec) * float64(time.Second))
+		}
+		if ok != wantOK || (wait-wantWait).Abs() > time.Microsecond {
+			t.Fatalf("request %d for %s at %v: got %v/%v, x/time/rate says %v/%v", i, key, now, ok, wait, wantOK, wantWait)
+		}
+		if !ok {
+			refused++
+		}
+	}
+	if refused < 500 {
+		t.Fatalf("only %d requests refused: the pattern proves little", refused)
 	}
 }
