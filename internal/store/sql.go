@@ -24,21 +24,23 @@ type SQL struct {
 	// with its usage: PostgreSQL locks no row of an outer join's nullable side.
 	forUpdateCredential string
 	queries             *sync.Map
-	prepared            *prepared
+	shared              *shared
 }
 
-// prepared holds statements prepared once, on first use, and shared by
-// every copy of the store that InTx makes.
-type prepared struct {
+// shared is what every copy of the store that InTx makes shares: a
+// statement prepared once, on first use, and the usage flushes' own
+// connection.
+type shared struct {
 	addUsageOnce sync.Once
 	addUsage     *sql.Stmt
 	addUsageErr  error
+	usage        usageConn
 }
 
 var _ Store = (*SQL)(nil)
 
 func newSQL(db *sql.DB, dialect goose.Dialect) *SQL {
-	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, prepared: &prepared{}}
+	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, shared: &shared{}}
 	if dialect == goose.DialectPostgres {
 		s.forUpdate = " FOR UPDATE"
 		s.forUpdateCredential = " FOR UPDATE OF c"
@@ -70,11 +72,12 @@ func (s *SQL) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the prepared statements and the connections.
+// Close releases the prepared statement and the connections.
 func (s *SQL) Close() error {
-	if st := s.prepared.addUsage; st != nil {
+	if st := s.shared.addUsage; st != nil {
 		st.Close()
 	}
+	s.shared.usage.close()
 	return s.db.Close()
 }
 

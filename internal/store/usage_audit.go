@@ -39,7 +39,7 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx queryer) error {
+	return s.usageTx(ctx, func(tx queryer) error {
 		args := make([]any, 0, 9*min(len(merged), usageBatch))
 		for len(merged) > 0 {
 			n := min(len(merged), usageBatch)
@@ -93,7 +93,7 @@ func mergeUsage(sorted []UsageBucket) []UsageBucket {
 // addUsageStmt returns the INSERT of a full batch, prepared once: parsing
 // a 200-row statement costs SQLite about a third as much as executing it.
 func (s *SQL) addUsageStmt(ctx context.Context) (*sql.Stmt, error) {
-	p := s.prepared
+	p := s.shared
 	p.addUsageOnce.Do(func() {
 		p.addUsage, p.addUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(addUsageQuery(usageBatch)))
 	})

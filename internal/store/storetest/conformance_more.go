@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -101,6 +102,19 @@ func testUsage(t *testing.T, s store.Store) {
 	wg.Wait()
 	if got, _ := s.ListUsage(ctx(t), store.UsageFilter{ClientID: "c9"}); len(got) != 1 || got[0].APICalls != 10 {
 		t.Errorf("concurrent AddUsage: %+v, want 10 calls", got)
+	}
+	// A write that fails (here, its context is gone) writes nothing, and
+	// the next one succeeds, on a fresh connection if it must.
+	gone, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if err := s.AddUsage(gone, []store.UsageBucket{{ClientID: "c8", OrgID: "org_8", Hour: h1, APICalls: 1}}); err == nil {
+		t.Error("AddUsage with a cancelled context succeeded")
+	}
+	if err := s.AddUsage(ctx(t), []store.UsageBucket{{ClientID: "c8", OrgID: "org_8", Hour: h1, APICalls: 2}}); err != nil {
+		t.Fatalf("AddUsage after a failed one: %v", err)
+	}
+	if got, _ := s.ListUsage(ctx(t), store.UsageFilter{ClientID: "c8"}); len(got) != 1 || got[0].APICalls != 2 {
+		t.Errorf("after a failed and a good AddUsage: %+v, want 2 calls", got)
 	}
 	// Many buckets in one call (more than one statement's worth), one of
 	// them twice: every count lands once.

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"github.com/pressly/goose/v3"
+)
+
+// usageCacheKiB is the page cache of the usage flushes' connection: room
+// for the usage table's primary key of a few hundred thousand buckets.
+const usageCacheKiB = 16 << 10
+
+// usageConn is the one SQLite connection that usage flushes go through,
+// with a page cache of its own. SQLite empties a connection's page cache
+// whenever another connection has written since it last read; the pool
+// handed each flush whichever connection was free, so every flush began
+// cold and read the pages of the usage index it updates again (with a
+// million credentials, thousands of them a second). A connection that
+// only flushes keeps its pages from one flush to the next; only other
+// writes, which are rare, empty them.
+type usageConn struct {
+	mu   sync.Mutex
+	conn *sql.Conn
+}
+
+// usageTx runs fn in a transaction of the usage connection on SQLite, and
+// of the pool on PostgreSQL, whose cache is the server's; inside InTx it
+// joins that transaction.
+func (s *SQL) usageTx(ctx context.Context, fn func(q queryer) error) error {
+	if s.tx != nil || s.dialect == goose.DialectPostgres {
+		return s.inTx(ctx, fn)
+	}
+	u := &s.shared.usage
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn == nil {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: usage connection: %w", err)
+		}
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", usageCacheKiB)); err != nil {
+			c.Close()
+			return fmt.Errorf("store: usage connection: %w", err)
+		}
+		u.conn = c
+	}
+	tx, err := u.conn.BeginTx(ctx, nil)
+	if err != nil {
+		err = fmt.Errorf("store: begin: %w", err)
+	} else if err = fn(tx); err != nil {
+		tx.Rollback()
+	} else if err = tx.Commit(); err != nil {
+		err = fmt.Errorf("store: commit: %w", err)
+	}
+	if err != nil {
+		// The next flush starts on a fresh connection, whatever went
+		// wrong with this one.
+		u.conn.Close()
+		u.conn = nil
+	}
+	return err
+}
+
+// close releases the usage connection, if there is one.
+func (u *usageConn) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn != nil {
+		u.conn.Close()
+		u.conn = nil
+	}
+}
