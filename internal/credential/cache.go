@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"sapient.dev/sapient/internal/clientip"
+	"sapient.dev/sapient/internal/doorkeeper"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -101,6 +103,13 @@ type Cache struct {
 	getOnce sync.Once
 	get     func(ctx context.Context, clientID string) (store.Credential, error)
 
+	// once admits a credential read from the table to the entries used
+	// lately the second time it is asked for: with a million credentials
+	// most are asked for once in a long while, and keeping each of them
+	// (a write lock, a second probe of the table, an eviction later) only
+	// turned the entries over without a hit.
+	once doorkeeper.Table
+
 	mu      sync.RWMutex
 	entries map[string]*Entry    // used lately
 	table   *table               // every credential, once Load has run
@@ -147,12 +156,18 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 		c.mu.RUnlock()
 		return e, nil
 	}
+	admit := false
 	if c.table != nil {
-		e, ok = c.table.get(clientID)
+		if e, ok = c.table.get(clientID); ok {
+			admit = c.once.Admit(maphash.String(c.table.seed, clientID))
+		}
 	}
 	missAt, missed := c.missing[clientID]
 	seq := c.changes
 	c.mu.RUnlock()
+	if ok && !admit {
+		return e, nil
+	}
 	if ok {
 		return c.keep(e, fromTable, seq), nil
 	}

@@ -314,3 +314,41 @@ func TestCachePollNeverUndoesRevocation(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheAdmitsOnSecondUse: with every credential in the table, one
+// asked for once is answered from the table and not kept among the entries
+// used lately; asked for again, it is kept, and answered as before. A
+// revocation reaches it either way.
+func TestCacheAdmitsOnSecondUse(t *testing.T) {
+	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
+		ctx := t.Context()
+		once := f.create(t, access.CLI, f.acme.ID, "once", nil)
+		twice := f.create(t, access.CLI, f.acme.ID, "twice", nil)
+		if _, err := f.cache.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		credential.DropHot(f.cache)
+		first := f.lookup(t, twice.Credential.ClientID)
+		f.lookup(t, once.Credential.ClientID)
+		if n := credential.HotLen(f.cache); n != 0 {
+			t.Fatalf("%d entries kept after a first use each, want 0", n)
+		}
+		if second := f.lookup(t, twice.Credential.ClientID); !reflect.DeepEqual(first, second) {
+			t.Fatalf("second use answers %+v, first %+v", second, first)
+		}
+		if n := credential.HotLen(f.cache); n != 1 {
+			t.Fatalf("%d entries kept after a second use, want 1", n)
+		}
+		f.wantGets(t, 0)
+		f.svc.Changed = f.cache.Put // as server.New wires it
+		f.clock.Advance(time.Second)
+		for _, c := range []credential.Created{once, twice} {
+			if _, err := f.svc.Revoke(ctx, access.CLI, c.Credential.ClientID); err != nil {
+				t.Fatal(err)
+			}
+			if e := f.lookup(t, c.Credential.ClientID); e.Active(f.clock.Now()) {
+				t.Fatalf("%s, revoked, is still active", c.Credential.Name)
+			}
+		}
+	})
+}

@@ -12,10 +12,11 @@ import (
 	"math/big"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"sapient.dev/sapient/internal/doorkeeper"
 )
 
 // seenGeneration bounds the cache of verified tokens: two generations of
@@ -31,40 +32,28 @@ type seenToken struct {
 	kid    string
 }
 
-// onceSlots is the size of seenCache's record of tokens verified once:
-// 8 bytes a slot, 512 KiB in all.
-const onceSlots = 64 << 10
-
 // seenCache remembers tokens whose signature verified, by the SHA-256 of
 // the whole token, so that a client that presents the same token again (as
 // clients do until it expires) costs a hash and a map look-up instead of
 // a signature verification. It keeps two generations: when the current
 // one is full it becomes the previous one and the one before is dropped.
 //
-// A token is kept from its second verification on. Its first leaves only
-// a fingerprint in once, a fixed table that allocates nothing, so that
-// tokens used a single time (clients that fetch a token for every call)
-// neither allocate an entry nor push out the tokens that clients reuse.
-// A reused token pays for one more verification in its lifetime.
+// A token is kept from its second verification on (once, a doorkeeper,
+// remembers the first), so that tokens used a single time (clients that
+// fetch a token for every call) neither allocate an entry nor push out the
+// tokens that clients reuse. A reused token pays for one more verification
+// in its lifetime.
 type seenCache struct {
 	mu   sync.RWMutex
 	cur  map[[sha256.Size]byte]*seenToken
 	prev map[[sha256.Size]byte]*seenToken
-	once [onceSlots]atomic.Uint64
+	once doorkeeper.Table
 }
 
 // admit reports whether the token of key was verified before, as far as
-// once remembers, and otherwise remembers it. Two tokens that share a
-// slot push each other out: either is then verified once more than it
-// needed to be, never less.
+// the doorkeeper remembers, and otherwise remembers it.
 func (c *seenCache) admit(key *[sha256.Size]byte) bool {
-	fp := binary.LittleEndian.Uint64(key[:8]) | 1 // never 0, the empty slot
-	slot := &c.once[binary.LittleEndian.Uint64(key[8:16])%onceSlots]
-	if slot.Load() == fp {
-		return true
-	}
-	slot.Store(fp)
-	return false
+	return c.once.Admit(binary.LittleEndian.Uint64(key[:8]))
 }
 
 func (c *seenCache) get(key *[sha256.Size]byte) *seenToken {

@@ -50,19 +50,3 @@ func TestSeenAdmission(t *testing.T) {
 		t.Error("a token that failed verification was cached")
 	}
 }
-
-// TestSeenAdmitSlots checks the record of tokens verified once: a token is
-// admitted when it comes back to its slot, and a token that took its slot
-// meanwhile pushes it out, so that it is verified again rather than never.
-func TestSeenAdmitSlots(t *testing.T) {
-	var c seenCache
-	a, b := [sha256.Size]byte{0: 1}, [sha256.Size]byte{0: 2} // same slot, other fingerprints
-	for i, step := range []struct {
-		key  *[sha256.Size]byte
-		want bool
-	}{{&a, false}, {&a, true}, {&b, false}, {&a, false}, {&a, true}, {&b, false}} {
-		if got := c.admit(step.key); got != step.want {
-			t.Errorf("step %d: admit = %v, want %v", i, got, step.want)
-		}
-	}
-}
