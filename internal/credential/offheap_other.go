@@ -4,7 +4,10 @@ package credential
 
 // offHeap returns n zeroed bytes; where anonymous mappings are not at
 // hand, from the Go heap.
-func offHeap(n int) ([]byte, error) { return make([]byte, n), nil }
+func offHeap(n int) (b, mapped []byte, err error) {
+	b = make([]byte, n)
+	return b, b, nil
+}
 
 // freeOffHeap leaves b to the garbage collector.
 func freeOffHeap([]byte) {}

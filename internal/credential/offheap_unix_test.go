@@ -39,3 +39,28 @@ func TestTableOutsideHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(tb)
 }
+
+// TestOffHeapHugePageBoundary: a block of a huge page or more starts on a
+// huge-page boundary (so that the kernel can back it with huge pages),
+// holds what is written to it, and goes back whole.
+func TestOffHeapHugePageBoundary(t *testing.T) {
+	for _, n := range []int{hugePage, 2*hugePage - 8, 3*hugePage + 4096} {
+		b, mapped, err := offHeap(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != n || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%hugePage != 0 {
+			t.Errorf("offHeap(%d): %d bytes at %p; want %d on a %d-byte boundary", n, len(b), unsafe.SliceData(b), n, hugePage)
+		}
+		b[0], b[n-1] = 1, 2
+		if b[0] != 1 || b[n-1] != 2 {
+			t.Errorf("offHeap(%d) does not keep what is written", n)
+		}
+		freeOffHeap(mapped)
+	}
+	b, mapped, err := offHeap(4096)
+	if err != nil || len(b) != 4096 || len(mapped) != 4096 {
+		t.Fatalf("a small block: %d bytes, mapping of %d, %v", len(b), len(mapped), err)
+	}
+	freeOffHeap(mapped)
+}

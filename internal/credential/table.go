@@ -48,10 +48,22 @@ type row struct {
 	canonical                 bool
 }
 
+// hugePage is the size of a huge page on the processors Sapient runs on.
+const hugePage = 2 << 20
+
+// rowSize is unsafe.Sizeof(row{}) as an untyped constant; the arrays below
+// fail to compile if it is not.
+const rowSize = 88
+
+var (
+	_ [rowSize - unsafe.Sizeof(row{})]byte
+	_ [unsafe.Sizeof(row{}) - rowSize]byte
+)
+
 const (
-	chunkRows  = 4096    // rows allocated at once
-	nameChunk  = 1 << 20 // bytes of names allocated at once
-	firstSlots = 1024    // index size of a new table; it doubles at 3/4 full
+	chunkRows  = 2 * hugePage / rowSize // rows allocated at once: two huge pages
+	nameChunk  = hugePage               // bytes of names allocated at once
+	firstSlots = 1024                   // index size of a new table; it doubles at 3/4 full
 )
 
 func newTable() *table {
@@ -258,16 +270,20 @@ func (n *interner) intern(s string) uint32 {
 }
 
 // memory is what a table took from offHeap.
-type memory struct{ blocks [][]byte }
+type memory struct{ blocks []block }
+
+// block is one piece of memory: what the table uses, and the mapping to
+// give back.
+type block struct{ used, mapped []byte }
 
 // bytes returns n zeroed bytes outside the Go heap where it can, else on
 // it.
 func (m *memory) bytes(n int) []byte {
-	b, err := offHeap(n)
+	b, mapped, err := offHeap(n)
 	if err != nil {
 		return make([]byte, n)
 	}
-	m.blocks = append(m.blocks, b)
+	m.blocks = append(m.blocks, block{b, mapped})
 	return b
 }
 
@@ -282,8 +298,8 @@ func (m *memory) uint32s(n int) []uint32 {
 // free returns one block that bytes gave.
 func (m *memory) free(b []byte) {
 	for i, x := range m.blocks {
-		if unsafe.SliceData(x) == unsafe.SliceData(b) {
-			freeOffHeap(x)
+		if unsafe.SliceData(x.used) == unsafe.SliceData(b) {
+			freeOffHeap(x.mapped)
 			m.blocks = slices.Delete(m.blocks, i, i+1)
 			return
 		}
@@ -292,7 +308,7 @@ func (m *memory) free(b []byte) {
 
 func (m *memory) freeAll() {
 	for _, b := range m.blocks {
-		freeOffHeap(b)
+		freeOffHeap(b.mapped)
 	}
 	m.blocks = nil
 }
