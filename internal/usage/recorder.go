@@ -124,12 +124,12 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	buckets := r.out[:0]
+	buckets := emptied(r.out)
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		buckets = append(buckets, sh.buckets...)
-		sh.buckets = sh.buckets[:0]
+		sh.buckets = emptied(sh.buckets)
 		clear(sh.index)
 		sh.mu.Unlock()
 	}
@@ -139,6 +139,16 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// emptied returns b emptied for reuse, or nil when it held less than a
+// quarter of its capacity: the memory a burst of credentials took goes
+// back once the burst is over.
+func emptied(b []store.UsageBucket) []store.UsageBucket {
+	if cap(b) > 1024 && len(b) < cap(b)/4 {
+		return nil
+	}
+	return b[:0]
 }
 
 // restore puts back what a failed flush took, merged with what was

@@ -226,3 +226,40 @@ func TestFlushWritesLastUseEveryTime(t *testing.T) {
 		t.Errorf("issued %d refused %d, want 10 and 10", issued, refused)
 	}
 }
+
+// TestRecorderMemoryFollowsLoad: a flush keeps the memory of its buckets
+// for the next one, but not after a burst: once flushes hold far fewer
+// buckets than a burst did, what the burst took is let go.
+func TestRecorderMemoryFollowsLoad(t *testing.T) {
+	r := NewRecorder(newMem())
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	held := func() (n int) {
+		for i := range r.shards {
+			n += cap(r.shards[i].buckets)
+		}
+		return n + cap(r.out)
+	}
+	flush := func(credentials int) {
+		t.Helper()
+		for i := range credentials {
+			r.Record(fmt.Sprintf("c%d", i), "org_1", TokenIssued, now, "192.0.2.1")
+		}
+		if err := r.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(50_000)
+	burst := held()
+	if burst < 100_000 {
+		t.Fatalf("a burst of 50,000 buckets holds room for %d", burst)
+	}
+	flush(50_000)
+	if got := held(); got > burst*3/2 {
+		t.Errorf("the same load again grew the memory held from %d to %d buckets", burst, got)
+	}
+	flush(100)
+	flush(100)
+	if got := held(); got > 20_000 {
+		t.Errorf("after the burst, flushes of 100 buckets still hold room for %d", got)
+	}
+}
