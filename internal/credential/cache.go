@@ -165,10 +165,10 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	missAt, missed := c.missing[clientID]
 	seq := c.changes
 	c.mu.RUnlock()
-	if ok && !admit {
-		return e, nil
-	}
 	if ok {
+		if !admit {
+			return e, nil
+		}
 		return c.keep(e, fromTable, seq), nil
 	}
 	if missed && now.Sub(missAt) < missTTL {

@@ -139,7 +139,15 @@ func (s *SQL) inTx(ctx context.Context, fn func(q queryer) error) error {
 	if s.tx != nil {
 		return fn(s.tx)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	return runTx(ctx, s.db, fn)
+}
+
+// runTx runs fn in a transaction begun on db (the pool, or one connection
+// of it) and commits it when fn returns nil.
+func runTx(ctx context.Context, db interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}, fn func(q queryer) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}

@@ -53,8 +53,8 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 					b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused, micros(b.LastUsedAt), ip)
 			}
 			var err error
-			if n == usageBatch {
-				_, err = txStmt(ctx, tx, full).ExecContext(ctx, args...)
+			if n == usageBatch { // usageTx always hands over a *sql.Tx
+				_, err = tx.(*sql.Tx).StmtContext(ctx, full).ExecContext(ctx, args...)
 			} else {
 				_, err = tx.ExecContext(ctx, s.q(addUsageQuery(n)), args...)
 			}
@@ -101,15 +101,6 @@ func (s *SQL) addUsageStmt(ctx context.Context) (*sql.Stmt, error) {
 		return nil, fmt.Errorf("store: prepare add usage: %w", p.addUsageErr)
 	}
 	return p.addUsage, nil
-}
-
-// txStmt returns stmt bound to the transaction q, or stmt itself outside
-// one.
-func txStmt(ctx context.Context, q queryer, stmt *sql.Stmt) *sql.Stmt {
-	if tx, ok := q.(*sql.Tx); ok {
-		return tx.StmtContext(ctx, stmt)
-	}
-	return stmt
 }
 
 // addUsageQuery builds the INSERT of n buckets.

@@ -47,19 +47,9 @@ func (s *SQL) usageTx(ctx context.Context, fn func(q queryer) error) error {
 		}
 		u.conn = c
 	}
-	tx, err := u.conn.BeginTx(ctx, nil)
+	err := runTx(ctx, u.conn, fn)
 	if err != nil {
-		err = fmt.Errorf("store: begin: %w", err)
-	} else if err = fn(tx); err != nil {
-		tx.Rollback()
-	} else if err = tx.Commit(); err != nil {
-		err = fmt.Errorf("store: commit: %w", err)
-	}
-	if err != nil {
-		// The next flush starts on a fresh connection, whatever went
-		// wrong with this one.
-		u.conn.Close()
-		u.conn = nil
+		u.drop() // the next flush starts on a fresh connection, whatever went wrong with this one
 	}
 	return err
 }
@@ -68,6 +58,11 @@ func (s *SQL) usageTx(ctx context.Context, fn func(q queryer) error) error {
 func (u *usageConn) close() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.drop()
+}
+
+// drop releases the connection, if there is one; the caller holds u.mu.
+func (u *usageConn) drop() {
 	if u.conn != nil {
 		u.conn.Close()
 		u.conn = nil

@@ -12,8 +12,8 @@ import (
 )
 
 // TestSeenAdmission checks that a token is cached from its second
-// verification on, not its first, and that a cached token skips the
-// signature check only while its key is published.
+// verification on, not its first, and that a token that fails
+// verification is never cached, however often it is presented.
 func TestSeenAdmission(t *testing.T) {
 	kek, err := keys.NewKEK("seen cache test key-encryption secret")
 	if err != nil {

@@ -123,10 +123,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 }
 
 // checkSignature establishes that raw is canonical and was signed by a
-// published key, and decodes its claims into c. A token verified twice
-// before (the same bytes, so canonical then and now, its key still
-// published) is not checked again; a new one in Sapient's own form takes the fast path;
-// anything else goes through go-jose.
+// published key, and decodes its claims into c. A token in the
+// verified-token cache (which keeps a token from its second verification
+// on: the same bytes, so canonical then and now, its key still published)
+// is not checked again; another in Sapient's own form takes the fast
+// path; anything else goes through go-jose.
 func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) error {
 	digest := sha256.Sum256(bytesOf(raw))
 	if t := v.seen.get(&digest); t != nil {
