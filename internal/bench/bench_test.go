@@ -5,18 +5,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"sapient.dev/sapient/internal/store"
 )
 
 // TestRun runs every scenario briefly and checks that each produced
-// figures, without errors, and the three ratios. It asserts nothing about
-// speed.
+// figures, without errors, and every ratio. It asserts nothing about
+// speed. More than 1,000 credentials, so that token-1k runs too.
 func TestRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers and drives load for a few seconds")
 	}
-	rep, err := Run(t.Context(), Config{Credentials: 20, Concurrency: 4, Duration: 400 * time.Millisecond, Rounds: 2})
+	rep, err := Run(t.Context(), Config{Credentials: 1200, Concurrency: 4, Duration: 400 * time.Millisecond, Rounds: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +72,61 @@ func TestRun(t *testing.T) {
 				t.Errorf("%v: no ratios in %v", name, o)
 			}
 		}
+	}
+}
+
+// TestUsedThisHour: with UsedThisHour every credential has its usage row
+// of the hour, counting at least the token it was given, and a last use.
+func TestUsedThisHour(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and drives load")
+	}
+	db := filepath.Join(t.TempDir(), "bench.db")
+	const n = 30
+	if _, err := Run(t.Context(), Config{Credentials: n, Concurrency: 2, Duration: 200 * time.Millisecond,
+		Scenarios: []string{Token}, UsedThisHour: true, DatabaseURL: db}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	buckets, err := st.ListUsage(t.Context(), store.UsageFilter{From: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, b := range buckets {
+		if b.TokensIssued < 1 || b.LastUsedAt.IsZero() {
+			t.Errorf("bucket %+v", b)
+		}
+		seen[b.ClientID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d credentials with usage this hour, want %d", len(seen), n)
+	}
+}
+
+// TestDefaultScenarios: token-1k runs by default only when it differs
+// from token, that is with more than 1,000 credentials.
+func TestDefaultScenarios(t *testing.T) {
+	for _, tc := range []struct {
+		credentials int
+		want        bool
+	}{{0, false}, {20, false}, {1000, false}, {1001, true}, {1_000_000, true}} {
+		c := Config{Credentials: tc.credentials}
+		if err := c.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(c.Scenarios, TokenThousand); got != tc.want || len(c.Scenarios) < len(Scenarios)-1 {
+			t.Errorf("%d credentials: scenarios %v", tc.credentials, c.Scenarios)
+		}
+	}
+	// Asked for by name, it runs whatever the number.
+	c := Config{Credentials: 20, Scenarios: []string{TokenThousand}}
+	if err := c.defaults(); err != nil || !slices.Equal(c.Scenarios, []string{TokenThousand}) {
+		t.Errorf("explicit token-1k: %v, %v", c.Scenarios, err)
 	}
 }
 

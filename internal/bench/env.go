@@ -88,6 +88,9 @@ func setUp(ctx context.Context, cfg *Config) (_ *env, err error) {
 		}
 	}
 	e.prov, err = provision(ctx, st, e.kr, cfg.Credentials, randomRunID(), e.status())
+	if err == nil && cfg.UsedThisHour {
+		e.prov.usedThisHour, err = useThisHour(ctx, st, e.kr, e.prov.orgs, cfg.Credentials, e.status())
+	}
 	st.Close()
 	if err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type provisioned struct {
 	path  string // "service" or "bulk"
 	took  time.Duration
 	check func(i int) error // compares the load generator's derivation with credential i
+	// usedThisHour is how long writing this hour's usage rows took, when
+	// they were asked for.
+	usedThisHour time.Duration
 }
 
 // provision creates n credentials in ceil(n/perOrg) new organisations,
@@ -157,6 +160,33 @@ func bulkProvision(ctx context.Context, st *store.SQL, svc *credential.Service, 
 		return err
 	}
 	return nil
+}
+
+// useThisHour writes, through the usage flush's own store call, one token
+// issued this hour by each of the n credentials, so that every credential
+// has its usage row of the hour before the first request is measured.
+func useThisHour(ctx context.Context, st *store.SQL, kr *keyring, orgs []store.Org, n int, progress status) (time.Duration, error) {
+	const batch = 50_000
+	start := time.Now()
+	now := start.UTC().Truncate(time.Microsecond)
+	buckets := make([]store.UsageBucket, 0, min(batch, n))
+	for lo := 0; lo < n; lo += batch {
+		buckets = buckets[:0]
+		for i := lo; i < min(lo+batch, n); i++ {
+			id, _, err := kr.credential(i)
+			if err != nil {
+				return 0, fmt.Errorf("bench: usage: %w", err)
+			}
+			buckets = append(buckets, store.UsageBucket{ClientID: id, OrgID: orgs[i/perOrg].ID, Hour: now.Truncate(time.Hour),
+				TokensIssued: 1, LastUsedAt: now, LastUsedIP: "127.0.0.1"})
+		}
+		if err := st.AddUsage(ctx, buckets); err != nil {
+			return 0, fmt.Errorf("bench: usage: %w", err)
+		}
+		progress.show(lo+len(buckets) == n, "used %d / %d credentials this hour", lo+len(buckets), n)
+	}
+	progress.clear()
+	return time.Since(start), nil
 }
 
 func mustHash(s string) credential.Hash {

@@ -19,6 +19,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "sapient bench: %d CPUs, %s, %d credentials (%s, provisioned in %s), ready in %s, credentials in memory in %s\n",
 		r.CPUs, r.Database, r.Credentials, r.ProvisionPath, r.Provision.Round(10*time.Millisecond),
 		r.Ready.Round(time.Millisecond), r.InMemory.Round(time.Millisecond))
+	if cfg.UsedThisHour {
+		fmt.Fprintf(w, "every credential used this hour before measuring (usage rows written in %s)\n", r.UsedThisHour.Round(10*time.Millisecond))
+	}
 	fmt.Fprintf(w, "%d keep-alive clients, %s per scenario in %d interleaved rounds, %s\n\n", cfg.Concurrency, cfg.Duration, cfg.Rounds, mode)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tallocs/req\tpeak RSS MB\tCPU µs/req\t")

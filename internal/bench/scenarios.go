@@ -28,6 +28,7 @@ type prepared struct {
 	note    func() string                                    // a remark for the report, or ""
 	before  func(ctx context.Context, d time.Duration) error // before each phase of length d
 	after   func()                                           // after each phase
+	spread  int                                              // token scenarios: credentials drawn from
 	warm    bool                                             // warm-up done
 	total   phase                                            // measured so far
 	allocs  uint64
@@ -41,6 +42,10 @@ func (e *env) prepare(ctx context.Context, name string) (*prepared, error) {
 	switch name {
 	case Token:
 		return e.prepareToken(name, e.addr, func() {}), nil
+	case TokenThousand:
+		p := e.prepareToken(name, e.addr, func() {})
+		p.spread = min(thousand, e.cfg.Credentials)
+		return p, nil
 	case Me:
 		return e.prepareBearer(name, e.addr, func() {})
 	case TokenUnrecorded:
@@ -118,13 +123,16 @@ func (e *env) newPrepared(name, addr string, next func(w *worker) []byte, stop f
 }
 
 // prepareToken sends client_secret_basic token requests to addr, each for
-// a credential drawn at random from all of them.
+// a credential drawn at random from the first p.spread, all of them unless
+// the caller narrows it.
 func (e *env) prepareToken(name, addr string, stop func()) *prepared {
-	n := e.cfg.Credentials
-	return e.newPrepared(name, addr, func(w *worker) []byte {
-		w.buf = e.tokenRequest(w.buf[:0], w.rng.IntN(n))
+	var p *prepared
+	p = e.newPrepared(name, addr, func(w *worker) []byte {
+		w.buf = e.tokenRequest(w.buf[:0], w.rng.IntN(p.spread))
 		return w.buf
 	}, stop)
+	p.spread = e.cfg.Credentials
+	return p
 }
 
 // prepareBearer sends GET /api/v1/me to addr, each client with the token

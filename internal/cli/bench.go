@@ -36,11 +36,13 @@ keep-alive clients for --duration per scenario, after a short warm-up:
   floor-verify  the same, verifying one ES256 JWT per request
   token-unrecorded, me-unrecorded
                 token and me with usage recording off
+  token-1k      token over the first 1,000 credentials only (by default
+                only with more than 1,000 credentials)
 
 It prints requests per second, latency percentiles, errors, allocations per
 request (of the whole process, load generator included) and peak RSS, and the
-ratios token/floor-sign, me/floor, me-cold/floor-verify, and token and me with
-usage recording on over off. With --rate the
+ratios token/floor-sign, me/floor, me-cold/floor-verify, token and me with
+usage recording on over off, and token over token-1k. With --rate the
 clients offer a fixed rate (open loop) and latency counts from the moment each
 request was due. The exit status is non-zero if any request failed.`,
 		Args: cobra.NoArgs,
@@ -100,6 +102,7 @@ request was due. The exit status is non-zero if any request failed.`,
 	f.DurationVar(&cfg.Warmup, "warmup", 0, "warm-up per scenario, not measured (default a tenth of --duration, at most 2s)")
 	f.IntVar(&cfg.Rounds, "rounds", 0, "split each scenario's --duration into this many slices run in turn with the others' (default 5; fewer for short durations)")
 	f.Float64Var(&cfg.Rate, "rate", 0, "fixed offered rate in requests per second (open loop); 0 for closed loop")
+	f.BoolVar(&cfg.UsedThisHour, "used-this-hour", false, "give every credential a usage row for this hour before measuring, as after a few minutes of traffic")
 	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write a CPU profile of each scenario to this directory")
 	return a.addJSON(c)
 }
