@@ -263,3 +263,63 @@ func TestRecorderMemoryFollowsLoad(t *testing.T) {
 		t.Errorf("after the burst, flushes of 100 buckets still hold room for %d", got)
 	}
 }
+
+// TestFlushPaced: flushes come every interval, and every ten while they
+// gather 10,000 buckets or more per interval; a failed flush is retried at
+// the next tick.
+func TestFlushPaced(t *testing.T) {
+	m := newMem()
+	r := NewRecorder(m)
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	sec := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	use := func(credentials int, at time.Time) {
+		for i := range credentials {
+			r.Record(fmt.Sprintf("c%d", i), "org_1", TokenIssued, at, "192.0.2.1")
+		}
+	}
+	tick := func(at time.Time, wantWrite int) {
+		t.Helper()
+		before := len(m.writes)
+		if err := r.FlushPaced(t.Context(), at, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case wantWrite == 0 && len(m.writes) != before:
+			t.Errorf("at %v: flushed %d buckets, want no flush", at.Sub(t0), m.writes[len(m.writes)-1])
+		case wantWrite > 0 && (len(m.writes) != before+1 || m.writes[len(m.writes)-1] != wantWrite):
+			t.Errorf("at %v: writes %v, want one of %d buckets", at.Sub(t0), m.writes[before:], wantWrite)
+		}
+	}
+	// A few credentials: every tick, a little early or late.
+	use(100, sec(0))
+	tick(sec(0), 100)
+	use(100, sec(1))
+	tick(sec(0.95), 100)
+	use(100, sec(2))
+	tick(sec(2.05), 100)
+	// Many: the next flush comes ten ticks later, with everything since.
+	use(paceBuckets, sec(3))
+	tick(sec(3), paceBuckets)
+	use(5, sec(4))
+	for s := 4.0; s < 12.5; s++ {
+		tick(sec(s), 0)
+	}
+	use(10*paceBuckets, sec(12))
+	tick(sec(13), 10*paceBuckets) // still as many per interval: ten more
+	tick(sec(14), 0)
+	use(200, sec(22))
+	tick(sec(23), 200) // 200 in ten intervals: back to every interval
+	use(1, sec(24))
+	tick(sec(24), 1)
+	// A flush that fails is due again at the next tick.
+	m.fail = errors.New("database gone")
+	use(1, sec(25))
+	if err := r.FlushPaced(t.Context(), sec(25), time.Second); err == nil {
+		t.Fatal("a failed flush reported no error")
+	}
+	tick(sec(26), 1)
+	// c0 was used nine times, and each use was written once.
+	if issued, _, _, _ := m.total("c0"); issued != 9 {
+		t.Errorf("c0: %d tokens issued, want 9", issued)
+	}
+}
