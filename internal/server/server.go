@@ -55,7 +55,7 @@ type Config struct {
 	// SyncInterval is how often changes made by other instances are
 	// polled; default 250ms, so revocations everywhere apply within 1s.
 	SyncInterval time.Duration
-	// FlushInterval is how often usage is written; default 1s, ten times
+	// FlushInterval is how often usage is written; default 1s, five times
 	// that while more than 10,000 credentials an interval are in use
 	// (usage.Recorder.FlushPaced).
 	FlushInterval time.Duration

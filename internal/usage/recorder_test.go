@@ -264,7 +264,7 @@ func TestRecorderMemoryFollowsLoad(t *testing.T) {
 	}
 }
 
-// TestFlushPaced: flushes come every interval, and every ten while they
+// TestFlushPaced: flushes come every interval, and every five while they
 // gather 10,000 buckets or more per interval; a failed flush is retried at
 // the next tick.
 func TestFlushPaced(t *testing.T) {
@@ -297,27 +297,27 @@ func TestFlushPaced(t *testing.T) {
 	tick(sec(0.95), 100)
 	use(100, sec(2))
 	tick(sec(2.05), 100)
-	// Many: the next flush comes ten ticks later, with everything since.
+	// Many: the next flush comes five ticks later, with everything since.
 	use(paceBuckets, sec(3))
 	tick(sec(3), paceBuckets)
 	use(5, sec(4))
-	for s := 4.0; s < 12.5; s++ {
+	for s := 4.0; s < 7.5; s++ {
 		tick(sec(s), 0)
 	}
-	use(10*paceBuckets, sec(12))
-	tick(sec(13), 10*paceBuckets) // still as many per interval: ten more
-	tick(sec(14), 0)
-	use(200, sec(22))
-	tick(sec(23), 200) // 200 in ten intervals: back to every interval
-	use(1, sec(24))
-	tick(sec(24), 1)
+	use(5*paceBuckets, sec(7))
+	tick(sec(8), 5*paceBuckets) // still as many per interval: five more
+	tick(sec(9), 0)
+	use(200, sec(12))
+	tick(sec(13), 200) // 200 in five intervals: back to every interval
+	use(1, sec(14))
+	tick(sec(14), 1)
 	// A flush that fails is due again at the next tick.
 	m.fail = errors.New("database gone")
-	use(1, sec(25))
-	if err := r.FlushPaced(t.Context(), sec(25), time.Second); err == nil {
+	use(1, sec(15))
+	if err := r.FlushPaced(t.Context(), sec(15), time.Second); err == nil {
 		t.Fatal("a failed flush reported no error")
 	}
-	tick(sec(26), 1)
+	tick(sec(16), 1)
 	// c0 was used nine times, and each use was written once.
 	if issued, _, _, _ := m.total("c0"); issued != 9 {
 		t.Errorf("c0: %d tokens issued, want 9", issued)
