@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer env.close()
 	rep := &Report{
 		Credentials: cfg.Credentials, ProvisionPath: env.prov.path, Provision: env.prov.took,
-		Ready: env.ready, InMemory: env.loaded, UsedThisHour: env.prov.usedThisHour, Database: env.dbKind, CPUs: runtime.GOMAXPROCS(0), Config: cfg,
+		Ready: env.ready, InMemory: env.loaded, UsedThisHour: env.used, Database: env.dbKind, CPUs: runtime.GOMAXPROCS(0), Config: cfg,
 	}
 	var preps []*prepared
 	defer func() {

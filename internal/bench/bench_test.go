@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -75,27 +76,35 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestUsedThisHour: with UsedThisHour every credential has its usage row
-// of the hour, counting at least the token it was given, and a last use.
-func TestUsedThisHour(t *testing.T) {
+// usageAfter runs cfg on an SQLite file of its own and returns the store,
+// still open, with the usage buckets of the last hour.
+func usageAfter(t *testing.T, cfg Config) (*store.SQL, []store.UsageBucket) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server and drives load")
 	}
-	db := filepath.Join(t.TempDir(), "bench.db")
-	const n = 30
-	if _, err := Run(t.Context(), Config{Credentials: n, Concurrency: 2, Duration: 200 * time.Millisecond,
-		Scenarios: []string{Token}, UsedThisHour: true, DatabaseURL: db}); err != nil {
+	cfg.DatabaseURL = filepath.Join(t.TempDir(), "bench.db")
+	if _, err := Run(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(t.Context(), db)
+	st, err := store.Open(t.Context(), cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	buckets, err := st.ListUsage(t.Context(), store.UsageFilter{From: time.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, buckets
+}
+
+// TestUsedThisHour: with UsedThisHour every credential has its usage row
+// of the hour, counting at least the token it was given, and a last use.
+func TestUsedThisHour(t *testing.T) {
+	const n = 30
+	_, buckets := usageAfter(t, Config{Credentials: n, Concurrency: 2, Duration: 200 * time.Millisecond,
+		Scenarios: []string{Token}, UsedThisHour: true})
 	seen := map[string]bool{}
 	for _, b := range buckets {
 		if b.TokensIssued < 1 || b.LastUsedAt.IsZero() {
@@ -105,6 +114,27 @@ func TestUsedThisHour(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d credentials with usage this hour, want %d", len(seen), n)
+	}
+}
+
+// TestTokenThousandSpread: token-1k asks for tokens of the first 1,000
+// credentials only (named bench-0000000 to bench-0000999), and of many
+// of them.
+func TestTokenThousandSpread(t *testing.T) {
+	st, buckets := usageAfter(t, Config{Credentials: thousand + 200, Concurrency: 4, Duration: 300 * time.Millisecond,
+		Scenarios: []string{TokenThousand}})
+	if len(buckets) < 100 {
+		t.Fatalf("%d credentials used, want most of the first %d", len(buckets), thousand)
+	}
+	for _, b := range buckets {
+		c, err := st.GetCredential(t.Context(), b.ClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var i int
+		if _, err := fmt.Sscanf(c.Name, "bench-%d", &i); err != nil || i >= thousand {
+			t.Errorf("token-1k used credential %q", c.Name)
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ type env struct {
 	addr    string
 	ready   time.Duration
 	loaded  time.Duration
+	used    time.Duration // writing this hour's usage rows (Config.UsedThisHour)
 	stop    context.CancelFunc
 	stopped chan error
 
@@ -89,7 +90,7 @@ func setUp(ctx context.Context, cfg *Config) (_ *env, err error) {
 	}
 	e.prov, err = provision(ctx, st, e.kr, cfg.Credentials, randomRunID(), e.status())
 	if err == nil && cfg.UsedThisHour {
-		e.prov.usedThisHour, err = useThisHour(ctx, st, e.kr, e.prov.orgs, cfg.Credentials, e.status())
+		e.used, err = useThisHour(ctx, st, e.kr, e.prov.orgs, cfg.Credentials, e.status())
 	}
 	st.Close()
 	if err != nil {

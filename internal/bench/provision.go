@@ -30,9 +30,6 @@ type provisioned struct {
 	path  string // "service" or "bulk"
 	took  time.Duration
 	check func(i int) error // compares the load generator's derivation with credential i
-	// usedThisHour is how long writing this hour's usage rows took, when
-	// they were asked for.
-	usedThisHour time.Duration
 }
 
 // provision creates n credentials in ceil(n/perOrg) new organisations,
@@ -169,6 +166,7 @@ func useThisHour(ctx context.Context, st *store.SQL, kr *keyring, orgs []store.O
 	const batch = 50_000
 	start := time.Now()
 	now := start.UTC().Truncate(time.Microsecond)
+	hour := now.Truncate(time.Hour)
 	buckets := make([]store.UsageBucket, 0, min(batch, n))
 	for lo := 0; lo < n; lo += batch {
 		buckets = buckets[:0]
@@ -177,7 +175,7 @@ func useThisHour(ctx context.Context, st *store.SQL, kr *keyring, orgs []store.O
 			if err != nil {
 				return 0, fmt.Errorf("bench: usage: %w", err)
 			}
-			buckets = append(buckets, store.UsageBucket{ClientID: id, OrgID: orgs[i/perOrg].ID, Hour: now.Truncate(time.Hour),
+			buckets = append(buckets, store.UsageBucket{ClientID: id, OrgID: orgs[i/perOrg].ID, Hour: hour,
 				TokensIssued: 1, LastUsedAt: now, LastUsedIP: "127.0.0.1"})
 		}
 		if err := st.AddUsage(ctx, buckets); err != nil {

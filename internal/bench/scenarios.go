@@ -28,7 +28,6 @@ type prepared struct {
 	note    func() string                                    // a remark for the report, or ""
 	before  func(ctx context.Context, d time.Duration) error // before each phase of length d
 	after   func()                                           // after each phase
-	spread  int                                              // token scenarios: credentials drawn from
 	warm    bool                                             // warm-up done
 	total   phase                                            // measured so far
 	allocs  uint64
@@ -41,15 +40,13 @@ type prepared struct {
 func (e *env) prepare(ctx context.Context, name string) (*prepared, error) {
 	switch name {
 	case Token:
-		return e.prepareToken(name, e.addr, func() {}), nil
+		return e.prepareToken(name, e.addr, e.cfg.Credentials, func() {}), nil
 	case TokenThousand:
-		p := e.prepareToken(name, e.addr, func() {})
-		p.spread = min(thousand, e.cfg.Credentials)
-		return p, nil
+		return e.prepareToken(name, e.addr, min(thousand, e.cfg.Credentials), func() {}), nil
 	case Me:
 		return e.prepareBearer(name, e.addr, func() {})
 	case TokenUnrecorded:
-		return e.unrecorded(e.prepareToken(name, e.addr, func() {})), nil
+		return e.unrecorded(e.prepareToken(name, e.addr, e.cfg.Credentials, func() {})), nil
 	case MeUnrecorded:
 		p, err := e.prepareBearer(name, e.addr, func() {})
 		if err != nil {
@@ -68,7 +65,7 @@ func (e *env) prepare(ctx context.Context, name string) (*prepared, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		return e.withFloor(ctx, floorSignHandler(key, e.signingInput, e.tokenBodyLen), func(addr string, stop func()) (*prepared, error) {
-			return e.prepareToken(name, addr, stop), nil
+			return e.prepareToken(name, addr, e.cfg.Credentials, stop), nil
 		})
 	case FloorVerify:
 		jwk, ok := e.srv.Keys.PublicKey(e.kid)
@@ -123,16 +120,12 @@ func (e *env) newPrepared(name, addr string, next func(w *worker) []byte, stop f
 }
 
 // prepareToken sends client_secret_basic token requests to addr, each for
-// a credential drawn at random from the first p.spread, all of them unless
-// the caller narrows it.
-func (e *env) prepareToken(name, addr string, stop func()) *prepared {
-	var p *prepared
-	p = e.newPrepared(name, addr, func(w *worker) []byte {
-		w.buf = e.tokenRequest(w.buf[:0], w.rng.IntN(p.spread))
+// a credential drawn at random from the first n.
+func (e *env) prepareToken(name, addr string, n int, stop func()) *prepared {
+	return e.newPrepared(name, addr, func(w *worker) []byte {
+		w.buf = e.tokenRequest(w.buf[:0], w.rng.IntN(n))
 		return w.buf
 	}, stop)
-	p.spread = e.cfg.Credentials
-	return p
 }
 
 // prepareBearer sends GET /api/v1/me to addr, each client with the token
