@@ -101,13 +101,9 @@ func sqliteDSN(path string) string {
 // version. A database whose schema is newer than this binary is refused
 // with ErrNewerDatabase and left untouched.
 func (s *SQL) Migrate(ctx context.Context) (int64, error) {
-	sub, err := fs.Sub(migrations, "migrations")
+	p, err := s.migrations()
 	if err != nil {
-		return 0, fmt.Errorf("store: migrations: %w", err)
-	}
-	p, err := goose.NewProvider(s.dialect, s.db, sub)
-	if err != nil {
-		return 0, fmt.Errorf("store: migrations: %w", err)
+		return 0, err
 	}
 	current, err := p.GetDBVersion(ctx)
 	if err != nil && !errors.Is(err, goose.ErrVersionNotFound) {
@@ -125,6 +121,20 @@ func (s *SQL) Migrate(ctx context.Context) (int64, error) {
 		return current, fmt.Errorf("store: migrate: %w", err)
 	}
 	return latest, nil
+}
+
+// migrations returns the schema's migrations for this store's database:
+// the SQL files, and those written in Go.
+func (s *SQL) migrations() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(s.dialect, s.db, sub, goose.WithGoMigrations(usageByHour(s.dialect)))
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	return p, nil
 }
 
 // rebind rewrites ? placeholders as $1, $2, … for PostgreSQL. Sapient's

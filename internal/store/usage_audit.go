@@ -24,15 +24,16 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
 	}
-	// In key order: each B-tree page is visited once, in turn, rather than
-	// at random (with a million credentials the flush inserts thousands of
-	// scattered rows a second); and on PostgreSQL two instances flushing
-	// the same buckets lock them in the same order, so never deadlock.
+	// In key order (hour, then client): each page of the hour's run of
+	// rows is visited once, in turn, rather than at random (with a million
+	// credentials the flush writes thousands of scattered rows a second);
+	// and on PostgreSQL two instances flushing the same buckets lock them
+	// in the same order, so never deadlock.
 	for i := range buckets {
 		buckets[i].Hour = buckets[i].Hour.UTC().Truncate(time.Hour)
 	}
 	slices.SortFunc(buckets, func(a, b UsageBucket) int {
-		return cmp.Or(strings.Compare(a.ClientID, b.ClientID), a.Hour.Compare(b.Hour))
+		return cmp.Or(a.Hour.Compare(b.Hour), strings.Compare(a.ClientID, b.ClientID))
 	})
 	merged := mergeUsage(buckets)
 	full, err := s.addUsageStmt(ctx)
@@ -119,7 +120,7 @@ func addUsageQuery(n int) string {
 	// read the row as it was; CASE, unlike max(a, b) or GREATEST, means the
 	// same on SQLite and PostgreSQL, and a NULL new time never wins.
 	b.WriteString(`
-		ON CONFLICT (client_id, hour) DO UPDATE SET
+		ON CONFLICT (hour, client_id) DO UPDATE SET
 		tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
 		tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
 		api_calls = usage_hourly.api_calls + excluded.api_calls,
@@ -172,7 +173,7 @@ func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, erro
 // keepPrunedLastUse copies into each credential the latest last use of its
 // usage rows before the hour given (the parameter, four times), where it
 // is later than the credential's own. The credentials to change are found
-// from the usage rows to be deleted (usage_hourly_hour), not by visiting
+// from the usage rows to be deleted (a range of the key), not by visiting
 // every credential. updated_at stays: last use is no change that other
 // instances poll for.
 const keepPrunedLastUse = `UPDATE credentials SET

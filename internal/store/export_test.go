@@ -1,0 +1,24 @@
+package store
+
+import (
+	"context"
+)
+
+// MigrateTo moves the schema up or down to the version given, for tests
+// of a migration against data written by the schema before it.
+func (s *SQL) MigrateTo(ctx context.Context, version int64) error {
+	p, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if current > version {
+		_, err = p.DownTo(ctx, version)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	return err
+}
