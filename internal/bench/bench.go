@@ -331,8 +331,19 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 		}
 		prof = f
 	}
+	// Each slice pays for writing the usage it records, and only that: what
+	// the warm-up or the scenario before recorded is written first, and
+	// this slice's usage within it. Otherwise a flush, every five seconds
+	// while flushes are paced (see usage.Recorder.FlushPaced), would charge
+	// whichever slice runs at its tick.
+	if err := e.srv.Usage.Flush(ctx); err != nil {
+		return fmt.Errorf("bench: write usage: %w", err)
+	}
 	a0, c0 := allocs(), cpuTime()
 	ph := l.run(ctx, p.workers)
+	t0 := time.Now()
+	flushErr := e.srv.Usage.Flush(ctx)
+	ph.elapsed += time.Since(t0)
 	a1, c1 := allocs(), cpuTime()
 	p.cpu += c1 - c0
 	if prof != nil {
@@ -340,6 +351,9 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 		prof.Close()
 	}
 	p.after()
+	if flushErr != nil {
+		return fmt.Errorf("bench: write usage: %w", flushErr)
+	}
 	p.peakRSS = max(p.peakRSS, rss.peakMB())
 	p.allocs += a1 - a0
 	t := &p.total

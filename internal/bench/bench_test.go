@@ -201,3 +201,53 @@ func TestHistogram(t *testing.T) {
 		t.Errorf("p100 = %v, max %v", h.quantile(1), h.max)
 	}
 }
+
+// TestSliceWritesItsUsage: when a slice ends, the usage of every token it
+// issued (and of its warm-up) is in the store, so that no flush of one
+// slice's usage lands in another's measurement.
+func TestSliceWritesItsUsage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and drives load")
+	}
+	cfg := Config{Credentials: 50, Concurrency: 2, Duration: 300 * time.Millisecond, Rounds: 3,
+		Scenarios: []string{Token}, DatabaseURL: filepath.Join(t.TempDir(), "bench.db")}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := setUp(t.Context(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	p, err := e.prepare(t.Context(), Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	issued := func() int64 {
+		buckets, err := e.st.ListUsage(t.Context(), store.UsageFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, b := range buckets {
+			n += b.TokensIssued
+		}
+		return n
+	}
+	before := issued()
+	for round := range cfg.Rounds {
+		warm := p.warm
+		prev := p.total.requests - p.total.errors
+		if err := e.slice(t.Context(), p, round); err != nil {
+			t.Fatal(err)
+		}
+		now, served := issued(), p.total.requests-p.total.errors
+		// The warm-up's tokens are not counted in p.total: at least the
+		// slice's own, and exactly those after the first.
+		if got := now - before; got < served-prev || (warm && got != served-prev) {
+			t.Errorf("round %d: %d tokens issued in the store after the slice, the slice issued %d", round, got, served-prev)
+		}
+		before = now
+	}
+}
