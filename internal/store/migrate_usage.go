@@ -10,7 +10,8 @@ import (
 
 // usageByHour is migration 4: usage_hourly keyed by (hour, client_id)
 // instead of (client_id, hour), and on SQLite stored in that key's order
-// (WITHOUT ROWID), so that the rows of one hour lie together.
+// (WITHOUT ROWID), so that the rows of one hour lie together; and
+// usage_pending, where usage waits to be folded into it.
 //
 // A usage flush updates the rows of the current hour. Keyed by client
 // first, each credential's rows of every hour kept (400 days by default)
@@ -29,7 +30,18 @@ func usageByHour(dialect goose.Dialect) *goose.Migration {
 	if dialect != goose.DialectPostgres {
 		withoutRowID = " WITHOUT ROWID"
 	}
-	const columns = `client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip`
+	// usage_pending holds usage written and not yet folded into
+	// usage_hourly (see SQL.AddUsage): no key, no index.
+	const pending = `CREATE TABLE usage_pending (
+			client_id      TEXT NOT NULL,
+			hour           BIGINT NOT NULL,
+			org_id         TEXT NOT NULL,
+			tokens_issued  BIGINT NOT NULL,
+			tokens_refused BIGINT NOT NULL,
+			api_calls      BIGINT NOT NULL,
+			api_refused    BIGINT NOT NULL,
+			last_used_at   BIGINT,
+			last_used_ip   TEXT NOT NULL)`
 	table := func(key string) string {
 		return `CREATE TABLE usage_hourly_new (
 			client_id      TEXT NOT NULL,
@@ -43,19 +55,20 @@ func usageByHour(dialect goose.Dialect) *goose.Migration {
 			last_used_ip   TEXT NOT NULL DEFAULT '',
 			PRIMARY KEY (` + key + `))`
 	}
-	// rebuild copies the rows, in the new key's order, into a table with
-	// that key, and puts it in the old one's place.
-	rebuild := func(key, options string, indexes ...string) func(ctx context.Context, tx *sql.Tx) error {
-		stmts := []string{
-			table(key) + options,
-			`INSERT INTO usage_hourly_new (` + columns + `) SELECT ` + columns + ` FROM usage_hourly ORDER BY ` + key,
+	// rebuild runs the statements before, copies the rows, in the new key's
+	// order, into a table with that key, puts it in the old one's place,
+	// and runs the statements after.
+	rebuild := func(key, options string, before, after []string) func(ctx context.Context, tx *sql.Tx) error {
+		stmts := append(before,
+			table(key)+options,
+			`INSERT INTO usage_hourly_new (`+usageColumns+`) SELECT `+usageColumns+` FROM usage_hourly ORDER BY `+key,
 			`DROP TABLE usage_hourly`,
 			`ALTER TABLE usage_hourly_new RENAME TO usage_hourly`,
-		}
+		)
 		if dialect == goose.DialectPostgres { // the key's index keeps the name it was created with
 			stmts = append(stmts, `ALTER INDEX usage_hourly_new_pkey RENAME TO usage_hourly_pkey`)
 		}
-		stmts = append(stmts, indexes...)
+		stmts = append(stmts, after...)
 		return func(ctx context.Context, tx *sql.Tx) error {
 			for _, stmt := range stmts {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
@@ -66,11 +79,15 @@ func usageByHour(dialect goose.Dialect) *goose.Migration {
 		}
 	}
 	return goose.NewGoMigration(4,
-		&goose.GoFunc{RunTx: rebuild("hour, client_id", withoutRowID,
+		&goose.GoFunc{RunTx: rebuild("hour, client_id", withoutRowID, nil, []string{
 			`CREATE INDEX usage_hourly_client ON usage_hourly (client_id, hour)`,
-			`CREATE INDEX usage_hourly_org ON usage_hourly (org_id, hour)`)},
-		&goose.GoFunc{RunTx: rebuild("client_id, hour", "",
 			`CREATE INDEX usage_hourly_org ON usage_hourly (org_id, hour)`,
-			`CREATE INDEX usage_hourly_hour ON usage_hourly (hour)`)},
+			pending,
+		})},
+		// Down folds what waits into usage_hourly first.
+		&goose.GoFunc{RunTx: rebuild("client_id, hour", "", append(foldUsage(dialect), `DROP TABLE usage_pending`), []string{
+			`CREATE INDEX usage_hourly_org ON usage_hourly (org_id, hour)`,
+			`CREATE INDEX usage_hourly_hour ON usage_hourly (hour)`,
+		})},
 	)
 }

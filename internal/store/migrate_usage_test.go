@@ -12,8 +12,9 @@ import (
 )
 
 // TestMigrateUsageByHour checks migration 4 on usage written by the schema
-// before it: every row survives, in both directions, and the table keyed
-// by hour takes the flush's upsert and answers reads by credential.
+// before it: every row survives, in both directions (usage waiting to be
+// folded included), and the table keyed by hour takes folded usage and
+// answers reads by credential.
 func TestMigrateUsageByHour(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -62,17 +63,24 @@ func TestMigrateUsageByHour(t *testing.T) {
 			sum.Add(more)
 			wantUsage(t, s, store.UsageFilter{ClientID: "sap_a"}, old[0], sum)
 
+			// Usage still waiting to be folded is kept by migrating down.
+			if err := s.AddUsage(ctx, []store.UsageBucket{{ClientID: "sap_b", Hour: h0, OrgID: "org_2", TokensIssued: 4}}); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.MigrateTo(ctx, 3); err != nil {
 				t.Fatal(err)
 			}
 			var n int
-			if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM usage_hourly WHERE client_id = 'sap_a' AND api_calls = 7 AND tokens_issued = 1`).Scan(&n); err != nil || n != 1 {
-				t.Fatalf("after migrating down: %d rows with the summed bucket, %v", n, err)
+			if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM usage_hourly
+				WHERE (client_id = 'sap_a' AND api_calls = 7 AND tokens_issued = 1) OR (client_id = 'sap_b' AND tokens_issued = 5)`).Scan(&n); err != nil || n != 2 {
+				t.Fatalf("after migrating down: %d of the 2 summed buckets, %v", n, err)
 			}
 			if _, err := s.Migrate(ctx); err != nil {
 				t.Fatalf("migrating up again: %v", err)
 			}
-			wantUsage(t, s, store.UsageFilter{OrgID: "org_2"}, old[2])
+			b5 := old[2]
+			b5.TokensIssued = 5
+			wantUsage(t, s, store.UsageFilter{OrgID: "org_2"}, b5)
 		})
 	}
 }

@@ -35,6 +35,7 @@ type shared struct {
 	addUsage     *sql.Stmt
 	addUsageErr  error
 	usage        usageConn
+	fold         folding
 }
 
 var _ Store = (*SQL)(nil)
@@ -485,6 +486,9 @@ var credentialViewColumns = func() string {
 
 // GetCredential finds a credential by client ID, with its last use.
 func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, error) {
+	if err := s.fold(ctx); err != nil {
+		return Credential{}, err
+	}
 	c, err := scanCredential(s.conn().QueryRowContext(ctx,
 		s.q(`SELECT `+credentialViewColumns+` FROM `+credentialsWithLastUse+` WHERE c.client_id = ?`), clientID))
 	return c, mapErr("get credential", err)
@@ -492,6 +496,9 @@ func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, e
 
 // ListCredentials lists credentials, newest first, with their last use.
 func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error) {
+	if err := s.fold(ctx); err != nil {
+		return nil, err
+	}
 	query := `SELECT ` + credentialViewColumns + ` FROM ` + credentialsWithLastUse
 	var args []any
 	if f.OrgID != "" {
@@ -509,6 +516,9 @@ func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Creden
 // UpdateCredential is a read-modify-write of one credential. The result
 // carries the last use as GetCredential reads it.
 func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error) {
+	if err := s.fold(ctx); err != nil {
+		return Credential{}, err
+	}
 	var out Credential
 	err := s.inTx(ctx, func(tx queryer) error {
 		old, err := scanCredential(tx.QueryRowContext(ctx,

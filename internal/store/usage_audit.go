@@ -1,102 +1,153 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/pressly/goose/v3"
 )
 
 // usageBatch is how many buckets one INSERT writes: 9 parameters each,
 // well under SQLite's and PostgreSQL's limits on parameters.
 const usageBatch = 200
 
+// foldEvery is how long usage waits in usage_pending, at most, before a
+// write folds it into usage_hourly; a read folds it at once.
+const foldEvery = 30 * time.Second
+
 // AddUsage adds counts to the hourly buckets, and moves their last use
-// forward, in one transaction, with one multi-row INSERT … ON CONFLICT DO
-// UPDATE per batch of buckets. This one write per credential and hour is
-// all a usage flush costs: the credentials table is not written. It sorts
-// buckets in place (a usage flush hands over thousands a second, which a
-// copy would only add to the garbage); their contents stay as given.
+// forward. It appends the buckets, as they are, to usage_pending, a table
+// with no index, whose new rows fill its last pages one after the other:
+// a usage flush writes each second the buckets of thousands of
+// credentials, and updating their rows of usage_hourly in place cost a
+// page written per row once a million credentials had theirs (see
+// docs/BENCHMARKS.md). At most every foldEvery, and before every read of
+// usage or last use, fold adds what waits there to usage_hourly in one
+// sorted pass, in which the rows of many flushes share their pages. The
+// buckets are not changed or reordered.
 func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
 	}
-	// In key order (hour, then client): each page of the hour's run of
-	// rows is visited once, in turn, rather than at random (with a million
-	// credentials the flush writes thousands of scattered rows a second);
-	// and on PostgreSQL two instances flushing the same buckets lock them
-	// in the same order, so never deadlock.
-	for i := range buckets {
-		buckets[i].Hour = buckets[i].Hour.UTC().Truncate(time.Hour)
-	}
-	slices.SortFunc(buckets, func(a, b UsageBucket) int {
-		return cmp.Or(a.Hour.Compare(b.Hour), strings.Compare(a.ClientID, b.ClientID))
-	})
-	merged := mergeUsage(buckets)
-	full, err := s.addUsageStmt(ctx)
+	full, err := s.appendUsageStmt(ctx)
 	if err != nil {
 		return err
 	}
-	return s.usageTx(ctx, func(tx queryer) error {
-		args := make([]any, 0, 9*min(len(merged), usageBatch))
-		for len(merged) > 0 {
-			n := min(len(merged), usageBatch)
+	err = s.usageTx(ctx, func(tx queryer) error {
+		args := make([]any, 0, 9*min(len(buckets), usageBatch))
+		for rest := buckets; len(rest) > 0; {
+			n := min(len(rest), usageBatch)
 			args = args[:0]
-			for _, b := range merged[:n] {
+			for _, b := range rest[:n] {
 				ip := b.LastUsedIP
 				if b.LastUsedAt.IsZero() {
 					ip = ""
 				}
-				args = append(args, b.ClientID, b.Hour.UnixMicro(), b.OrgID,
+				args = append(args, b.ClientID, b.Hour.UTC().Truncate(time.Hour).UnixMicro(), b.OrgID,
 					b.TokensIssued, b.TokensRefused, b.APICalls, b.APIRefused, micros(b.LastUsedAt), ip)
 			}
 			var err error
 			if n == usageBatch { // usageTx always hands over a *sql.Tx
 				_, err = tx.(*sql.Tx).StmtContext(ctx, full).ExecContext(ctx, args...)
 			} else {
-				_, err = tx.ExecContext(ctx, s.q(addUsageQuery(n)), args...)
+				_, err = tx.ExecContext(ctx, s.q(appendUsageQuery(n)), args...)
 			}
 			if err != nil {
 				return mapErr("add usage", err)
 			}
-			merged = merged[n:]
+			rest = rest[n:]
+		}
+		return nil
+	})
+	if err != nil || s.tx != nil {
+		return err
+	}
+	// The buckets are stored; a fold that fails leaves them waiting for
+	// the next one, and is no failure of this call.
+	if f := &s.shared.fold; f.due(time.Now()) {
+		if err := s.fold(ctx); err != nil {
+			f.retry()
+		}
+	}
+	return nil
+}
+
+// folding records when the last fold began, so that a write folds at most
+// every foldEvery.
+type folding struct {
+	last atomic.Int64 // Unix nanoseconds; 0 before the first
+}
+
+// due reports whether a fold should begin now, and if so claims it: of
+// writes that find it due at once, one folds.
+func (f *folding) due(now time.Time) bool {
+	last := f.last.Load()
+	if last == 0 { // the first write after start: count from it
+		f.last.CompareAndSwap(0, now.UnixNano())
+		return false
+	}
+	return now.UnixNano()-last >= int64(foldEvery) && f.last.CompareAndSwap(last, now.UnixNano())
+}
+
+// retry makes the next write fold again.
+func (f *folding) retry() { f.last.Store(1) }
+
+// fold moves what waits in usage_pending into usage_hourly, in one
+// transaction: summed per credential and hour, in key order, the latest
+// last use winning; then empties usage_pending. When nothing waits, it
+// only reads.
+func (s *SQL) fold(ctx context.Context) error {
+	var waiting bool
+	if err := s.conn().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM usage_pending)`).Scan(&waiting); err != nil {
+		return mapErr("fold usage", err)
+	}
+	if !waiting {
+		return nil
+	}
+	return s.usageTx(ctx, func(tx queryer) error {
+		for _, stmt := range foldUsage(s.dialect) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return mapErr("fold usage", err)
+			}
 		}
 		return nil
 	})
 }
 
-// mergeUsage returns sorted buckets with one bucket per (client, hour):
-// PostgreSQL refuses an ON CONFLICT DO UPDATE that would touch a row twice.
-// Without repeats (a usage flush has none) it returns sorted itself.
-func mergeUsage(sorted []UsageBucket) []UsageBucket {
-	same := func(a, b *UsageBucket) bool { return a.ClientID == b.ClientID && a.Hour.Equal(b.Hour) }
-	i := 1
-	for i < len(sorted) && !same(&sorted[i-1], &sorted[i]) {
-		i++
+// foldUsage returns the statements of a fold, run in one transaction.
+func foldUsage(dialect goose.Dialect) []string {
+	if dialect == goose.DialectPostgres {
+		// Rows another instance folds meanwhile are not counted twice:
+		// DELETE waits for that transaction, then skips them.
+		return []string{`WITH moved AS (DELETE FROM usage_pending RETURNING *)
+			INSERT INTO usage_hourly (` + usageColumns + `)
+			SELECT client_id, hour, min(org_id), sum(tokens_issued), sum(tokens_refused), sum(api_calls), sum(api_refused),
+				max(last_used_at), coalesce((array_agg(last_used_ip ORDER BY last_used_at DESC NULLS LAST))[1], '')
+			FROM moved GROUP BY hour, client_id ORDER BY hour, client_id` + addUsageConflict}
 	}
-	if i == len(sorted) {
-		return sorted
-	}
-	merged := slices.Clone(sorted[:i])
-	for _, b := range sorted[i:] {
-		if m := &merged[len(merged)-1]; same(m, &b) {
-			m.Add(b)
-		} else {
-			merged = append(merged, b)
-		}
-	}
-	return merged
+	// SQLite: with one max() among the aggregates, the bare column
+	// last_used_ip comes from the row that holds the latest last use (and
+	// org_id, the same on every row of a credential, from any). The
+	// transaction began with the write lock (_txlock=immediate), so no row
+	// is appended between the two statements.
+	return []string{`INSERT INTO usage_hourly (` + usageColumns + `)
+		SELECT client_id, hour, org_id, sum(tokens_issued), sum(tokens_refused), sum(api_calls), sum(api_refused),
+			max(last_used_at), last_used_ip
+		FROM usage_pending WHERE true GROUP BY hour, client_id ORDER BY hour, client_id` + addUsageConflict,
+		`DELETE FROM usage_pending`}
 }
 
-// addUsageStmt returns the INSERT of a full batch, prepared once: parsing
-// a 200-row statement costs SQLite about a third as much as executing it.
-func (s *SQL) addUsageStmt(ctx context.Context) (*sql.Stmt, error) {
+// appendUsageStmt returns the INSERT of a full batch, prepared once:
+// parsing a 200-row statement costs SQLite about a third as much as
+// executing it.
+func (s *SQL) appendUsageStmt(ctx context.Context) (*sql.Stmt, error) {
 	p := s.shared
 	p.addUsageOnce.Do(func() {
-		p.addUsage, p.addUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(addUsageQuery(usageBatch)))
+		p.addUsage, p.addUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(appendUsageQuery(usageBatch)))
 	})
 	if p.addUsageErr != nil {
 		return nil, fmt.Errorf("store: prepare add usage: %w", p.addUsageErr)
@@ -104,38 +155,43 @@ func (s *SQL) addUsageStmt(ctx context.Context) (*sql.Stmt, error) {
 	return p.addUsage, nil
 }
 
-// addUsageQuery builds the INSERT of n buckets.
-func addUsageQuery(n int) string {
+const usageColumns = `client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip`
+
+// appendUsageQuery builds the INSERT of n buckets into usage_pending.
+func appendUsageQuery(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO usage_hourly
-		(client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip) VALUES `)
+	b.WriteString(`INSERT INTO usage_pending (` + usageColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
-	// The last use moves forward only: the later time wins, with its
-	// address, whichever instance's flush comes first. Both assignments
-	// read the row as it was; CASE, unlike max(a, b) or GREATEST, means the
-	// same on SQLite and PostgreSQL, and a NULL new time never wins.
-	b.WriteString(`
-		ON CONFLICT (hour, client_id) DO UPDATE SET
-		tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
-		tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
-		api_calls = usage_hourly.api_calls + excluded.api_calls,
-		api_refused = usage_hourly.api_refused + excluded.api_refused,
-		last_used_at = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
-			THEN excluded.last_used_at ELSE usage_hourly.last_used_at END,
-		last_used_ip = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
-			THEN excluded.last_used_ip ELSE usage_hourly.last_used_ip END`)
 	return b.String()
 }
 
+// addUsageConflict adds a folded bucket to the row of its credential and
+// hour. The last use moves forward only: the later time wins, with its
+// address. Both assignments read the row as it was; CASE, unlike max(a, b)
+// or GREATEST, means the same on SQLite and PostgreSQL, and a NULL new
+// time never wins.
+const addUsageConflict = `
+	ON CONFLICT (hour, client_id) DO UPDATE SET
+	tokens_issued = usage_hourly.tokens_issued + excluded.tokens_issued,
+	tokens_refused = usage_hourly.tokens_refused + excluded.tokens_refused,
+	api_calls = usage_hourly.api_calls + excluded.api_calls,
+	api_refused = usage_hourly.api_refused + excluded.api_refused,
+	last_used_at = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
+		THEN excluded.last_used_at ELSE usage_hourly.last_used_at END,
+	last_used_ip = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
+		THEN excluded.last_used_ip ELSE usage_hourly.last_used_ip END`
+
 // ListUsage returns buckets in time order, then by client ID.
 func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error) {
-	query := `SELECT client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip
-		FROM usage_hourly WHERE 1 = 1`
+	if err := s.fold(ctx); err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + usageColumns + ` FROM usage_hourly WHERE 1 = 1`
 	var args []any
 	if f.OrgID != "" {
 		query += ` AND org_id = ?`
@@ -190,6 +246,9 @@ const keepPrunedLastUse = `UPDATE credentials SET
 // PruneUsage deletes buckets of hours before t, keeping the latest last use
 // they hold with the credential, in one transaction.
 func (s *SQL) PruneUsage(ctx context.Context, before time.Time) (int, error) {
+	if err := s.fold(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := s.inTx(ctx, func(tx queryer) error {
 		h := before.UnixMicro()
