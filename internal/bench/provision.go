@@ -184,6 +184,9 @@ func useThisHour(ctx context.Context, st *store.SQL, kr *keyring, orgs []store.O
 		progress.show(lo+len(buckets) == n, "used %d / %d credentials this hour", lo+len(buckets), n)
 	}
 	progress.clear()
+	if err := st.FoldUsage(ctx); err != nil { // as after an hour's first minutes
+		return 0, fmt.Errorf("bench: usage: %w", err)
+	}
 	return time.Since(start), nil
 }
 

@@ -96,6 +96,12 @@ func (f *folding) due(now time.Time) bool {
 // retry makes the next write fold again.
 func (f *folding) retry() { f.last.Store(1) }
 
+// FoldUsage adds the usage waiting in usage_pending to usage_hourly now,
+// as a read of usage would: for tools that measure what writing usage
+// costs (the bench), rather than leave a fold to whichever write comes
+// after foldEvery.
+func (s *SQL) FoldUsage(ctx context.Context) error { return s.fold(ctx) }
+
 // fold moves what waits in usage_pending into usage_hourly, in one
 // transaction: summed per credential and hour, in key order, the latest
 // last use winning; then empties usage_pending. When nothing waits, it

@@ -41,7 +41,9 @@ func (s *SQL) usageTx(ctx context.Context, fn func(q queryer) error) error {
 		if err != nil {
 			return fmt.Errorf("store: usage connection: %w", err)
 		}
-		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", usageCacheKiB)); err != nil {
+		// A fold sorts what waits by key: beyond the page cache, in
+		// temporary files rather than in memory.
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA temp_store = FILE", usageCacheKiB)); err != nil {
 			c.Close()
 			return fmt.Errorf("store: usage connection: %w", err)
 		}
