@@ -333,11 +333,10 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 	}
 	// Each slice pays for writing the usage it records, and only that: what
 	// the warm-up or the scenario before recorded is written first, and
-	// this slice's usage within it. Otherwise a flush (every five seconds
-	// while flushes are paced, see usage.Recorder.FlushPaced) or a fold
-	// (see store.SQL.AddUsage) would charge whichever slice runs when it
-	// comes. A slice's fold is smaller than one of thirty seconds, so
-	// costs more per row: the figure errs on the slow side.
+	// this slice's usage within it. Otherwise a fold (at most every 30
+	// seconds, see store.SQL.AddUsage) would charge whichever slice runs
+	// when it comes. A slice shorter than that folds fewer rows at a time,
+	// which costs more per row: the figure errs on the slow side.
 	if err := e.writeUsage(ctx); err != nil {
 		return err
 	}

@@ -55,9 +55,7 @@ type Config struct {
 	// SyncInterval is how often changes made by other instances are
 	// polled; default 250ms, so revocations everywhere apply within 1s.
 	SyncInterval time.Duration
-	// FlushInterval is how often usage is written; default 1s, five times
-	// that while more than 10,000 credentials an interval are in use
-	// (usage.Recorder.FlushPaced).
+	// FlushInterval is how often usage is written; default 1s.
 	FlushInterval time.Duration
 
 	// Registry receives the metrics; default a new registry.
@@ -308,9 +306,7 @@ func (s *Server) background() {
 			}
 			since = now.Add(-overlap)
 		case <-flushT.C:
-			// Paced by the ticker's own clock, not cfg.Now, which tests
-			// may stop.
-			if err := s.Usage.FlushPaced(ctx, time.Now(), s.cfg.FlushInterval); err != nil {
+			if err := s.Usage.Flush(ctx); err != nil {
 				s.log.Warn("usage flush failed", "err", err)
 			}
 			// Rate-limit buckets of clients gone quiet, every second:

@@ -2,9 +2,7 @@
 // tokens issued and refused, API calls authenticated and refused, and the
 // last use (time and address) within the hour. Recording is in memory on
 // the hot path; a flush writes what was gathered in one transaction, one
-// row per credential and hour, every second (every five while more than
-// 10,000 credentials a second are in use; see FlushPaced) and on graceful
-// shutdown. The last use rides on that row, so it is exact to the flush and
+// row per credential and hour, every second and on graceful shutdown. The last use rides on that row, so it is exact to the flush and
 // costs no write of its own. A crash loses at most one flush interval of
 // counts and last uses.
 package usage
@@ -48,52 +46,6 @@ type Recorder struct {
 	// out, the buckets of the last flush, whose memory the next one reuses.
 	flushMu sync.Mutex
 	out     []store.UsageBucket
-	// last and next are when FlushPaced last flushed and when it
-	// flushes again; guarded by flushMu.
-	last, next time.Time
-}
-
-// Pacing. With many credentials in use, the rows of one flush lie on as
-// many pages of the usage table, and a flush costs about one page write
-// per row: 40 µs a row with a million credentials in one-second flushes,
-// 18 µs when five times as many rows come five seconds apart and share
-// their pages (10 µs at ten, for memory this process keeps under its
-// budget). So while flushes gather at least paceBuckets buckets per
-// interval, FlushPaced flushes every paceIntervals intervals instead of
-// every one. Below that, as with a few thousand credentials in use, a
-// page holds several of a flush's rows anyway and flushes stay every
-// interval.
-const (
-	paceBuckets   = 10_000
-	paceIntervals = 5
-)
-
-// FlushPaced flushes if one is due at now, for a caller that calls it
-// every interval: every time, or every paceIntervals times while flushes
-// gather at least paceBuckets buckets per interval. A failed flush is due
-// again at the next call.
-func (r *Recorder) FlushPaced(ctx context.Context, now time.Time, interval time.Duration) error {
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
-	if now.Before(r.next) {
-		return nil
-	}
-	n, err := r.flush(ctx)
-	if err != nil {
-		return err
-	}
-	gathered := 1 // intervals since the last flush
-	if !r.last.IsZero() {
-		gathered = max(1, int((now.Sub(r.last)+interval/2)/interval))
-	}
-	gap := interval
-	if n >= paceBuckets*gathered {
-		gap = paceIntervals * interval
-	}
-	// Half an interval early, so that a tick a little ahead of time is
-	// not put off a whole interval.
-	r.last, r.next = now, now.Add(gap-interval/2)
-	return nil
 }
 
 type bucketKey struct {
@@ -171,13 +123,6 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	_, err := r.flush(ctx)
-	return err
-}
-
-// flush is Flush, reporting how many buckets it wrote; the caller holds
-// flushMu.
-func (r *Recorder) flush(ctx context.Context) (int, error) {
 	buckets := emptied(r.out)
 	for i := range r.shards {
 		sh := &r.shards[i]
@@ -190,9 +135,9 @@ func (r *Recorder) flush(ctx context.Context) (int, error) {
 	r.out = buckets
 	if err := r.Store.AddUsage(ctx, buckets); err != nil {
 		r.restore(buckets)
-		return 0, err
+		return err
 	}
-	return len(buckets), nil
+	return nil
 }
 
 // emptied returns b emptied for reuse, or nil when it held less than a
