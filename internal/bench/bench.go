@@ -343,7 +343,7 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 	a0, c0 := allocs(), cpuTime()
 	ph := l.run(ctx, p.workers)
 	t0 := time.Now()
-	flushErr := e.writeUsage(ctx)
+	writeErr := e.writeUsage(ctx)
 	ph.elapsed += time.Since(t0)
 	a1, c1 := allocs(), cpuTime()
 	p.cpu += c1 - c0
@@ -352,8 +352,8 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 		prof.Close()
 	}
 	p.after()
-	if flushErr != nil {
-		return flushErr
+	if writeErr != nil {
+		return writeErr
 	}
 	p.peakRSS = max(p.peakRSS, rss.peakMB())
 	p.allocs += a1 - a0

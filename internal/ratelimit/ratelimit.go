@@ -104,10 +104,10 @@ func RetryAfter(wait time.Duration) int {
 // one unused since a second ago is in the state a new one starts in:
 // Prune(now.Add(-FullAfter)) changes no answer.
 func (l *Limiter) Prune(before time.Time) {
+	cutoff := before.UnixNano()
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		cutoff := before.UnixNano()
 		for k, b := range sh.buckets {
 			if b.last < cutoff {
 				delete(sh.buckets, k)

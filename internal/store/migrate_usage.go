@@ -30,20 +30,15 @@ func usageByHour(dialect goose.Dialect) *goose.Migration {
 	if dialect != goose.DialectPostgres {
 		withoutRowID = " WITHOUT ROWID"
 	}
-	// usage_pending holds usage written and not yet folded into
-	// usage_hourly (see SQL.AddUsage): no key, no index.
-	const pending = `CREATE TABLE usage_pending (
-			client_id      TEXT NOT NULL,
-			hour           BIGINT NOT NULL,
-			org_id         TEXT NOT NULL,
-			tokens_issued  BIGINT NOT NULL,
-			tokens_refused BIGINT NOT NULL,
-			api_calls      BIGINT NOT NULL,
-			api_refused    BIGINT NOT NULL,
-			last_used_at   BIGINT,
-			last_used_ip   TEXT NOT NULL)`
-	table := func(key string) string {
-		return `CREATE TABLE usage_hourly_new (
+	// table creates a table of usage buckets, with a primary key where key
+	// names one: usage_hourly_new, and usage_pending (see SQL.AddUsage),
+	// which has no key and no index.
+	table := func(name, key string) string {
+		pk := ""
+		if key != "" {
+			pk = ", PRIMARY KEY (" + key + ")"
+		}
+		return `CREATE TABLE ` + name + ` (
 			client_id      TEXT NOT NULL,
 			hour           BIGINT NOT NULL,
 			org_id         TEXT NOT NULL,
@@ -52,15 +47,14 @@ func usageByHour(dialect goose.Dialect) *goose.Migration {
 			api_calls      BIGINT NOT NULL DEFAULT 0,
 			api_refused    BIGINT NOT NULL DEFAULT 0,
 			last_used_at   BIGINT,
-			last_used_ip   TEXT NOT NULL DEFAULT '',
-			PRIMARY KEY (` + key + `))`
+			last_used_ip   TEXT NOT NULL DEFAULT ''` + pk + `)`
 	}
 	// rebuild runs the statements before, copies the rows, in the new key's
 	// order, into a table with that key, puts it in the old one's place,
 	// and runs the statements after.
 	rebuild := func(key, options string, before, after []string) func(ctx context.Context, tx *sql.Tx) error {
 		stmts := append(before,
-			table(key)+options,
+			table("usage_hourly_new", key)+options,
 			`INSERT INTO usage_hourly_new (`+usageColumns+`) SELECT `+usageColumns+` FROM usage_hourly ORDER BY `+key,
 			`DROP TABLE usage_hourly`,
 			`ALTER TABLE usage_hourly_new RENAME TO usage_hourly`,
@@ -82,10 +76,10 @@ func usageByHour(dialect goose.Dialect) *goose.Migration {
 		&goose.GoFunc{RunTx: rebuild("hour, client_id", withoutRowID, nil, []string{
 			`CREATE INDEX usage_hourly_client ON usage_hourly (client_id, hour)`,
 			`CREATE INDEX usage_hourly_org ON usage_hourly (org_id, hour)`,
-			pending,
+			table("usage_pending", ""),
 		})},
 		// Down folds what waits into usage_hourly first.
-		&goose.GoFunc{RunTx: rebuild("client_id, hour", "", append(foldUsage(dialect), `DROP TABLE usage_pending`), []string{
+		&goose.GoFunc{RunTx: rebuild("client_id, hour", "", append(foldStatements(dialect), `DROP TABLE usage_pending`), []string{
 			`CREATE INDEX usage_hourly_org ON usage_hourly (org_id, hour)`,
 			`CREATE INDEX usage_hourly_hour ON usage_hourly (hour)`,
 		})},

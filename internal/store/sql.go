@@ -28,14 +28,14 @@ type SQL struct {
 }
 
 // shared is what every copy of the store that InTx makes shares: a
-// statement prepared once, on first use, and the usage flushes' own
-// connection.
+// statement prepared once, on first use, the usage writes' own connection
+// and when usage was last folded.
 type shared struct {
-	addUsageOnce sync.Once
-	addUsage     *sql.Stmt
-	addUsageErr  error
-	usage        usageConn
-	fold         folding
+	appendUsageOnce sync.Once
+	appendUsage     *sql.Stmt
+	appendUsageErr  error
+	usage           usageConn
+	fold            folding
 }
 
 var _ Store = (*SQL)(nil)
@@ -75,7 +75,7 @@ func (s *SQL) Ping(ctx context.Context) error {
 
 // Close releases the prepared statement and the connections.
 func (s *SQL) Close() error {
-	if st := s.shared.addUsage; st != nil {
+	if st := s.shared.appendUsage; st != nil {
 		st.Close()
 	}
 	s.shared.usage.close()
@@ -486,7 +486,7 @@ var credentialViewColumns = func() string {
 
 // GetCredential finds a credential by client ID, with its last use.
 func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, error) {
-	if err := s.fold(ctx); err != nil {
+	if err := s.FoldUsage(ctx); err != nil {
 		return Credential{}, err
 	}
 	c, err := scanCredential(s.conn().QueryRowContext(ctx,
@@ -496,7 +496,7 @@ func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, e
 
 // ListCredentials lists credentials, newest first, with their last use.
 func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error) {
-	if err := s.fold(ctx); err != nil {
+	if err := s.FoldUsage(ctx); err != nil {
 		return nil, err
 	}
 	query := `SELECT ` + credentialViewColumns + ` FROM ` + credentialsWithLastUse
@@ -516,7 +516,7 @@ func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Creden
 // UpdateCredential is a read-modify-write of one credential. The result
 // carries the last use as GetCredential reads it.
 func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error) {
-	if err := s.fold(ctx); err != nil {
+	if err := s.FoldUsage(ctx); err != nil {
 		return Credential{}, err
 	}
 	var out Credential

@@ -26,7 +26,7 @@ const foldEvery = 30 * time.Second
 // credentials, and updating their rows of usage_hourly in place cost a
 // page written per row once a million credentials had theirs (see
 // docs/BENCHMARKS.md). At most every foldEvery, and before every read of
-// usage or last use, fold adds what waits there to usage_hourly in one
+// usage or last use, FoldUsage adds what waits there to usage_hourly in one
 // sorted pass, in which the rows of many flushes share their pages. The
 // buckets are not changed or reordered.
 func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
@@ -69,7 +69,7 @@ func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	// The buckets are stored; a fold that fails leaves them waiting for
 	// the next one, and is no failure of this call.
 	if f := &s.shared.fold; f.due(time.Now()) {
-		if err := s.fold(ctx); err != nil {
+		if err := s.FoldUsage(ctx); err != nil {
 			f.retry()
 		}
 	}
@@ -96,17 +96,14 @@ func (f *folding) due(now time.Time) bool {
 // retry makes the next write fold again.
 func (f *folding) retry() { f.last.Store(1) }
 
-// FoldUsage adds the usage waiting in usage_pending to usage_hourly now,
-// as a read of usage would: for tools that measure what writing usage
-// costs (the bench), rather than leave a fold to whichever write comes
-// after foldEvery.
-func (s *SQL) FoldUsage(ctx context.Context) error { return s.fold(ctx) }
-
-// fold moves what waits in usage_pending into usage_hourly, in one
+// FoldUsage moves what waits in usage_pending into usage_hourly, in one
 // transaction: summed per credential and hour, in key order, the latest
 // last use winning; then empties usage_pending. When nothing waits, it
-// only reads.
-func (s *SQL) fold(ctx context.Context) error {
+// only reads. Every read of usage or last use calls it first, and a write
+// at most every foldEvery; tools that measure what writing usage costs
+// (the bench) call it too, rather than leave a fold to whichever write
+// comes next.
+func (s *SQL) FoldUsage(ctx context.Context) error {
 	var waiting bool
 	if err := s.conn().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM usage_pending)`).Scan(&waiting); err != nil {
 		return mapErr("fold usage", err)
@@ -115,7 +112,7 @@ func (s *SQL) fold(ctx context.Context) error {
 		return nil
 	}
 	return s.usageTx(ctx, func(tx queryer) error {
-		for _, stmt := range foldUsage(s.dialect) {
+		for _, stmt := range foldStatements(s.dialect) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return mapErr("fold usage", err)
 			}
@@ -124,8 +121,8 @@ func (s *SQL) fold(ctx context.Context) error {
 	})
 }
 
-// foldUsage returns the statements of a fold, run in one transaction.
-func foldUsage(dialect goose.Dialect) []string {
+// foldStatements returns the statements of a fold, run in one transaction.
+func foldStatements(dialect goose.Dialect) []string {
 	if dialect == goose.DialectPostgres {
 		// Rows another instance folds meanwhile are not counted twice:
 		// DELETE waits for that transaction, then skips them.
@@ -152,13 +149,13 @@ func foldUsage(dialect goose.Dialect) []string {
 // executing it.
 func (s *SQL) appendUsageStmt(ctx context.Context) (*sql.Stmt, error) {
 	p := s.shared
-	p.addUsageOnce.Do(func() {
-		p.addUsage, p.addUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(appendUsageQuery(usageBatch)))
+	p.appendUsageOnce.Do(func() {
+		p.appendUsage, p.appendUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(appendUsageQuery(usageBatch)))
 	})
-	if p.addUsageErr != nil {
-		return nil, fmt.Errorf("store: prepare add usage: %w", p.addUsageErr)
+	if p.appendUsageErr != nil {
+		return nil, fmt.Errorf("store: prepare add usage: %w", p.appendUsageErr)
 	}
-	return p.addUsage, nil
+	return p.appendUsage, nil
 }
 
 const usageColumns = `client_id, hour, org_id, tokens_issued, tokens_refused, api_calls, api_refused, last_used_at, last_used_ip`
@@ -194,7 +191,7 @@ const addUsageConflict = `
 
 // ListUsage returns buckets in time order, then by client ID.
 func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error) {
-	if err := s.fold(ctx); err != nil {
+	if err := s.FoldUsage(ctx); err != nil {
 		return nil, err
 	}
 	query := `SELECT ` + usageColumns + ` FROM usage_hourly WHERE 1 = 1`
@@ -252,7 +249,7 @@ const keepPrunedLastUse = `UPDATE credentials SET
 // PruneUsage deletes buckets of hours before t, keeping the latest last use
 // they hold with the credential, in one transaction.
 func (s *SQL) PruneUsage(ctx context.Context, before time.Time) (int, error) {
-	if err := s.fold(ctx); err != nil {
+	if err := s.FoldUsage(ctx); err != nil {
 		return 0, err
 	}
 	var n int64

@@ -9,18 +9,18 @@ import (
 	"github.com/pressly/goose/v3"
 )
 
-// usageCacheKiB is the page cache of the usage flushes' connection: room
-// for the usage table's primary key of a few hundred thousand buckets.
+// usageCacheKiB is the page cache of the usage writes' connection: room
+// for a fold's pages of a few hundred thousand buckets.
 const usageCacheKiB = 16 << 10
 
-// usageConn is the one SQLite connection that usage flushes go through,
-// with a page cache of its own. SQLite empties a connection's page cache
-// whenever another connection has written since it last read; the pool
-// handed each flush whichever connection was free, so every flush began
-// cold and read the pages of the usage index it updates again (with a
-// million credentials, thousands of them a second). A connection that
-// only flushes keeps its pages from one flush to the next; only other
-// writes, which are rare, empty them.
+// usageConn is the one SQLite connection that usage writes (appends and
+// folds) go through, with a page cache of its own. SQLite empties a
+// connection's page cache whenever another connection has written since
+// it last read; the pool handed each write whichever connection was free,
+// so every write began cold and read the pages it updates again. A
+// connection that only writes usage keeps its pages from one write to the
+// next; only other writes, which are rare, empty them. It also serialises
+// this process's appends and folds.
 type usageConn struct {
 	mu   sync.Mutex
 	conn *sql.Conn

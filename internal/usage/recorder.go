@@ -2,8 +2,9 @@
 // tokens issued and refused, API calls authenticated and refused, and the
 // last use (time and address) within the hour. Recording is in memory on
 // the hot path; a flush writes what was gathered in one transaction, one
-// row per credential and hour, every second and on graceful shutdown. The last use rides on that row, so it is exact to the flush and
-// costs no write of its own. A crash loses at most one flush interval of
+// row per credential and hour, every second and on graceful shutdown. The
+// last use rides on that row, so it is exact to the flush and costs no
+// write of its own. A crash loses at most one flush interval of
 // counts and last uses.
 package usage
 
