@@ -235,14 +235,15 @@ func (s *Service) Update(ctx context.Context, actor access.Actor, clientID strin
 	if err != nil {
 		return store.Credential{}, fmt.Errorf("credential: update: %w", err)
 	}
-	now := s.now()
 	var (
+		now   time.Time
 		out   store.Credential
 		grown *store.Org
 	)
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
 		var changes []string
 		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
+			now = s.now() // see Revoke
 			if !actor.CanReach(c.OrgID) {
 				return c, ErrNotFound
 			}
@@ -310,10 +311,13 @@ func (s *Service) Roll(ctx context.Context, actor access.Actor, clientID string,
 	if err != nil {
 		return Created{}, err
 	}
-	now := s.now()
-	var out store.Credential
+	var (
+		now time.Time
+		out store.Credential
+	)
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
 		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
+			now = s.now() // see Revoke
 			if !actor.CanReach(c.OrgID) {
 				return c, ErrNotFound
 			}
@@ -358,11 +362,19 @@ func (s *Service) Roll(ctx context.Context, actor access.Actor, clientID string,
 // refused wherever Sapient checks them. Revoking twice is not an error; the
 // first revocation is kept.
 func (s *Service) Revoke(ctx context.Context, actor access.Actor, clientID string) (store.Credential, error) {
-	now := s.now()
-	var out store.Credential
+	var (
+		now time.Time
+		out store.Credential
+	)
 	err := s.Store.InTx(ctx, func(tx store.Store) error {
 		first := false
 		c, err := tx.UpdateCredential(ctx, clientID, func(c store.Credential) (store.Credential, error) {
+			// The change is stamped once the store holds the row (and, on
+			// SQLite, the write lock, which a usage fold may hold for
+			// seconds), so that it commits within moments of its time:
+			// other instances poll changes by that time, with an overlap
+			// of a few seconds (see server.Server.syncLoop).
+			now = s.now()
 			if !actor.CanReach(c.OrgID) {
 				return c, ErrNotFound
 			}

@@ -274,23 +274,34 @@ func (s *Server) Close() error {
 	return s.Usage.Flush(ctx)
 }
 
-// background keeps this instance in step with the database: credential and
-// token revocations made elsewhere (every SyncInterval), usage writes
-// (every FlushInterval), and key rotation and pruning (every minute).
+// background keeps this instance in step with the database, in two loops
+// so that no write ever delays seeing what others changed: on SQLite a
+// usage fold holds the write lock for seconds with a million credentials
+// in use, and any write of this instance (the next flush, pruning, key
+// rotation) waits behind it, while reads go on.
 func (s *Server) background() {
 	defer close(s.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(s.writeLoop)
+	s.syncLoop()
+}
+
+// syncLoop applies credential, organisation and token changes made by
+// other instances or the CLI (every SyncInterval, so within a second), and
+// forgets the rate-limit buckets of clients gone quiet (every second: with
+// many credentials each used now and then, they would otherwise pile up).
+// It only reads the database.
+func (s *Server) syncLoop() {
 	syncT := time.NewTicker(s.cfg.SyncInterval)
-	flushT := time.NewTicker(s.cfg.FlushInterval)
-	keysT := time.NewTicker(time.Minute)
+	pruneT := time.NewTicker(ratelimit.FullAfter)
 	defer syncT.Stop()
-	defer flushT.Stop()
-	defer keysT.Stop()
+	defer pruneT.Stop()
 	// Changes are polled with an overlap, so that a transaction that
 	// committed a little after its timestamp is still seen.
 	const overlap = 5 * time.Second
 	since := s.cfg.Now().Add(-overlap)
 	ctx := context.Background()
-	var lastPrune time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -305,16 +316,32 @@ func (s *Server) background() {
 				continue
 			}
 			since = now.Add(-overlap)
+		case <-pruneT.C:
+			idle := s.cfg.Now().Add(-ratelimit.FullAfter)
+			s.Limiter.Prune(idle)
+			s.APILimiter.Prune(idle)
+		}
+	}
+}
+
+// writeLoop writes usage (every FlushInterval) and does the upkeep of every
+// minute: key rotation, forgetting expired token revocations, and once an
+// hour pruning usage and audit events past the retention.
+func (s *Server) writeLoop() {
+	flushT := time.NewTicker(s.cfg.FlushInterval)
+	keysT := time.NewTicker(time.Minute)
+	defer flushT.Stop()
+	defer keysT.Stop()
+	ctx := context.Background()
+	var lastPrune time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
 		case <-flushT.C:
 			if err := s.Usage.Flush(ctx); err != nil {
 				s.log.Warn("usage flush failed", "err", err)
 			}
-			// Rate-limit buckets of clients gone quiet, every second:
-			// with many credentials each used now and then, they would
-			// otherwise pile up.
-			idle := s.cfg.Now().Add(-ratelimit.FullAfter)
-			s.Limiter.Prune(idle)
-			s.APILimiter.Prune(idle)
 		case <-keysT.C:
 			if err := s.Keys.Tick(ctx); err != nil {
 				s.log.Warn("signing key maintenance failed", "err", err)

@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/server"
+	"sapient.dev/sapient/internal/server/servertest"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/store/storetest"
+)
+
+// instance starts a second instance on st, whose database an Env already
+// set up.
+func instance(t *testing.T, st store.Store) *server.Server {
+	t.Helper()
+	kek, err := keys.NewKEK("servertest key-encryption secret, 32+ chars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config{Store: st, KEK: kek}
+	servertest.ForBenchmarks(&cfg) // quiet logs, limits out of the way
+	srv, err := server.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func tokenStatus(srv *server.Server, c credential.Created) int {
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, servertest.TokenRequest(c))
+	return w.Code
+}
+
+// refusedWithin polls until srv refuses tokens for c, or fails once d has
+// passed.
+func refusedWithin(t *testing.T, d time.Duration, srv *server.Server, c credential.Created) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for tokenStatus(srv, c) != 401 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tokens still issued %v after the revocation", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// blockedUsage is a store whose usage writes wait until released, as
+// writes wait behind a usage fold that holds SQLite's write lock.
+type blockedUsage struct {
+	store.Store
+	waiting chan struct{}
+	release chan struct{}
+}
+
+func (b *blockedUsage) AddUsage(ctx context.Context, buckets []store.UsageBucket) error {
+	select {
+	case b.waiting <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Store.AddUsage(ctx, buckets)
+}
+
+// TestRevocationSeenWhileWritesWait: an instance whose usage writes are
+// held up still applies a revocation made elsewhere within a second.
+func TestRevocationSeenWhileWritesWait(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			env := servertest.New(t, b)
+			cred := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
+			st := &blockedUsage{Store: storetest.Open(t, env.DatabaseURL), waiting: make(chan struct{}, 1), release: make(chan struct{})}
+			srv := instance(t, st)
+			t.Cleanup(func() { close(st.release) }) // before the instance closes, which writes what it holds
+
+			if code := tokenStatus(srv, cred); code != 200 {
+				t.Fatalf("token: %d", code)
+			}
+			select {
+			case <-st.waiting:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the instance never wrote its usage")
+			}
+			if _, err := env.Server.Credentials.Revoke(t.Context(), access.CLI, cred.Credential.ClientID); err != nil {
+				t.Fatal(err)
+			}
+			refusedWithin(t, time.Second+300*time.Millisecond, srv, cred)
+		})
+	}
+}
+
+// slowUpdates delays every credential update before the store reads the
+// row, as UpdateCredential's usage fold, or a wait for SQLite's write lock
+// behind another instance's, does with a million credentials in use.
+type slowUpdates struct {
+	store.Store
+	delay time.Duration
+}
+
+func (s slowUpdates) InTx(ctx context.Context, fn func(store.Store) error) error {
+	return s.Store.InTx(ctx, func(tx store.Store) error { return fn(slowUpdates{tx, s.delay}) })
+}
+
+func (s slowUpdates) UpdateCredential(ctx context.Context, clientID string, update func(store.Credential) (store.Credential, error)) (store.Credential, error) {
+	time.Sleep(s.delay)
+	return s.Store.UpdateCredential(ctx, clientID, update)
+}
+
+// TestSlowRevocationSeenElsewhere: a revocation whose transaction waited
+// longer than the instances' polling overlap (5 s) before it could change
+// the row is still applied by another instance within a second of its
+// commit: it is stamped when it changes the row, not when it was asked.
+func TestSlowRevocationSeenElsewhere(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			env := servertest.New(t, b)
+			cred := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
+			slow := instance(t, slowUpdates{storetest.Open(t, env.DatabaseURL), 6 * time.Second})
+			if code := tokenStatus(env.Server, cred); code != 200 {
+				t.Fatalf("token: %d", code)
+			}
+			if _, err := slow.Credentials.Revoke(t.Context(), access.CLI, cred.Credential.ClientID); err != nil {
+				t.Fatal(err)
+			}
+			refusedWithin(t, time.Second+300*time.Millisecond, env.Server, cred)
+		})
+	}
+}
