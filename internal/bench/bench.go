@@ -352,6 +352,9 @@ func (e *env) slice(ctx context.Context, p *prepared, round int) error {
 		prof.Close()
 	}
 	p.after()
+	// The scenarios that wait their turn hold no connections, on either
+	// side: the next slice dials again.
+	closeWorkers(p.workers)
 	if writeErr != nil {
 		return writeErr
 	}

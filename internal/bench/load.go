@@ -11,13 +11,13 @@ import (
 )
 
 // worker is one load-generating client: a keep-alive connection, a buffer
-// to build requests in, its own random numbers and its own histogram.
+// to build requests in and its own random numbers. Its latencies go to a
+// histogram of the phase (see load.run).
 type worker struct {
 	id   int
 	c    *conn
 	buf  []byte
 	rng  *rand.Rand
-	hist histogram
 	n    int64 // requests recorded
 	errs int64 // errors recorded
 	err  error // the first error, for the report
@@ -55,11 +55,15 @@ type phase struct {
 // counted from that moment, so that a server stall shows in the latency of
 // every request that should have been sent during it instead of being
 // hidden by clients that waited (coordinated omission).
+//
+// Each worker records into a histogram of its own (64 KB), held only for
+// the phase: kept with the workers, the histograms of every scenario would
+// add tens of megabytes to the peak RSS the bench reports.
 func (l *load) run(ctx context.Context, workers []*worker) phase {
 	for _, w := range workers {
-		w.hist = histogram{}
 		w.n, w.errs, w.err = 0, 0, nil
 	}
+	hists := make([]histogram, len(workers))
 	var (
 		wg       sync.WaitGroup
 		done     atomic.Int64
@@ -73,7 +77,8 @@ func (l *load) run(ctx context.Context, workers []*worker) phase {
 		interval = time.Duration(float64(time.Second) / l.rate)
 	}
 	stopProgress := l.showProgress(start, &done, &failed)
-	for _, w := range workers {
+	for i, w := range workers {
+		hist := &hists[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -99,7 +104,7 @@ func (l *load) run(ctx context.Context, workers []*worker) phase {
 					due = sent
 				}
 				status, err := w.c.do(req)
-				w.hist.record(time.Since(due))
+				hist.record(time.Since(due))
 				w.n++
 				done.Add(1)
 				if err == nil && status != l.want {
@@ -123,8 +128,8 @@ func (l *load) run(ctx context.Context, workers []*worker) phase {
 	if l.rate > 0 && elapsed < l.duration {
 		p.elapsed = l.duration
 	}
-	for _, w := range workers {
-		p.hist.merge(&w.hist)
+	for i, w := range workers {
+		p.hist.merge(&hists[i])
 		p.requests += w.n
 		p.errors += w.errs
 		if p.firstErr == nil {
