@@ -549,7 +549,7 @@ func TestCreateScopeRules(t *testing.T) {
 		}
 		// Acme may grant shipments:write (which the bearer caller does not
 		// hold) but not shipments:read.
-		if _, err := org.Grant(ctx, env.Store, access.CLI, acme.ID, []string{"shipments:write"}, time.Now().UTC()); err != nil {
+		if _, err := org.Grant(ctx, env.Store, access.CLI, acme.ID, []string{"shipments:write"}, time.Now); err != nil {
 			t.Fatal(err)
 		}
 		// The grant was made straight in the database, as another instance
@@ -1049,7 +1049,7 @@ func TestWithdrawScope(t *testing.T) {
 		if _, err := scope.Create(t.Context(), env.Store, access.CLI, "shipments:read", "", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := org.Grant(t.Context(), env.Store, access.CLI, acme.ID, []string{"shipments:read"}, time.Now().UTC()); err != nil {
+		if _, err := org.Grant(t.Context(), env.Store, access.CLI, acme.ID, []string{"shipments:read"}, time.Now); err != nil {
 			t.Fatal(err)
 		}
 		c := env.Credential(t, acme.ID, "billing", []string{scope.CredentialsRead, scope.UsageRead, "shipments:read"})
@@ -1059,7 +1059,7 @@ func TestWithdrawScope(t *testing.T) {
 			t.Fatalf("usage before: %d %s", r.status, r.body)
 		}
 
-		if _, err := org.Withdraw(t.Context(), env.Store, access.CLI, acme.ID, []string{scope.UsageRead, "shipments:read"}, time.Now().UTC()); err != nil {
+		if _, err := org.Withdraw(t.Context(), env.Store, access.CLI, acme.ID, []string{scope.UsageRead, "shipments:read"}, time.Now); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "old token refused for the withdrawn scope", func() bool {
@@ -1082,7 +1082,7 @@ func TestWithdrawScope(t *testing.T) {
 		alice.call(t, http.MethodPost, "/api/v1/credentials", map[string]any{"name": "x", "scopes": []string{scope.UsageRead}}).problem(t, 422, "scopes")
 
 		// Granting it again gives it back to the credentials that hold it.
-		if _, err := org.Grant(t.Context(), env.Store, access.CLI, acme.ID, []string{scope.UsageRead}, time.Now().UTC()); err != nil {
+		if _, err := org.Grant(t.Context(), env.Store, access.CLI, acme.ID, []string{scope.UsageRead}, time.Now); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "scope granted again", func() bool {
@@ -1240,10 +1240,10 @@ func TestRateLimits(t *testing.T) {
 			// Beta is in use before its limits change, so its state is
 			// cached and the change must arrive by polling.
 			btok := mustToken(t, env, bc.Credential.ClientID, bc.Secret)
-			if _, err := org.SetLimits(t.Context(), env.Store, access.CLI, beta.ID, 1, 1, time.Now().UTC()); err != nil {
+			if _, err := org.SetLimits(t.Context(), env.Store, access.CLI, beta.ID, 1, 1, time.Now); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := org.SetLimits(t.Context(), env.Store, access.CLI, beta.ID, -1, 1, time.Now().UTC()); err == nil {
+			if _, err := org.SetLimits(t.Context(), env.Store, access.CLI, beta.ID, -1, 1, time.Now); err == nil {
 				t.Fatal("SetLimits accepted a negative rate")
 			}
 			eventually(t, "Beta's new limits", func() bool {

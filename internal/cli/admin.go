@@ -75,7 +75,7 @@ func (a *app) orgsCmd() *cobra.Command {
 // organisation may grant with change, after check (if any), and prints
 // what it may grant then.
 func (a *app) orgScopesCmd(verb, short string,
-	change func(context.Context, store.Store, access.Actor, string, []string, time.Time) (store.Org, error),
+	change func(context.Context, store.Store, access.Actor, string, []string, func() time.Time) (store.Org, error),
 	check func(o store.Org, scopes []string) error) *cobra.Command {
 	return a.addJSON(&cobra.Command{
 		Use:   verb + " NAME SCOPE...",
@@ -92,7 +92,7 @@ func (a *app) orgScopesCmd(verb, short string,
 						return err
 					}
 				}
-				if o, err = change(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now().UTC()); err != nil {
+				if o, err = change(cmd.Context(), s, access.CLI, o.ID, args[1:], time.Now); err != nil {
 					return err
 				}
 				if a.jsonOut {
@@ -123,7 +123,7 @@ func (a *app) orgsLimitsCmd() *cobra.Command {
 				if !cmd.Flags().Changed("api-rate") {
 					apiRate = o.APIRateLimit
 				}
-				if o, err = org.SetLimits(cmd.Context(), s, access.CLI, o.ID, tokenRate, apiRate, time.Now().UTC()); err != nil {
+				if o, err = org.SetLimits(cmd.Context(), s, access.CLI, o.ID, tokenRate, apiRate, time.Now); err != nil {
 					return err
 				}
 				if a.jsonOut {

@@ -138,7 +138,7 @@ func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *sess
 		if o, err = org.Create(r.Context(), tx, s.Actor, form.Name, c.now()); err != nil {
 			return err
 		}
-		_, err = org.SetScopes(r.Context(), tx, s.Actor, o.ID, allowed, c.now())
+		_, err = org.SetScopes(r.Context(), tx, s.Actor, o.ID, allowed, c.now)
 		return err
 	})
 	switch {
@@ -184,7 +184,7 @@ func (c *Console) customerUpdate(w http.ResponseWriter, r *http.Request, s *sess
 		c.renderError(w, r, s, http.StatusBadRequest, "The form could not be read. Please try again.")
 		return
 	}
-	o, err := org.SetScopes(r.Context(), c.store, s.Actor, r.PathValue("id"), r.PostForm["scope"], c.now())
+	o, err := org.SetScopes(r.Context(), c.store, s.Actor, r.PathValue("id"), r.PostForm["scope"], c.now)
 	var serr *org.ScopeError
 	if errors.As(err, &serr) {
 		c.renderError(w, r, s, http.StatusUnprocessableEntity, unknownPermission(serr.Scope))

@@ -300,7 +300,7 @@ func TestCreateScopes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if gamma, err = org.Grant(ctx, f.store, access.CLI, gamma.ID, []string{"shipments:read", scope.Introspect}, time.Now().UTC()); err != nil {
+		if gamma, err = org.Grant(ctx, f.store, access.CLI, gamma.ID, []string{"shipments:read", scope.Introspect}, time.Now); err != nil {
 			t.Fatal(err)
 		}
 		// Delta may not grant shipments:read until an Admin gives it to one
@@ -372,7 +372,7 @@ func TestCreateScopes(t *testing.T) {
 func TestGrantable(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := t.Context()
-		o, err := org.Grant(ctx, f.store, access.CLI, f.acme.ID, []string{"shipments:read", scope.Introspect}, time.Now().UTC())
+		o, err := org.Grant(ctx, f.store, access.CLI, f.acme.ID, []string{"shipments:read", scope.Introspect}, time.Now)
 		if err != nil {
 			t.Fatal(err)
 		}

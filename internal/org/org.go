@@ -53,7 +53,7 @@ func Create(ctx context.Context, s store.Store, actor access.Actor, name string,
 
 // Grant lets an organisation grant the given defined scopes, in addition
 // to those it had.
-func Grant(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now time.Time) (store.Org, error) {
+func Grant(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now func() time.Time) (store.Org, error) {
 	defined, err := s.ListScopes(ctx)
 	if err != nil {
 		return store.Org{}, fmt.Errorf("org: grant: %w", err)
@@ -78,7 +78,7 @@ func Grant(ctx context.Context, s store.Store, actor access.Actor, orgID string,
 // Withdraw stops an organisation from granting the given scopes. Its
 // credentials lose them at once: tokens issued afterwards lack them and
 // tokens already issued are refused for them.
-func Withdraw(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now time.Time) (store.Org, error) {
+func Withdraw(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now func() time.Time) (store.Org, error) {
 	return update(ctx, s, actor, orgID, now, "withdraw", func(o *store.Org) string {
 		var removed []string
 		o.Scopes = slices.DeleteFunc(o.Scopes, func(sc string) bool {
@@ -115,7 +115,7 @@ func CheckScopes(ctx context.Context, s store.Scopes, scopes []string) ([]string
 // SetScopes replaces the set of scopes an organisation may grant with
 // scopes (see CheckScopes). Scopes it loses are withdrawn from its
 // credentials as by Withdraw.
-func SetScopes(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now time.Time) (store.Org, error) {
+func SetScopes(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now func() time.Time) (store.Org, error) {
 	scopes, err := CheckScopes(ctx, s, scopes)
 	if err != nil {
 		return store.Org{}, err
@@ -140,7 +140,7 @@ func SetScopes(ctx context.Context, s store.Store, actor access.Actor, orgID str
 
 // SetLimits sets an organisation's per-credential rate limits in requests
 // per second; 0 means the server's default. Negative values are refused.
-func SetLimits(ctx context.Context, s store.Store, actor access.Actor, orgID string, tokenRate, apiRate int, now time.Time) (store.Org, error) {
+func SetLimits(ctx context.Context, s store.Store, actor access.Actor, orgID string, tokenRate, apiRate int, now func() time.Time) (store.Org, error) {
 	if tokenRate < 0 || apiRate < 0 || tokenRate > 1_000_000 || apiRate > 1_000_000 {
 		return store.Org{}, errors.New("org: rate limits must be between 0 (the server's default) and 1000000 requests per second")
 	}
@@ -156,15 +156,23 @@ func SetLimits(ctx context.Context, s store.Store, actor access.Actor, orgID str
 // update changes one organisation with change, which returns a description
 // of what it changed ("" for nothing). A change is written with its
 // organisation.updated event in one transaction; no change writes neither.
-func update(ctx context.Context, s store.Store, actor access.Actor, orgID string, now time.Time, op string, change func(*store.Org) string) (store.Org, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	var out store.Org
+//
+// The change takes its time from now once the store holds the row (on
+// SQLite, once the transaction has the write lock, which a usage fold may
+// hold for seconds), so that it commits within moments of it: instances
+// poll for changes by that time, with an overlap of a few seconds.
+func update(ctx context.Context, s store.Store, actor access.Actor, orgID string, now func() time.Time, op string, change func(*store.Org) string) (store.Org, error) {
+	var (
+		out store.Org
+		at  time.Time
+	)
 	err := s.InTx(ctx, func(tx store.Store) error {
 		var detail string
 		o, err := tx.UpdateOrg(ctx, orgID, func(o store.Org) (store.Org, error) {
+			at = now().UTC().Truncate(time.Microsecond)
 			o.Scopes = slices.Clone(o.Scopes)
 			if detail = change(&o); detail != "" {
-				o.UpdatedAt = now
+				o.UpdatedAt = at
 			}
 			return o, nil
 		})
@@ -175,7 +183,7 @@ func update(ctx context.Context, s store.Store, actor access.Actor, orgID string
 		if detail == "" {
 			return nil
 		}
-		return audit.Write(ctx, tx, actor, audit.OrgUpdated, o.ID, o.ID, detail, now)
+		return audit.Write(ctx, tx, actor, audit.OrgUpdated, o.ID, o.ID, detail, at)
 	})
 	if err != nil {
 		return store.Org{}, fmt.Errorf("org: %s: %w", op, err)

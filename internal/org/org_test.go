@@ -16,6 +16,9 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
+// at is a clock that always reads t.
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }
+
 // TestChangesAndTheirEvents: every change to an organisation is written
 // with its audit event; a refused or empty change writes neither.
 func TestChangesAndTheirEvents(t *testing.T) {
@@ -55,22 +58,22 @@ func TestChangesAndTheirEvents(t *testing.T) {
 				scopes []string
 			}{
 				{"grant", func() (store.Org, error) {
-					return org.Grant(ctx, s, access.CLI, acme.ID, []string{"shipments:read"}, t0.Add(time.Minute))
+					return org.Grant(ctx, s, access.CLI, acme.ID, []string{"shipments:read"}, at(t0.Add(time.Minute)))
 				}, "scopes granted: shipments:read", append(scope.DefaultGrant(), "shipments:read")},
 				{"grant again", func() (store.Org, error) {
-					return org.Grant(ctx, s, access.CLI, acme.ID, []string{"shipments:read"}, t0.Add(2*time.Minute))
+					return org.Grant(ctx, s, access.CLI, acme.ID, []string{"shipments:read"}, at(t0.Add(2*time.Minute)))
 				}, "", append(scope.DefaultGrant(), "shipments:read")},
 				{"withdraw", func() (store.Org, error) {
-					return org.Withdraw(ctx, s, access.CLI, acme.ID, []string{"usage:read", "audit:read"}, t0.Add(3*time.Minute))
+					return org.Withdraw(ctx, s, access.CLI, acme.ID, []string{"usage:read", "audit:read"}, at(t0.Add(3*time.Minute)))
 				}, "scopes withdrawn: audit:read usage:read", []string{"credentials:read", "credentials:write", "shipments:read"}},
 				{"set scopes", func() (store.Org, error) {
-					return org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"usage:read", "shipments:read", "usage:read"}, t0.Add(4*time.Minute))
+					return org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"usage:read", "shipments:read", "usage:read"}, at(t0.Add(4*time.Minute)))
 				}, "scopes granted: usage:read; scopes withdrawn: credentials:read credentials:write", []string{"shipments:read", "usage:read"}},
 				{"set the same scopes", func() (store.Org, error) {
-					return org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"shipments:read", "usage:read"}, t0.Add(5*time.Minute))
+					return org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"shipments:read", "usage:read"}, at(t0.Add(5*time.Minute)))
 				}, "", []string{"shipments:read", "usage:read"}},
 				{"set limits", func() (store.Org, error) {
-					return org.SetLimits(ctx, s, access.CLI, acme.ID, 5, 0, t0.Add(6*time.Minute))
+					return org.SetLimits(ctx, s, access.CLI, acme.ID, 5, 0, at(t0.Add(6*time.Minute)))
 				}, "rate limits: token endpoint 5/s, API calls the server's default", []string{"shipments:read", "usage:read"}},
 			}
 			for _, c := range changes {
@@ -107,23 +110,23 @@ func TestChangesAndTheirEvents(t *testing.T) {
 				{"empty name", func() error { _, err := org.Create(ctx, s, access.CLI, " ", t0); return err },
 					func(err error) bool { return errors.Is(err, org.ErrInvalidName) }},
 				{"unknown scope", func() error {
-					_, err := org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"nope:read"}, t0)
+					_, err := org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"nope:read"}, at(t0))
 					return err
 				}, func(err error) bool { var se *org.ScopeError; return errors.As(err, &se) && se.Scope == "nope:read" }},
 				{"Admin-only scope", func() error {
-					_, err := org.SetScopes(ctx, s, access.CLI, acme.ID, []string{scope.Introspect}, t0)
+					_, err := org.SetScopes(ctx, s, access.CLI, acme.ID, []string{scope.Introspect}, at(t0))
 					return err
 				}, func(err error) bool { var se *org.ScopeError; return errors.As(err, &se) }},
 				{"grant unknown", func() error {
-					_, err := org.Grant(ctx, s, access.CLI, acme.ID, []string{"nope:read"}, t0)
+					_, err := org.Grant(ctx, s, access.CLI, acme.ID, []string{"nope:read"}, at(t0))
 					return err
 				}, func(err error) bool { var se *org.ScopeError; return errors.As(err, &se) }},
 				{"unknown organisation", func() error {
-					_, err := org.SetLimits(ctx, s, access.CLI, "org_nope", 1, 1, t0)
+					_, err := org.SetLimits(ctx, s, access.CLI, "org_nope", 1, 1, at(t0))
 					return err
 				}, func(err error) bool { return errors.Is(err, store.ErrNotFound) }},
 				{"negative limit", func() error {
-					_, err := org.SetLimits(ctx, s, access.CLI, acme.ID, -1, 1, t0)
+					_, err := org.SetLimits(ctx, s, access.CLI, acme.ID, -1, 1, at(t0))
 					return err
 				}, func(err error) bool { return err != nil }},
 				{"duplicate scope", func() error {

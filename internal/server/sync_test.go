@@ -2,28 +2,28 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/credential"
-	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/org"
+	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
-// instance starts a second instance on st, whose database an Env already
-// set up.
-func instance(t *testing.T, st store.Store) *server.Server {
+// instance starts a second instance of env on st, a store of env's
+// database.
+func instance(t *testing.T, env *servertest.Env, st store.Store) *server.Server {
 	t.Helper()
-	kek, err := keys.NewKEK("servertest key-encryption secret, 32+ chars")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := server.Config{Store: st, KEK: kek}
+	cfg := server.Config{Store: st, KEK: env.KEK}
 	servertest.ForBenchmarks(&cfg) // quiet logs, limits out of the way
 	srv, err := server.New(t.Context(), cfg)
 	if err != nil {
@@ -81,7 +81,7 @@ func TestRevocationSeenWhileWritesWait(t *testing.T) {
 			env := servertest.New(t, b)
 			cred := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
 			st := &blockedUsage{Store: storetest.Open(t, env.DatabaseURL), waiting: make(chan struct{}, 1), release: make(chan struct{})}
-			srv := instance(t, st)
+			srv := instance(t, env, st)
 			t.Cleanup(func() { close(st.release) }) // before the instance closes, which writes what it holds
 
 			if code := tokenStatus(srv, cred); code != 200 {
@@ -100,9 +100,10 @@ func TestRevocationSeenWhileWritesWait(t *testing.T) {
 	}
 }
 
-// slowUpdates delays every credential update before the store reads the
-// row, as UpdateCredential's usage fold, or a wait for SQLite's write lock
-// behind another instance's, does with a million credentials in use.
+// slowUpdates delays every credential and organisation update before the
+// store reads the row, as UpdateCredential's usage fold, or a wait for
+// SQLite's write lock behind a fold, does with a million credentials in
+// use.
 type slowUpdates struct {
 	store.Store
 	delay time.Duration
@@ -117,24 +118,66 @@ func (s slowUpdates) UpdateCredential(ctx context.Context, clientID string, upda
 	return s.Store.UpdateCredential(ctx, clientID, update)
 }
 
-// TestSlowRevocationSeenElsewhere: a revocation whose transaction waited
-// longer than the instances' polling overlap (5 s) before it could change
-// the row is still applied by another instance within a second of its
-// commit: it is stamped when it changes the row, not when it was asked.
-func TestSlowRevocationSeenElsewhere(t *testing.T) {
+func (s slowUpdates) UpdateOrg(ctx context.Context, id string, update func(store.Org) (store.Org, error)) (store.Org, error) {
+	time.Sleep(s.delay)
+	return s.Store.UpdateOrg(ctx, id, update)
+}
+
+// tokenScope is the scope of a token srv issues for c.
+func tokenScope(t *testing.T, srv *server.Server, c credential.Created) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, servertest.TokenRequest(c))
+	var tok struct {
+		Scope string `json:"scope"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || w.Code != 200 {
+		t.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	return tok.Scope
+}
+
+// TestSlowChangesSeenElsewhere: a change whose transaction waited longer
+// than the instances' polling overlap (5 s) before it could change the
+// row is still applied by another instance within a second of its commit:
+// it is stamped when it changes the row, not when it was asked for. A
+// credential revoked, and a scope withdrawn from an organisation.
+func TestSlowChangesSeenElsewhere(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			env := servertest.New(t, b)
-			cred := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
-			slow := instance(t, slowUpdates{storetest.Open(t, env.DatabaseURL), 6 * time.Second})
-			if code := tokenStatus(env.Server, cred); code != 200 {
-				t.Fatalf("token: %d", code)
-			}
-			if _, err := slow.Credentials.Revoke(t.Context(), access.CLI, cred.Credential.ClientID); err != nil {
-				t.Fatal(err)
-			}
-			refusedWithin(t, time.Second+300*time.Millisecond, env.Server, cred)
+			t.Run("revocation", func(t *testing.T) {
+				t.Parallel()
+				env := servertest.New(t, b)
+				cred := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
+				slow := instance(t, env, slowUpdates{storetest.Open(t, env.DatabaseURL), 6 * time.Second})
+				if code := tokenStatus(env.Server, cred); code != 200 {
+					t.Fatalf("token: %d", code)
+				}
+				if _, err := slow.Credentials.Revoke(t.Context(), access.CLI, cred.Credential.ClientID); err != nil {
+					t.Fatal(err)
+				}
+				refusedWithin(t, time.Second+300*time.Millisecond, env.Server, cred)
+			})
+			t.Run("scope withdrawn", func(t *testing.T) {
+				t.Parallel()
+				env := servertest.New(t, b)
+				acme := env.Org(t, "Acme")
+				cred := env.Credential(t, acme.ID, "billing", nil)
+				if sc := tokenScope(t, env.Server, cred); !slices.Contains(strings.Fields(sc), scope.UsageRead) {
+					t.Fatalf("scope %q, want %s among them", sc, scope.UsageRead)
+				}
+				slowStore := slowUpdates{storetest.Open(t, env.DatabaseURL), 6 * time.Second}
+				if _, err := org.Withdraw(t.Context(), slowStore, access.CLI, acme.ID, []string{scope.UsageRead}, time.Now); err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(time.Second + 300*time.Millisecond)
+				for slices.Contains(strings.Fields(tokenScope(t, env.Server, cred)), scope.UsageRead) {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s still granted 1.3s after it was withdrawn", scope.UsageRead)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
 		})
 	}
 }
