@@ -458,8 +458,8 @@ func (s *SQL) CreateCredential(ctx context.Context, c Credential) error {
 // credentialsWithLastUse is the FROM clause of the reads people see
 // (console, API, CLI): each credential, as c, with the usage row (u) of its
 // latest hour that holds a last use, found through usage_hourly's index on
-// (client_id, hour). A bucket's last use falls within its hour, so that row holds the
-// credential's latest last use in usage.
+// (client_id, hour). A bucket's last use falls within its hour, so that
+// row holds the credential's latest last use in usage.
 const credentialsWithLastUse = `credentials c LEFT JOIN usage_hourly u
 	ON u.client_id = c.client_id AND u.hour = (SELECT max(h.hour) FROM usage_hourly h
 		WHERE h.client_id = c.client_id AND h.last_used_at IS NOT NULL)`
