@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+)
+
+const credentialColumns = `client_id, org_id, name, secret_hash, scopes, created_at, created_by,
+	last_used_at, revoked_at, revoked_by, expires_at, updated_at,
+	last_used_ip, previous_secret_hash, previous_secret_expires_at, allowed_cidrs`
+
+func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
+	var (
+		c                                                    Credential
+		scopes, cidrs                                        string
+		created, lastUsed, revoked, expires, upd, prevExpiry sql.NullInt64
+	)
+	if err := row.Scan(&c.ClientID, &c.OrgID, &c.Name, &c.SecretHash, &scopes, &created, &c.CreatedBy,
+		&lastUsed, &revoked, &c.RevokedBy, &expires, &upd,
+		&c.LastUsedIP, &c.PreviousSecretHash, &prevExpiry, &cidrs); err != nil {
+		return Credential{}, err
+	}
+	c.PreviousSecretExpiresAt = fromMicros(prevExpiry)
+	c.AllowedCIDRs = splitScopes(cidrs)
+	c.Scopes = splitScopes(scopes)
+	c.CreatedAt = fromMicros(created)
+	c.LastUsedAt = fromMicros(lastUsed)
+	c.RevokedAt = fromMicros(revoked)
+	c.ExpiresAt = fromMicros(expires)
+	c.UpdatedAt = fromMicros(upd)
+	return c, nil
+}
+
+// CreateCredential inserts a credential. A second active credential with
+// the same name (case-insensitively) in one organisation is ErrAlreadyExists.
+func (s *SQL) CreateCredential(ctx context.Context, c Credential) error {
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO credentials (`+credentialColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
+		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
+		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs))
+	return mapErr("create credential", err)
+}
+
+// credentialsWithLastUse is the FROM clause of the reads people see
+// (console, API, CLI): each credential, as c, with the usage row (u) of its
+// latest hour that holds a last use, found through usage_hourly's index on
+// (client_id, hour). A bucket's last use falls within its hour, so that
+// row holds the credential's latest last use in usage.
+const credentialsWithLastUse = `credentials c LEFT JOIN usage_hourly u
+	ON u.client_id = c.client_id AND u.hour = (SELECT max(h.hour) FROM usage_hourly h
+		WHERE h.client_id = c.client_id AND h.last_used_at IS NOT NULL)`
+
+// credentialViewColumns are credentialColumns read from
+// credentialsWithLastUse, in the same order so that scanCredential reads
+// them: the last use is the later of the usage row's and the one kept with
+// the credential.
+var credentialViewColumns = func() string {
+	const later = `c.last_used_at IS NULL OR u.last_used_at > c.last_used_at`
+	cols := strings.Split(credentialColumns, ",")
+	for i, col := range cols {
+		switch col = strings.TrimSpace(col); col {
+		case "last_used_at":
+			cols[i] = `CASE WHEN ` + later + ` THEN u.last_used_at ELSE c.last_used_at END`
+		case "last_used_ip":
+			cols[i] = `CASE WHEN ` + later + ` THEN coalesce(u.last_used_ip, c.last_used_ip) ELSE c.last_used_ip END`
+		default:
+			cols[i] = "c." + col
+		}
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// GetCredential finds a credential by client ID, with its last use.
+func (s *SQL) GetCredential(ctx context.Context, clientID string) (Credential, error) {
+	if err := s.FoldUsage(ctx); err != nil {
+		return Credential{}, err
+	}
+	c, err := scanCredential(s.conn().QueryRowContext(ctx,
+		s.q(`SELECT `+credentialViewColumns+` FROM `+credentialsWithLastUse+` WHERE c.client_id = ?`), clientID))
+	return c, mapErr("get credential", err)
+}
+
+// ListCredentials lists credentials, newest first, with their last use.
+func (s *SQL) ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error) {
+	if err := s.FoldUsage(ctx); err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + credentialViewColumns + ` FROM ` + credentialsWithLastUse
+	var args []any
+	if f.OrgID != "" {
+		query += ` WHERE c.org_id = ?`
+		args = append(args, f.OrgID)
+	}
+	query += ` ORDER BY c.created_at DESC, c.client_id`
+	rows, err := s.conn().QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, mapErr("list credentials", err)
+	}
+	return collect(rows, scanCredential, "list credentials")
+}
+
+// UpdateCredential is a read-modify-write of one credential. The result
+// carries the last use as GetCredential reads it.
+func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error) {
+	if err := s.FoldUsage(ctx); err != nil {
+		return Credential{}, err
+	}
+	var out Credential
+	err := s.inTx(ctx, func(tx queryer) error {
+		old, err := scanCredential(tx.QueryRowContext(ctx,
+			s.q(`SELECT `+credentialViewColumns+` FROM `+credentialsWithLastUse+` WHERE c.client_id = ?`+s.forUpdateCredential), clientID))
+		if err != nil {
+			return mapErr("update credential", err)
+		}
+		c, err := update(old)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
+			revoked_by = ?, expires_at = ?, updated_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ?,
+			allowed_cidrs = ? WHERE client_id = ?`),
+			c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
+			micros(c.UpdatedAt), c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), clientID)
+		if err != nil {
+			return mapErr("update credential", err)
+		}
+		c.ClientID, c.OrgID, c.LastUsedAt, c.LastUsedIP = old.ClientID, old.OrgID, old.LastUsedAt, old.LastUsedIP
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// CredentialsUpdatedSince returns credentials changed at or after since.
+func (s *SQL) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error) {
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE updated_at >= ? ORDER BY updated_at`),
+		since.UnixMicro())
+	if err != nil {
+		return nil, mapErr("poll credentials", err)
+	}
+	return collect(rows, scanCredential, "poll credentials")
+}
