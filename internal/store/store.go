@@ -49,6 +49,11 @@ type Org struct {
 	// server's default.
 	TokenRateLimit int
 	APIRateLimit   int
+	// Version is the position in the change log of the organisation's
+	// last change: the store assigns it, and of two versions of one
+	// organisation the one with the higher Version is the newer, whatever
+	// any clock says.
+	Version int64
 }
 
 // User is a person who logs in to the console.
@@ -95,6 +100,11 @@ type Credential struct {
 	// AllowedCIDRs limits where the credential may be used from; empty
 	// means anywhere.
 	AllowedCIDRs []string
+	// Version is the position in the change log of the credential's last
+	// change: the store assigns it, and of two versions of one credential
+	// the one with the higher Version is the newer, whatever any clock
+	// says.
+	Version int64
 }
 
 // Active reports whether the credential may obtain and use tokens at now.
