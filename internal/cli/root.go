@@ -106,14 +106,24 @@ func (a *app) logger() (*slog.Logger, error) {
 
 // openStore opens and migrates the database.
 func (a *app) openStore(ctx context.Context) (*store.SQL, error) {
-	s, err := store.OpenMigrated(ctx, a.database)
-	if errors.Is(err, store.ErrNewerDatabase) {
-		return nil, err
-	}
+	s, err := store.Open(ctx, a.database)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(a.database), err)
 	}
+	if _, err := s.MigrateWaiting(ctx, a.migrationWait); err != nil {
+		s.Close()
+		if errors.Is(err, store.ErrNewerDatabase) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("database %s: %w", redactURL(a.database), err)
+	}
 	return s, nil
+}
+
+// migrationWait tells, on standard error, why a start waits: another
+// instance or sapient migrate holds the migration lock.
+func (a *app) migrationWait() {
+	fmt.Fprintln(a.stderr, "sapient: another instance is migrating the database; waiting for it to finish")
 }
 
 // kek finds the key-encryption key: SAPIENT_SECRET_KEY, or for an SQLite
@@ -164,7 +174,7 @@ func (a *app) migrateCmd() *cobra.Command {
 				return fmt.Errorf("database %s: %w", redactURL(a.database), err)
 			}
 			defer s.Close()
-			v, err := s.Migrate(cmd.Context())
+			v, err := s.MigrateWaiting(cmd.Context(), a.migrationWait)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+
+	"github.com/pressly/goose/v3"
 )
 
 // MigrateTo moves the schema up or down to the version given, for tests
@@ -21,4 +23,10 @@ func (s *SQL) MigrateTo(ctx context.Context, version int64) error {
 		_, err = p.UpTo(ctx, version)
 	}
 	return err
+}
+
+// MigrateWith is Migrate as a later release would run it, with the extra
+// migrations that release adds, under the same lock.
+func (s *SQL) MigrateWith(ctx context.Context, extra ...*goose.Migration) (int64, error) {
+	return s.migrate(ctx, nil, extra...)
 }

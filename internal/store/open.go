@@ -99,38 +99,56 @@ func sqliteDSN(path string) string {
 
 // Migrate applies pending migrations and reports the resulting schema
 // version. A database whose schema is newer than this binary is refused
-// with ErrNewerDatabase and left untouched.
+// with ErrNewerDatabase and left untouched. On PostgreSQL the migrations
+// run under a database lock (see migrationLock), so that instances started
+// at once all come up.
 func (s *SQL) Migrate(ctx context.Context) (int64, error) {
-	p, err := s.migrations()
+	return s.MigrateWaiting(ctx, nil)
+}
+
+// MigrateWaiting is Migrate that calls waiting, if not nil, when another
+// process is migrating the database and this one waits for it to finish.
+func (s *SQL) MigrateWaiting(ctx context.Context, waiting func()) (int64, error) {
+	return s.migrate(ctx, waiting)
+}
+
+// migrate applies the schema's migrations and extra ones (tests of a
+// release to come) under the migration lock. Up comes first, under the
+// lock, since it also creates goose's version table: on a newer database
+// it applies nothing (every migration this binary knows is applied), and
+// the version read after it refuses the database.
+func (s *SQL) migrate(ctx context.Context, waiting func(), extra ...*goose.Migration) (int64, error) {
+	lockOpts, err := s.migrationLock(ctx, waiting)
 	if err != nil {
 		return 0, err
 	}
-	current, err := p.GetDBVersion(ctx)
-	if err != nil && !errors.Is(err, goose.ErrVersionNotFound) {
-		return 0, fmt.Errorf("store: read schema version: %w", err)
+	p, err := s.migrations(append(lockOpts, goose.WithGoMigrations(extra...))...)
+	if err != nil {
+		return 0, err
 	}
-	latest := int64(0)
-	for _, src := range p.ListSources() {
-		latest = max(latest, src.Version)
+	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	current, latest, err := p.GetVersions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
 	}
 	if current > latest {
 		return current, fmt.Errorf("%w: database is at version %d, this binary knows up to %d; upgrade Sapient",
 			ErrNewerDatabase, current, latest)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return current, fmt.Errorf("store: migrate: %w", err)
-	}
-	return latest, nil
+	return current, nil
 }
 
 // migrations returns the schema's migrations for this store's database:
 // the SQL files, and those written in Go.
-func (s *SQL) migrations() (*goose.Provider, error) {
+func (s *SQL) migrations(opts ...goose.ProviderOption) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(s.dialect, s.db, sub, goose.WithGoMigrations(usageByHour(s.dialect)))
+	opts = append([]goose.ProviderOption{goose.WithGoMigrations(usageByHour(s.dialect))}, opts...)
+	p, err := goose.NewProvider(s.dialect, s.db, sub, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}

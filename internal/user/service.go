@@ -208,7 +208,23 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (create
 		generated = password
 	}
 	if _, err := s.Create(ctx, firstStart, CreateRequest{Email: email, Password: password, Role: store.RoleAdmin}); err != nil {
+		if s.createdElsewhere(ctx, email, err) {
+			return false, "", nil
+		}
 		return false, "", fmt.Errorf("user: bootstrap admin: %w", err)
 	}
 	return true, generated, nil
+}
+
+// createdElsewhere reports whether the Admin Bootstrap failed to create
+// exists all the same: instances started at once on an empty database all
+// find no Admin, all try to create the same one, and all but the first are
+// told the email is taken. For them the first start is done.
+func (s *Service) createdElsewhere(ctx context.Context, email string, err error) bool {
+	var invalid *ValidationError
+	if !errors.As(err, &invalid) || invalid.Field != "email" {
+		return false
+	}
+	u, err := s.Store.GetUserByEmail(ctx, email)
+	return err == nil && u.Role == store.RoleAdmin
 }
