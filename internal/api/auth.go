@@ -54,7 +54,7 @@ type Auth struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	ClientIP *clientip.Resolver
-	Limiter  *ratelimit.Limiter
+	Limiter  ratelimit.Allower
 	// DefaultRateLimit is the per-credential limit on API calls, in
 	// requests per second, for organisations that set none.
 	DefaultRateLimit int

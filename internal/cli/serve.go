@@ -11,15 +11,16 @@ import (
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/server"
 )
 
 func (a *app) serveCmd() *cobra.Command {
 	var (
-		addr, issuer, audience, alg, proxies string
-		ttl, rotation, retention             time.Duration
-		tokenRate, apiRate                   int
-		preload                              bool
+		addr, issuer, audience, alg, proxies, redisURL string
+		ttl, rotation, retention                       time.Duration
+		tokenRate, apiRate                             int
+		preload                                        bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -44,6 +45,12 @@ and prints the login once.`,
 			if err != nil {
 				return fmt.Errorf("--trusted-proxies: %w", err)
 			}
+			if redisURL != "" {
+				if _, err := ratelimit.ParseRedisURL(redisURL); err != nil {
+					return fmt.Errorf("--redis-url: %w", err)
+				}
+				ratelimit.RedisLogsTo(log)
+			}
 			if issuer == "" {
 				issuer = "http://" + addr
 			}
@@ -62,7 +69,7 @@ and prints the login once.`,
 				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
-				SkipCredentialPreload: !preload,
+				SkipCredentialPreload: !preload, RedisURL: redisURL,
 			})
 			if err != nil {
 				return err
@@ -94,6 +101,8 @@ and prints the login once.`,
 	f.DurationVar(&retention, "retention", 400*24*time.Hour, "how long usage counters and audit events are kept")
 	f.IntVar(&tokenRate, "token-rate-limit", 100, "token requests per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
+	f.StringVar(&redisURL, "redis-url", a.getenv("SAPIENT_REDIS_URL"),
+		"Redis through which instances share rate limits and login throttles, redis://[:PASSWORD@]HOST:PORT/DB (env SAPIENT_REDIS_URL; default: none, limits per instance)")
 	f.BoolVar(&preload, "preload-credentials", true, "read every credential into memory at start, in the background (about 100 bytes each)")
 	return c
 }

@@ -36,3 +36,15 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.TokenRequests, m.TokenLatency, m.TokenChecks, m.HTTPLatency)
 	return m
 }
+
+// NewRedisUp creates and registers on reg the gauge that tells whether
+// Redis, through which instances share their limits, answers (1) or not
+// (0). Only an instance configured with Redis has it.
+func NewRedisUp(reg prometheus.Registerer) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sapient_redis_up",
+		Help: "Whether Redis answers (1) or not (0); while it does not, rate limits and login throttles are per instance.",
+	})
+	reg.MustRegister(g)
+	return g
+}

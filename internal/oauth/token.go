@@ -27,7 +27,7 @@ type TokenHandler struct {
 	Logger      *slog.Logger
 	Now         func() time.Time
 	ClientIP    *clientip.Resolver
-	Limiter     *ratelimit.Limiter
+	Limiter     ratelimit.Allower
 	// DefaultRateLimit is the per-credential limit in requests per second
 	// for organisations that set none; 0 means unlimited.
 	DefaultRateLimit int

@@ -1,7 +1,8 @@
 // Package ratelimit limits requests per key (a client ID) with token
-// buckets, locally to one instance. With several instances each enforces
-// the limit on its own, so a client spread over N instances can reach up
-// to N times the limit.
+// buckets: Limiter, locally to one instance, or Shared, across every
+// instance through Redis. With Limiter each instance enforces the limit on
+// its own, so a client spread over N instances can reach up to N times
+// the limit.
 package ratelimit
 
 import (
@@ -12,6 +13,22 @@ import (
 )
 
 const shards = 32
+
+// Allower is what the token endpoint and the API ask before serving a
+// credential: a Limiter, or a Shared limiter.
+type Allower interface {
+	// Allow takes one request from id's budget of perSec requests per
+	// second (zero or less: unlimited); when refused it says how long
+	// until one is available.
+	Allow(id string, perSec int, now time.Time) (bool, time.Duration)
+	// Prune forgets what this instance holds for keys idle since before.
+	Prune(before time.Time)
+}
+
+var (
+	_ Allower = (*Limiter)(nil)
+	_ Allower = (*Shared)(nil)
+)
 
 // Limiter holds one token bucket per key. The zero value is not usable;
 // call New.

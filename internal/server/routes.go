@@ -41,7 +41,9 @@ func (s *Server) routes() error {
 	return nil
 }
 
-// ready reports whether the database answers.
+// ready reports whether the database answers, and with Redis configured
+// whether Redis does: without Redis the instance still serves, with
+// limits of its own, so it stays ready.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -52,5 +54,5 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("database unavailable\n"))
 		return
 	}
-	w.Write([]byte("ready\n"))
+	w.Write([]byte("ready\n" + s.redisState()))
 }

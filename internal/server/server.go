@@ -74,6 +74,17 @@ type Config struct {
 	// default 400 days.
 	Retention time.Duration
 
+	// RedisURL, when set, names the Redis server (redis://, rediss:// or
+	// unix://) through which every instance shares the per-credential rate
+	// limits and the login throttle; unset, they are per instance. A Redis
+	// that does not answer leaves them per instance until it does.
+	RedisURL string
+	// RedisPrefix begins every key written in Redis; default "sapient:".
+	// Instances that share limits use the same.
+	RedisPrefix string
+	// RedisTimeout bounds each call to Redis; default 50ms.
+	RedisTimeout time.Duration
+
 	// SkipCredentialPreload leaves credentials in the database until
 	// first used. By default every credential that is not revoked is read
 	// into memory in the background at start (about 100 bytes each), so
@@ -95,8 +106,9 @@ type Server struct {
 	// Limiter and APILimiter hold the per-credential rate limits of the
 	// token endpoint and of API calls: separate budgets, so that one never
 	// spends or resets the other.
-	Limiter     *ratelimit.Limiter
-	APILimiter  *ratelimit.Limiter
+	// With Config.RedisURL they are shared by every instance.
+	Limiter     ratelimit.Allower
+	APILimiter  ratelimit.Allower
 	ClientIP    *clientip.Resolver
 	Denylist    *token.Denylist
 	Usage       *usage.Recorder
@@ -105,6 +117,8 @@ type Server struct {
 	registry    *prometheus.Registry
 	console     *console.Console
 	limitAudits rateLimitAudits
+	redis       *ratelimit.Redis // nil without Config.RedisURL
+	throttle    *user.Throttle   // the console's login throttle; nil takes its default
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -207,6 +221,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		done:       make(chan struct{}),
 		preloaded:  make(chan struct{}),
 	}
+	if err := s.shareLimits(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -269,6 +286,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	<-s.preloaded
 	<-s.done
+	s.closeRedis()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Usage.Flush(ctx)

@@ -14,8 +14,8 @@ import (
 //
 // The account key is the email typed, whether or not a user has it, so
 // unknown emails are throttled exactly like known ones and the answer never
-// tells which exist. State is in memory and per instance: several
-// instances each allow their own budget.
+// tells which exist. State is in memory and per instance, so that several
+// instances each allow their own budget, unless Shared keeps it in Redis.
 type Throttle struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -29,6 +29,9 @@ type Throttle struct {
 	Forget time.Duration
 	// MaxKeys bounds the memory of each table (100,000 keys).
 	MaxKeys int
+	// Shared, if set, keeps the counts where every instance sees them
+	// (see SharedStrikes); while it cannot answer, they are kept here.
+	Shared SharedStrikes
 
 	mu       sync.Mutex
 	accounts map[string]*strikes
@@ -67,6 +70,9 @@ func AccountKey(email string) string { return strings.ToLower(strings.TrimSpace(
 // failure at once, until Succeeded takes it back, so a burst of parallel
 // guesses cannot slip past the count.
 func (t *Throttle) Attempt(email, ip string) (wait time.Duration, ok bool) {
+	if wait, ok, err := t.sharedAttempt(email, ip); err == nil {
+		return wait, ok
+	}
 	now := t.now()
 	account := AccountKey(email)
 	t.mu.Lock()
@@ -88,6 +94,7 @@ func (t *Throttle) Attempt(email, ip string) (wait time.Duration, ok bool) {
 // afresh, and the address loses one failure (not all of them, so that a
 // guesser cannot reset its address by logging in to an account of its own).
 func (t *Throttle) Succeeded(email, ip string) {
+	t.sharedSucceeded(email, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.accounts, AccountKey(email))
