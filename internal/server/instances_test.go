@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/user"
 )
 
 // TestStartTogether starts three instances and a migrate at once on one
@@ -211,5 +213,33 @@ func TestRedisUnreachable(t *testing.T) {
 	_, err = server.New(t.Context(), server.Config{Store: env.Store, KEK: kek, RedisURL: "http://:" + password + "@127.0.0.1:6379"})
 	if err == nil || !strings.Contains(err.Error(), "redis://") || strings.Contains(err.Error(), password) {
 		t.Errorf("a wrong Redis URL: %v; want an error naming redis:// and not the password", err)
+	}
+}
+
+// TestLoginThrottleAcrossInstances: with Redis, failed logins on two
+// instances count together: after the free failures, spread over both,
+// each refuses the next attempt.
+func TestLoginThrottleAcrossInstances(t *testing.T) {
+	redisURL, prefix := redistest.URL(t)
+	dbURL := storetest.SQLiteURL(t)
+	shared := func(c *server.Config) { c.RedisURL, c.RedisPrefix, c.RedisTimeout = redisURL, prefix, time.Second }
+	envs := []*servertest.Env{servertest.Start(t, dbURL, shared), servertest.Start(t, dbURL, shared)}
+	login := func(env *servertest.Env) int {
+		form := url.Values{"email": {"nobody@acme.test"}, "password": {"not the password at all"}}
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		env.Server.Handler().ServeHTTP(w, r)
+		return w.Code
+	}
+	for i := range user.DefaultAccountFree {
+		if code := login(envs[i%2]); code != http.StatusUnprocessableEntity {
+			t.Fatalf("failure %d = %d, want 422", i+1, code)
+		}
+	}
+	for i, env := range envs {
+		if code := login(env); code != http.StatusTooManyRequests {
+			t.Errorf("instance %d after %d failures over both = %d, want 429", i+1, user.DefaultAccountFree, code)
+		}
 	}
 }
