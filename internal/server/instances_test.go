@@ -243,3 +243,46 @@ func TestLoginThrottleAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseOutage: PostgreSQL goes away (the test cuts the connection
+// to it) and comes back. Meanwhile the instance issues tokens for the
+// credential it holds in memory, /readyz answers 503, and the usage it
+// counts waits in memory: once the database answers, every token is
+// counted.
+func TestDatabaseOutage(t *testing.T) {
+	db := redistest.NewProxy(t, storetest.PostgresURL(t))
+	env := servertest.Start(t, db.URL)
+	c := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
+	env.Token(t, c)
+
+	db.Cut()
+	for i := range 5 {
+		w := httptest.NewRecorder()
+		env.Server.Handler().ServeHTTP(w, servertest.TokenRequest(c))
+		if w.Code != http.StatusOK {
+			t.Fatalf("token %d during the outage: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	if code, body := get(env, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the outage = %d %q, want 503", code, body)
+	}
+	if err := env.Server.Usage.Flush(t.Context()); err == nil {
+		t.Fatal("usage written during the outage")
+	}
+
+	db.Restore()
+	// The pool finds out its connections are gone as it uses them.
+	deadline := time.Now().Add(10 * time.Second)
+	for env.Server.Usage.Flush(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("usage not written after the database came back: %v", env.Server.Usage.Flush(t.Context()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if issued, _ := totals(t, env.Store, c.Credential.ClientID); issued != 6 {
+		t.Errorf("%d tokens counted, want all 6", issued)
+	}
+	if code, _ := get(env, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz after the outage = %d", code)
+	}
+}

@@ -31,11 +31,10 @@ type SQL struct {
 // statement prepared once, on first use, the usage writes' own connection
 // and when usage was last folded.
 type shared struct {
-	appendUsageOnce sync.Once
-	appendUsage     *sql.Stmt
-	appendUsageErr  error
-	usage           usageConn
-	fold            folding
+	appendUsageMu sync.Mutex
+	appendUsage   *sql.Stmt // nil until prepared
+	usage         usageConn
+	fold          folding
 }
 
 var _ Store = (*SQL)(nil)
@@ -75,9 +74,11 @@ func (s *SQL) Ping(ctx context.Context) error {
 
 // Close releases the prepared statement and the connections.
 func (s *SQL) Close() error {
+	s.shared.appendUsageMu.Lock()
 	if st := s.shared.appendUsage; st != nil {
 		st.Close()
 	}
+	s.shared.appendUsageMu.Unlock()
 	s.shared.usage.close()
 	return s.db.Close()
 }

@@ -146,14 +146,18 @@ func foldStatements(dialect goose.Dialect) []string {
 
 // appendUsageStmt returns the INSERT of a full batch, prepared once:
 // parsing a 200-row statement costs SQLite about a third as much as
-// executing it.
+// executing it. A preparation that fails (the database did not answer) is
+// tried again by the next call.
 func (s *SQL) appendUsageStmt(ctx context.Context) (*sql.Stmt, error) {
 	p := s.shared
-	p.appendUsageOnce.Do(func() {
-		p.appendUsage, p.appendUsageErr = s.db.PrepareContext(context.WithoutCancel(ctx), s.q(appendUsageQuery(usageBatch)))
-	})
-	if p.appendUsageErr != nil {
-		return nil, fmt.Errorf("store: prepare add usage: %w", p.appendUsageErr)
+	p.appendUsageMu.Lock()
+	defer p.appendUsageMu.Unlock()
+	if p.appendUsage == nil {
+		st, err := s.db.PrepareContext(context.WithoutCancel(ctx), s.q(appendUsageQuery(usageBatch)))
+		if err != nil {
+			return nil, fmt.Errorf("store: prepare add usage: %w", err)
+		}
+		p.appendUsage = st
 	}
 	return p.appendUsage, nil
 }
