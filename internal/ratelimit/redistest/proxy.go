@@ -8,9 +8,10 @@ import (
 	"testing"
 )
 
-// Proxy forwards TCP connections to a Redis server until Cut, which
-// closes them and stops listening, as a Redis that went away; Restore
-// listens again on the same address.
+// Proxy forwards TCP connections to a Redis server (or any server named
+// by a URL with a host, PostgreSQL too) until Cut, which closes them and
+// stops listening, as a server that went away; Restore listens again on
+// the same address.
 type Proxy struct {
 	// URL is the Redis URL that reaches the server through the proxy.
 	URL string
