@@ -226,3 +226,32 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Errorf("logged the outage %d times and the recovery %d times, want once each:\n%s", down, up, l)
 	}
 }
+
+// TestSharedWithSilentRedis: a Redis that accepts connections but does not
+// answer costs one timeout at start, then requests are limited per
+// instance without waiting for it.
+func TestSharedWithSilentRedis(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	l := &logs{}
+	r, err := ratelimit.NewRedis(t.Context(), ratelimit.RedisConfig{
+		URL: redistest.SilentURL(t), Now: func() time.Time { return now },
+		Logger: slog.New(slog.NewJSONHandler(l, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Up() || l.count("redis unreachable") != 1 || !strings.Contains(l.String(), "timeout") {
+		t.Fatalf("a silent Redis: up %v, logs:\n%s", r.Up(), l)
+	}
+	s := ratelimit.NewShared(r, "token")
+	allowed := 0
+	for range 4 {
+		if ok, _ := s.Allow("sap_one", 3, now); ok {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Errorf("%d of 4 allowed, want the local limit of 3", allowed)
+	}
+}

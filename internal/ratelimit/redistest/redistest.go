@@ -72,3 +72,33 @@ func ClosedURL(t testing.TB) string {
 	l.Close()
 	return "redis://" + addr + "/0"
 }
+
+// SilentURL is the URL of a Redis that accepts connections and never
+// answers, as one too slow to wait for; it stops when the test ends.
+func SilentURL(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(done)
+				return
+			}
+			conns = append(conns, c) // held open, never read
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "redis://" + l.Addr().String() + "/0"
+}
