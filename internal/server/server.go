@@ -221,9 +221,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		done:       make(chan struct{}),
 		preloaded:  make(chan struct{}),
 	}
-	if err := s.shareLimits(ctx); err != nil {
-		return nil, err
-	}
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -236,7 +233,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
 		Credentials: s.Cache, Orgs: s.Orgs, Denylist: s.Denylist, Now: cfg.Now,
 	}
+	if err := s.shareLimits(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.routes(); err != nil {
+		s.closeRedis()
 		return nil, err
 	}
 	go s.background()
