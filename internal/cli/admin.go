@@ -541,10 +541,18 @@ func (a *app) keysCmd() *cobra.Command {
 	rotate.Flags().DurationVar(&activateIn, "activate-in", 15*time.Minute,
 		"how long the new key is published before it signs (longer than verifiers cache the JWKS; 0 for an emergency)")
 	list := listCmd(a, "List signing keys", (*store.SQL).ListSigningKeys, func(k store.SigningKey) map[string]any {
-		return map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt}
-	}, "KID\tALGORITHM\tCREATED\tSIGNS FROM", func(k store.SigningKey) []string {
-		return []string{k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339)}
+		m := map[string]any{"kid": k.ID, "algorithm": k.Algorithm, "created_at": k.CreatedAt, "activates_at": k.ActivatesAt}
+		if !k.RetiredAt.IsZero() {
+			m["retired_at"] = k.RetiredAt
+		}
+		return m
+	}, "KID\tALGORITHM\tCREATED\tSIGNS FROM\tRETIRED", func(k store.SigningKey) []string {
+		retired := ""
+		if !k.RetiredAt.IsZero() {
+			retired = k.RetiredAt.Format(time.RFC3339)
+		}
+		return []string{k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339), retired}
 	})
-	c.AddCommand(rotate, list)
+	c.AddCommand(rotate, list, a.keysRetireCmd())
 	return c
 }

@@ -96,15 +96,3 @@ func (c *OrgCache) put(so store.Org) *OrgState {
 	c.orgs[so.ID] = o
 	return o
 }
-
-// Sync applies changes made since the given time by any instance.
-func (c *OrgCache) Sync(ctx context.Context, since time.Time) error {
-	changed, err := c.store.OrgsUpdatedSince(ctx, since)
-	if err != nil {
-		return fmt.Errorf("credential: sync organisations: %w", err)
-	}
-	for _, so := range changed {
-		c.put(so)
-	}
-	return nil
-}

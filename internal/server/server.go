@@ -52,8 +52,11 @@ type Config struct {
 	KeyRotation      time.Duration           // default 30 days; negative disables
 	KeyPublishLead   time.Duration           // default 15 minutes
 
-	// SyncInterval is how often changes made by other instances are
-	// polled; default 250ms, so revocations everywhere apply within 1s.
+	// SyncInterval is how often the change log is read for changes made by
+	// other instances and the CLI; default 250ms, so that revocations apply
+	// everywhere within a second even where the database announces nothing
+	// (SQLite). On PostgreSQL every committed change is announced
+	// (LISTEN/NOTIFY) and read at once.
 	SyncInterval time.Duration
 	// FlushInterval is how often usage is written; default 1s.
 	FlushInterval time.Duration
@@ -105,6 +108,11 @@ type Server struct {
 	registry    *prometheus.Registry
 	console     *console.Console
 	limitAudits rateLimitAudits
+
+	// syncMu serialises Sync steps; cursor is the position in the change
+	// log of the last change applied.
+	syncMu sync.Mutex
+	cursor int64
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -207,10 +215,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		done:       make(chan struct{}),
 		preloaded:  make(chan struct{}),
 	}
+	// The position in the change log comes first: whatever changes while
+	// the keys, the revoked tokens and the credentials are read is applied
+	// by the first Sync step, again if need be.
+	var err error
+	if s.cursor, err = cfg.Store.LastChange(ctx); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	if err := s.Denylist.Sync(ctx, cfg.Store, time.Time{}, cfg.Now()); err != nil {
+	if err := s.Denylist.Load(ctx, cfg.Store, cfg.Now()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
@@ -287,43 +302,6 @@ func (s *Server) background() {
 	s.syncLoop()
 }
 
-// syncLoop applies credential, organisation and token changes made by
-// other instances or the CLI (every SyncInterval, so within a second), and
-// forgets the rate-limit buckets of clients gone quiet (every second: with
-// many credentials each used now and then, they would otherwise pile up).
-// It only reads the database.
-func (s *Server) syncLoop() {
-	syncT := time.NewTicker(s.cfg.SyncInterval)
-	pruneT := time.NewTicker(ratelimit.FullAfter)
-	defer syncT.Stop()
-	defer pruneT.Stop()
-	// Changes are polled with an overlap, so that a transaction that
-	// committed a little after its timestamp is still seen.
-	const overlap = 5 * time.Second
-	since := s.cfg.Now().Add(-overlap)
-	ctx := context.Background()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-syncT.C:
-			now := s.cfg.Now()
-			err1 := s.Cache.Sync(ctx, since)
-			err2 := s.Denylist.Sync(ctx, s.cfg.Store, since, now)
-			err3 := s.Orgs.Sync(ctx, since)
-			if err := errors.Join(err1, err2, err3); err != nil {
-				s.log.Warn("sync with database failed", "err", err)
-				continue
-			}
-			since = now.Add(-overlap)
-		case <-pruneT.C:
-			idle := s.cfg.Now().Add(-ratelimit.FullAfter)
-			s.Limiter.Prune(idle)
-			s.APILimiter.Prune(idle)
-		}
-	}
-}
-
 // writeLoop writes usage (every FlushInterval) and does the upkeep of every
 // minute: key rotation, forgetting expired token revocations, and once an
 // hour pruning usage and audit events past the retention.
@@ -357,6 +335,11 @@ func (s *Server) writeLoop() {
 	}
 }
 
+// ChangeRetention is how long entries of the change log are kept: an
+// instance reads them within a second, and one that starts reads
+// everything afresh.
+const ChangeRetention = 7 * 24 * time.Hour
+
 // Prune deletes usage counters and audit events older than the retention.
 // The background work calls it hourly.
 func (s *Server) Prune(ctx context.Context, now time.Time) {
@@ -364,7 +347,8 @@ func (s *Server) Prune(ctx context.Context, now time.Time) {
 	u, err1 := s.cfg.Store.PruneUsage(ctx, cutoff)
 	a, err2 := s.cfg.Store.PruneAudit(ctx, cutoff)
 	_, err3 := s.cfg.Store.DeleteExpiredSessions(ctx, now, now.Add(-user.SessionIdle))
-	if err := errors.Join(err1, err2, err3); err != nil {
+	_, err4 := s.cfg.Store.PruneChanges(ctx, now.Add(-ChangeRetention))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		s.log.Warn("retention pruning failed", "err", err)
 		return
 	}

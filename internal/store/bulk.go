@@ -23,11 +23,19 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 		return nil
 	}
 	return s.inTx(ctx, func(q queryer) error {
+		// One position for them all, and no entry in the change log:
+		// instances read them when first used.
+		seq, err := nextSeq(ctx, q)
+		if err != nil {
+			return err
+		}
+		now := s.now()
 		args := make([]any, 0, bulkRows*credentialColumnCount)
 		for start := 0; start < len(creds); start += bulkRows {
 			batch := creds[start:min(start+bulkRows, len(creds))]
 			args = args[:0]
 			for _, c := range batch {
+				c.UpdatedAt, c.Version = now, seq
 				args = append(args, credentialValues(c)...)
 			}
 			if _, err := q.ExecContext(ctx, s.q(bulkInsert(len(batch))), args...); err != nil {
@@ -43,7 +51,7 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 func credentialValues(c Credential) []any {
 	return []any{c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
 		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
-		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs)}
+		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), c.Version}
 }
 
 // bulkInsert is an INSERT of n credentials.

@@ -4,12 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"strings"
-	"time"
 )
 
 const credentialColumns = `client_id, org_id, name, secret_hash, scopes, created_at, created_by,
 	last_used_at, revoked_at, revoked_by, expires_at, updated_at,
-	last_used_ip, previous_secret_hash, previous_secret_expires_at, allowed_cidrs`
+	last_used_ip, previous_secret_hash, previous_secret_expires_at, allowed_cidrs, version`
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var (
@@ -19,7 +18,7 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	)
 	if err := row.Scan(&c.ClientID, &c.OrgID, &c.Name, &c.SecretHash, &scopes, &created, &c.CreatedBy,
 		&lastUsed, &revoked, &c.RevokedBy, &expires, &upd,
-		&c.LastUsedIP, &c.PreviousSecretHash, &prevExpiry, &cidrs); err != nil {
+		&c.LastUsedIP, &c.PreviousSecretHash, &prevExpiry, &cidrs, &c.Version); err != nil {
 		return Credential{}, err
 	}
 	c.PreviousSecretExpiresAt = fromMicros(prevExpiry)
@@ -35,13 +34,22 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 
 // CreateCredential inserts a credential. A second active credential with
 // the same name (case-insensitively) in one organisation is ErrAlreadyExists.
-func (s *SQL) CreateCredential(ctx context.Context, c Credential) error {
-	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO credentials (`+credentialColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
-		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
-		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs))
-	return mapErr("create credential", err)
+// The store stamps UpdatedAt and assigns Version, recording the change in
+// the change log.
+func (s *SQL) CreateCredential(ctx context.Context, c Credential) (Credential, error) {
+	err := s.inTx(ctx, func(tx queryer) error {
+		seq, err := s.recordChange(ctx, tx, ChangeCredential, c.ClientID)
+		if err != nil {
+			return err
+		}
+		c.UpdatedAt, c.Version = s.now(), seq
+		_, err = tx.ExecContext(ctx, s.q(bulkInsert(1)), credentialValues(c)...)
+		return mapErr("create credential", err)
+	})
+	if err != nil {
+		return Credential{}, err
+	}
+	return c, nil
 }
 
 // credentialsWithLastUse is the FROM clause of the reads people see
@@ -119,11 +127,15 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 		if err != nil {
 			return err
 		}
+		if c.Version, err = s.recordChange(ctx, tx, ChangeCredential, clientID); err != nil {
+			return err
+		}
+		c.UpdatedAt = s.now()
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
 			revoked_by = ?, expires_at = ?, updated_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ?,
-			allowed_cidrs = ? WHERE client_id = ?`),
+			allowed_cidrs = ?, version = ? WHERE client_id = ?`),
 			c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
-			micros(c.UpdatedAt), c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), clientID)
+			micros(c.UpdatedAt), c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), c.Version, clientID)
 		if err != nil {
 			return mapErr("update credential", err)
 		}
@@ -132,14 +144,4 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 		return nil
 	})
 	return out, err
-}
-
-// CredentialsUpdatedSince returns credentials changed at or after since.
-func (s *SQL) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error) {
-	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+credentialColumns+` FROM credentials WHERE updated_at >= ? ORDER BY updated_at`),
-		since.UnixMicro())
-	if err != nil {
-		return nil, mapErr("poll credentials", err)
-	}
-	return collect(rows, scanCredential, "poll credentials")
 }
