@@ -25,6 +25,7 @@ import (
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/edge"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
@@ -378,4 +379,11 @@ func (s *Server) newAPI() *api.API {
 		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
 	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+}
+
+func (s *Server) edgeCheck() http.Handler {
+	return &edge.Check{
+		Verifier: s.Verifier, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: s.cfg.Now, ClientIP: s.ClientIP,
+		Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
+	}
 }
