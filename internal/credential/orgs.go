@@ -28,7 +28,7 @@ type OrgState struct {
 // now: s is in the organisation's grant, or it is reserved for Admins, who
 // grant it credential by credential.
 func (o *OrgState) Allows(s string) bool {
-	return s == scope.Introspect || slices.Contains(o.Scopes, s)
+	return scope.Reserved(s) || slices.Contains(o.Scopes, s)
 }
 
 // Effective returns the scopes of e that its organisation still allows,

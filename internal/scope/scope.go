@@ -22,16 +22,23 @@ const (
 	UsageRead        = "usage:read"
 	AuditRead        = "audit:read"
 	Introspect       = "sapient:introspect"
+	Verify           = "sapient:verify"
 )
 
-// Builtin lists Sapient's own scopes. Introspect is reserved for Admins.
+// Builtin lists Sapient's own scopes. Introspect and Verify are reserved
+// for Admins, who grant them credential by credential.
 var Builtin = []store.Scope{
 	{Name: CredentialsRead, Description: "List and read API credentials of the organisation", Builtin: true},
 	{Name: CredentialsWrite, Description: "Create, change and revoke API credentials of the organisation", Builtin: true},
 	{Name: UsageRead, Description: "Read usage of the organisation's credentials", Builtin: true},
 	{Name: AuditRead, Description: "Read the organisation's audit trail", Builtin: true},
 	{Name: Introspect, Description: "Introspect access tokens (RFC 7662)", Builtin: true, AdminOnly: true},
+	{Name: Verify, Description: "Follow the revocation feed, and report usage, as a local token verifier", Builtin: true, AdminOnly: true},
 }
+
+// Reserved reports whether name is one of the scopes only an Admin grants,
+// credential by credential, whatever the organisation's grant.
+func Reserved(name string) bool { return name == Introspect || name == Verify }
 
 // DefaultGrant is what a new organisation may grant: the built-in scopes
 // that are not reserved for Admins.

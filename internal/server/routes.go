@@ -28,6 +28,7 @@ func (s *Server) routes() error {
 	// Your own API: reverse proxies ask whether a call may pass. Any
 	// method, as nginx's auth_request asks with the caller's.
 	mux.Handle("/edge/check", s.edgeCheck())
+	mux.Handle("GET /edge/revocations", s.revocationFeed())
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -112,8 +112,9 @@ type Server struct {
 
 	// syncMu serialises Sync steps; cursor is the position in the change
 	// log of the last change applied.
-	syncMu sync.Mutex
-	cursor int64
+	syncMu  sync.Mutex
+	cursor  int64
+	applied broadcast // fires when a Sync step applied changes
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -374,11 +375,20 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 }
 
 func (s *Server) newAPI() *api.API {
-	auth := &api.Auth{
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+}
+
+func (s *Server) apiAuth() *api.Auth {
+	return &api.Auth{
 		Verifier: s.Verifier, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
 		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
-	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+}
+
+// revocationFeed is GET /edge/revocations, for verifiers holding
+// sapient:verify.
+func (s *Server) revocationFeed() http.Handler {
+	return s.apiAuth().Bearer(&edge.Feed{Store: s.cfg.Store, Logger: s.log, Changed: s.Changed}, scope.Verify)
 }
 
 func (s *Server) edgeCheck() http.Handler {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"sapient.dev/sapient/internal/ratelimit"
@@ -36,6 +37,9 @@ func (s *Server) Sync(ctx context.Context) error {
 				return fmt.Errorf("server: sync: %s %s: %w", c.Kind, c.Ref, err)
 			}
 			s.cursor = c.Seq
+		}
+		if len(changes) > 0 {
+			s.applied.fire()
 		}
 		if len(changes) < changesPerRead {
 			return nil
@@ -131,5 +135,33 @@ func (s *Server) watch(ctx context.Context, wake func()) {
 			return
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// Changed returns a channel that is closed when this instance next applies
+// changes from the log: followers of the revocation feed wait on it.
+func (s *Server) Changed() <-chan struct{} { return s.applied.wait() }
+
+// broadcast wakes every waiter at once, each time it fires.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
 	}
 }
