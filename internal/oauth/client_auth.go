@@ -157,10 +157,11 @@ type clientAuth struct {
 // against it); err is a failure of the store. Every failure spends the
 // address's budget (FailureLimiter).
 //
-// A credential used from outside its IP allow-list is refused with
-// unauthorized_client whether or not the secret is right, at every
+// An active credential used from outside its IP allow-list is refused
+// with unauthorized_client whether or not the secret is right, at every
 // endpoint, so that no answer there tells a guesser anything about the
-// secret; the same work is done either way.
+// secret; the same work is done either way. A revoked or expired one is
+// invalid_client from anywhere, like an unknown one.
 func (a clientAuth) check(r *http.Request, form url.Values, ip netip.Addr, now time.Time) (*credential.Entry, *authError, error) {
 	id, secret, aerr := clientCredentials(r, form)
 	if aerr != nil {
@@ -171,7 +172,7 @@ func (a clientAuth) check(r *http.Request, form url.Values, ip netip.Addr, now t
 	switch {
 	case err != nil:
 		return nil, nil, err
-	case e != nil && !e.AllowedFrom(ip):
+	case e != nil && e.Active(now) && !e.AllowedFrom(ip):
 		aerr = errNotFromHere
 	case !ok:
 		aerr = errClientAuth

@@ -85,7 +85,8 @@ func TestStrictClientAuthentication(t *testing.T) {
 // from elsewhere at the token, introspection and revocation endpoints
 // alike, with one answer whether its secret is right, wrong or mistyped,
 // so that no endpoint tells a guesser outside the network that it found
-// the secret. From inside the network every endpoint serves it.
+// the secret. From inside the network every endpoint serves it. Once
+// revoked it is invalid_client from anywhere.
 func TestAllowListAtEveryDoor(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
 		// The test's requests come from 127.0.0.1, a trusted proxy: with
@@ -145,6 +146,16 @@ func TestAllowListAtEveryDoor(t *testing.T) {
 		}
 		if resp, got := post(t, env, "/connect/revocation", url.Values{"token": {tok}}, withInside(basic(id, limited.Secret))); resp.StatusCode != 200 {
 			t.Errorf("revocation from inside: %d %+v", resp.StatusCode, got)
+		}
+		// A revoked credential is invalid_client from anywhere, as an
+		// unknown one is.
+		if _, err := env.Server.Credentials.Revoke(t.Context(), access.CLI, id); err != nil {
+			t.Fatal(err)
+		}
+		for name, h := range map[string]http.Header{"outside": basic(id, limited.Secret), "inside": withInside(basic(id, limited.Secret))} {
+			if resp, got := post(t, env, "/connect/token", url.Values{"grant_type": {"client_credentials"}}, h); resp.StatusCode != 401 || got.Error != "invalid_client" {
+				t.Errorf("revoked credential from %s: %d %+v, want 401 invalid_client", name, resp.StatusCode, got)
+			}
 		}
 	})
 }
