@@ -129,7 +129,7 @@ func TestTokenEndpoint(t *testing.T) {
 			{name: "missing grant_type", form: url.Values{}, header: basic(id, secret), status: 400, errorCode: "invalid_request"},
 			{name: "password grant", form: url.Values{"grant_type": {"password"}}, header: basic(id, secret), status: 400, errorCode: "unsupported_grant_type"},
 			{name: "repeated parameter", body: "grant_type=client_credentials&grant_type=client_credentials", header: basic(id, secret), status: 400, errorCode: "invalid_request"},
-			{name: "body too large", body: "grant_type=client_credentials&pad=" + strings.Repeat("a", 20<<10), header: basic(id, secret), status: 400, errorCode: "invalid_request"},
+			{name: "body too large", body: "grant_type=client_credentials&pad=" + strings.Repeat("a", 20<<10), header: basic(id, secret), status: 413, errorCode: "invalid_request"},
 			{name: "both methods", form: with(url.Values{"client_id": {id}, "client_secret": {secret}}), header: basic(id, secret), status: 400, errorCode: "invalid_request"},
 			{name: "basic and other client_id", form: with(url.Values{"client_id": {"sapci_other"}}), header: basic(id, secret), status: 400, errorCode: "invalid_request"},
 			{name: "no authentication", form: cc, status: 401, errorCode: "invalid_client"},

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -73,6 +74,11 @@ type Config struct {
 	// default (100 and 1000); negative means unlimited.
 	TokenRateLimit int
 	APIRateLimit   int
+	// ClientFailureLimit is how many failed client authentications a
+	// second one client address may make at the OAuth endpoints, after a
+	// burst of five times as many. Zero takes the default (20); negative
+	// means unlimited.
+	ClientFailureLimit int
 
 	// Retention is how long usage counters and audit events are kept;
 	// default 400 days.
@@ -361,14 +367,16 @@ func (s *Server) Prune(ctx context.Context, now time.Time) {
 
 func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.Handler) {
 	c := s.cfg
+	failures := oauth.NewFailureLimiter(cmp.Or(c.ClientFailureLimit, oauth.DefaultFailureRate), 5*cmp.Or(c.ClientFailureLimit, oauth.DefaultFailureRate))
 	tok = &oauth.TokenHandler{
 		Credentials: s.Cache, Orgs: s.Orgs, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: c.Now,
 		Issuer:   &token.Issuer{Signer: s.Keys, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TokenTTL, Rand: c.Rand},
-		ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: c.TokenRateLimit, RateLimited: s.rateLimited,
+		ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: c.TokenRateLimit, RateLimited: s.rateLimited, Failures: failures,
 	}
 	introspect = &oauth.IntrospectHandler{Credentials: s.Cache, Verifier: s.Verifier, Usage: s.Usage, Logger: s.log, Now: c.Now,
-		ClientIP: s.ClientIP, Refused: s.introspectionRefused}
-	revoke = &oauth.RevokeHandler{Credentials: s.Cache, Verifier: s.Verifier, Denylist: s.Denylist, Store: c.Store, Logger: s.log, Now: c.Now}
+		ClientIP: s.ClientIP, Refused: s.introspectionRefused, Failures: failures}
+	revoke = &oauth.RevokeHandler{Credentials: s.Cache, Verifier: s.Verifier, Denylist: s.Denylist, Store: c.Store, Logger: s.log, Now: c.Now,
+		ClientIP: s.ClientIP, Failures: failures}
 	discovery = &oauth.DiscoveryHandler{Issuer: c.Issuer, Scopes: c.Store, Logger: s.log}
 	jwks = &oauth.JWKSHandler{Keys: s.Keys, Logger: s.log}
 	return

@@ -152,18 +152,24 @@ func truncate(s string, n int) string {
 }
 
 // ChangePassword sets a new password after checking the current one. The
-// new hash and the password.changed event are written in one transaction;
+// new password is checked against the policy first, so that a refused one
+// costs no argon2id computation; a ValidationError on current_password is
+// then the only one that says the current password was wrong. The new
+// hash and the password.changed event are written in one transaction;
 // sessions that began before the change stop working (see Sessions.Lookup).
+//
+// It computes argon2id twice; callers bound how many run at once and
+// throttle the guesses, as for a login (the console does both).
 func (s *Service) ChangePassword(ctx context.Context, actor access.Actor, userID, current, next string) error {
+	if err := CheckPassword(next); err != nil {
+		return err
+	}
 	u, err := s.Store.GetUser(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("user: change password: %w", err)
 	}
 	if ok, _ := VerifyPassword(u.PasswordHash, current); !ok {
 		return &ValidationError{"current_password", "Current password is incorrect."}
-	}
-	if err := CheckPassword(next); err != nil {
-		return err
 	}
 	hash, err := HashPassword(next)
 	if err != nil {
