@@ -114,7 +114,9 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 			return
 		}
-		if len(page.Entries) > 0 || page.Cursor != format(after) {
+		// From the start of the log, the follower needs what there is
+		// now, even nothing.
+		if len(page.Entries) > 0 || page.Cursor != format(after) || cursor == "" {
 			writeJSON(w, page)
 			return
 		}
