@@ -290,4 +290,3 @@ func startCaddy(t *testing.T, sapient, upstream string) string {
 	run(t, cmd, addr)
 	return "http://" + addr
 }
-
