@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"strings"
 	"time"
+
+	"sapient.dev/sapient/internal/name"
 )
 
 const credentialColumns = `client_id, org_id, name, secret_hash, scopes, created_at, created_by,
@@ -34,13 +36,10 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 }
 
 // CreateCredential inserts a credential. A second active credential with
-// the same name (case-insensitively) in one organisation is ErrAlreadyExists.
+// the same name in one organisation (by name.Key: whatever the case or
+// width) is ErrAlreadyExists.
 func (s *SQL) CreateCredential(ctx context.Context, c Credential) error {
-	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO credentials (`+credentialColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
-		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
-		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs))
+	_, err := s.conn().ExecContext(ctx, s.q(bulkInsert(1)), credentialValues(c)...)
 	return mapErr("create credential", err)
 }
 
@@ -119,10 +118,10 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, name_key = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
 			revoked_by = ?, expires_at = ?, updated_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ?,
 			allowed_cidrs = ? WHERE client_id = ?`),
-			c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
+			c.Name, name.Key(c.Name), c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
 			micros(c.UpdatedAt), c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), clientID)
 		if err != nil {
 			return mapErr("update credential", err)

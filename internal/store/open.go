@@ -166,7 +166,7 @@ func (s *SQL) migrations() (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(s.dialect, s.db, sub, goose.WithGoMigrations(usageByHour(s.dialect)))
+	p, err := goose.NewProvider(s.dialect, s.db, sub, goose.WithGoMigrations(usageByHour(s.dialect), nameKeys()))
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"sapient.dev/sapient/internal/name"
 )
 
 const orgColumns = `id, name, scopes, created_at, updated_at, token_rate_limit, api_rate_limit`
@@ -23,13 +25,14 @@ func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 	return o, nil
 }
 
-// CreateOrg inserts an organisation; names are unique case-insensitively.
+// CreateOrg inserts an organisation; names are unique by name.Key
+// (whatever their case or width).
 func (s *SQL) CreateOrg(ctx context.Context, o Org) error {
 	if o.UpdatedAt.IsZero() {
 		o.UpdatedAt = o.CreatedAt
 	}
-	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit)
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, name.Key(o.Name))
 	return mapErr("create organisation", err)
 }
 
@@ -39,9 +42,10 @@ func (s *SQL) GetOrg(ctx context.Context, id string) (Org, error) {
 	return o, mapErr("get organisation", err)
 }
 
-// GetOrgByName finds an organisation by name, case-insensitively.
-func (s *SQL) GetOrgByName(ctx context.Context, name string) (Org, error) {
-	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE lower(name) = lower(?)`), name))
+// GetOrgByName finds an organisation by name, whatever its case, width
+// or normalisation form (by name.Key).
+func (s *SQL) GetOrgByName(ctx context.Context, n string) (Org, error) {
+	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE name_key = ?`), name.Key(n)))
 	return o, mapErr("get organisation", err)
 }
 
@@ -69,8 +73,8 @@ func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, e
 		if !o.UpdatedAt.After(old.UpdatedAt) {
 			o.UpdatedAt = old.UpdatedAt.Add(time.Microsecond)
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?
-			WHERE id = ?`), o.Name, joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, id)
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, name_key = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?
+			WHERE id = ?`), o.Name, name.Key(o.Name), joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, id)
 		if err != nil {
 			return mapErr("update organisation", err)
 		}
