@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 )
 
@@ -41,16 +42,21 @@ type ticket struct {
 	ready chan struct{}
 }
 
-// Default LoginQueue sizes.
+// Default LoginQueue lines: short, since a check with the default
+// parameters takes a few hundred milliseconds on a busy two-core machine,
+// and every place in line adds that much to the wait of those behind.
 const (
-	DefaultLoginChecks  = 2
-	DefaultLoginWaiting = 8
-	DefaultLoginSuspect = 16
+	DefaultLoginWaiting = 4
+	DefaultLoginSuspect = 8
 )
 
-// NewLoginQueue returns a LoginQueue of the default sizes.
+// NewLoginQueue returns a LoginQueue with the default lines and one check
+// at a time for every four processors: a check with
+// DefaultPasswordParams keeps four lanes busy, so more at once would not
+// end sooner, only hold more memory (64 MiB each).
 func NewLoginQueue() *LoginQueue {
-	return &LoginQueue{Checks: DefaultLoginChecks, Waiting: DefaultLoginWaiting, Suspect: DefaultLoginSuspect}
+	checks := max(1, runtime.GOMAXPROCS(0)/int(DefaultPasswordParams.Threads))
+	return &LoginQueue{Checks: checks, Waiting: DefaultLoginWaiting, Suspect: DefaultLoginSuspect}
 }
 
 // Enter waits until a login from ip may check its password and returns
