@@ -59,7 +59,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusBadRequest
 		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 			status = http.StatusRequestEntityTooLarge
-			v.Error = fmt.Sprintf("The login form is too large (over %d KiB). Enter an email address of at most %d characters and a password of at most %d.",
+			v.Error = fmt.Sprintf("The login form is too large (over %d KiB). Enter an email address of at most %d characters and a password of at most %d bytes.",
 				maxLoginBytes>>10, 254, user.MaxPasswordBytes)
 		}
 		c.render(w, r, status, "login", page{Title: "Log in", Data: v})
@@ -122,7 +122,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // busyRetrySeconds is the Retry-After of a login refused because the
-// queue of password checks is full: it drains in well under a second.
+// queue of password checks is full: a place frees with every check, and a
+// check takes less than a second.
 const busyRetrySeconds = 1
 
 // tooManyAttempts is the answer to a throttled login.
