@@ -64,6 +64,19 @@ func (a *app) rootCmd() *cobra.Command {
 		"log format: text or json (default: text on a terminal, json otherwise; env SAPIENT_LOG_FORMAT)")
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgsCmd(), a.usersCmd(), a.scopesCmd(),
 		a.credentialsCmd(), a.keysCmd(), a.versionCmd(), a.benchCmd())
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return fmt.Errorf("unknown help topic %q; see %q", strings.Join(args, " "), c.Root().Name()+" --help")
+			}
+			return cmd.Help()
+		},
+	})
+	root.InitDefaultCompletionCmd() // now, so that refuseUnknown sees it
 	refuseUnknown(root)
 	return root
 }

@@ -28,6 +28,10 @@ func TestUnknownCommandsFail(t *testing.T) {
 		{[]string{"credentials", "--frobnicate"}, "unknown flag: --frobnicate"},
 		{[]string{"credentials", "list", "--frobnicate"}, "unknown flag: --frobnicate"},
 		{[]string{"credentials", "list", "extra"}, `unknown command "extra"`},
+		{[]string{"help", "frobnicate"}, `unknown help topic "frobnicate"`},
+		{[]string{"help", "credentials", "frobnicate"}, `unknown help topic "credentials frobnicate"`},
+		{[]string{"completion"}, `"sapient completion" needs a command`},
+		{[]string{"completion", "frobnicate"}, `unknown command "frobnicate" for "sapient completion"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			if line := s.fails(t, "", tc.args...); !strings.Contains(line, tc.want) {
@@ -35,7 +39,7 @@ func TestUnknownCommandsFail(t *testing.T) {
 			}
 		})
 	}
-	for _, args := range [][]string{{"--help"}, {"credentials", "--help"}, {"users", "--help"}, {"keys", "--help"}, {"help", "credentials"}} {
+	for _, args := range [][]string{{"--help"}, {"credentials", "--help"}, {"users", "--help"}, {"keys", "--help"}, {"help", "credentials"}, {"help", "credentials", "create"}, {"help"}} {
 		if out := s.ok(t, "", args...); !strings.Contains(out, "Usage:") {
 			t.Errorf("sapient %s printed no help:\n%s", strings.Join(args, " "), out)
 		}
