@@ -35,3 +35,17 @@ func TestNamesAtTheConsole(t *testing.T) {
 		})
 	}
 }
+
+// TestScopeDescriptionAtTheConsole checks that a scope description with a
+// bidirectional override is refused on the form, not answered 500.
+func TestScopeDescriptionAtTheConsole(t *testing.T) {
+	h := newHarness(t, sqlite)
+	h.user(t, "admin@sapient.test", "")
+	c := h.client(t)
+	c.login("admin@sapient.test")
+	r := c.post("/admin/scopes", url.Values{"name": {"shipments:read"}, "description": {"Read shipments\u202e"}})
+	if r.Status != http.StatusUnprocessableEntity ||
+		!strings.Contains(html.UnescapeString(r.Body), "Description must not contain the bidirectional control character U+202E.") {
+		t.Fatalf("scope with a bidirectional override in its description: %d\n%s", r.Status, r.Body)
+	}
+}
