@@ -42,6 +42,9 @@ type Config struct {
 	// Throttle slows down password guessing; nil takes
 	// user.NewThrottle(Now).
 	Throttle *user.Throttle
+	// Logins bounds the password checks run at once and the logins
+	// waiting for one; nil takes user.NewLoginQueue().
+	Logins *user.LoginQueue
 }
 
 // Console serves the HTML pages. Build it with New.
@@ -57,14 +60,8 @@ type Console struct {
 	clientIP *clientip.Resolver
 	throttle *user.Throttle
 	views    *views
-	// logins bounds concurrent password checks: each argon2id computation
-	// takes 64 MiB, so a burst of logins must queue instead of exhausting
-	// memory.
-	logins chan struct{}
+	logins   *user.LoginQueue
 }
-
-// maxConcurrentLogins is the number of password checks run at once.
-const maxConcurrentLogins = 4
 
 // New checks cfg and parses the embedded templates; a missing or broken
 // template fails here rather than at the first request.
@@ -93,6 +90,9 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Throttle == nil {
 		cfg.Throttle = user.NewThrottle(cfg.Now)
 	}
+	if cfg.Logins == nil {
+		cfg.Logins = user.NewLoginQueue()
+	}
 	return &Console{
 		store:    cfg.Store,
 		creds:    cfg.Credentials,
@@ -105,7 +105,7 @@ func New(cfg Config) (*Console, error) {
 		clientIP: cfg.ClientIP,
 		throttle: cfg.Throttle,
 		views:    v,
-		logins:   make(chan struct{}, maxConcurrentLogins),
+		logins:   cfg.Logins,
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,13 +61,18 @@ func (c *Console) passwordChange(w http.ResponseWriter, r *http.Request, s *sess
 		invalid(http.StatusTooManyRequests, "current_password", tooManyAttempts(secs))
 		return
 	}
-	select {
-	case c.logins <- struct{}{}:
-	case <-r.Context().Done():
+	done, err := c.logins.Enter(r.Context(), ip, c.throttle.Failures(ip) == 0)
+	if err != nil {
+		c.throttle.Undo(s.User.Email, ip) // not checked: no attempt
+		if errors.Is(err, user.ErrBusy) {
+			w.Header().Set("Retry-After", strconv.Itoa(busyRetrySeconds))
+			invalid(http.StatusServiceUnavailable, "current_password",
+				fmt.Sprintf("Sapient is busy checking other passwords. Try again in %d second.", busyRetrySeconds))
+		}
 		return
 	}
-	err := c.users.ChangePassword(r.Context(), s.Actor, s.User.ID, current, next)
-	<-c.logins
+	err = c.users.ChangePassword(r.Context(), s.Actor, s.User.ID, current, next)
+	done()
 	if errors.As(err, &verr) && verr.Field == "current_password" {
 		c.log.InfoContext(r.Context(), "console: password change refused, current password wrong", "user", s.User.ID, "ip", ip)
 		invalid(http.StatusUnprocessableEntity, verr.Field, verr.Message)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 	}
 	if refuseLargeBody(w, r) {
 		return ErrInvalidRequest
+	}
+	if aerr := checkQuery(r); aerr != nil {
+		return fail(aerr)
 	}
 	form, aerr := parseForm(w, r)
 	if aerr != nil {
@@ -139,6 +143,18 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
 	return "issued"
+}
+
+// checkQuery refuses a request whose URL query string cannot be parsed,
+// saying so: the form parser reads the query and the body together, and
+// would otherwise blame the body. The parameters of the grant come from
+// the body (RFC 6749 §4.4.2); a query string that parses is ignored.
+func checkQuery(r *http.Request) *authError {
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		return &authError{ErrInvalidRequest, "The query string of the URL is not valid: " + err.Error() +
+			". Send the parameters in the body, as application/x-www-form-urlencoded."}
+	}
+	return nil
 }
 
 // writeTokenResponse answers 200 with the token response, the same bytes

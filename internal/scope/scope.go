@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	names "sapient.dev/sapient/internal/name" // Create's parameter is called name
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -90,6 +92,14 @@ const MaxDescriptionLen = 200
 // MaxDescriptionLen characters.
 var ErrDescriptionTooLong = fmt.Errorf("scope: description may have at most %d characters", MaxDescriptionLen)
 
+// DescriptionError is a description refused for a character package
+// name refuses in names (control, invisible and bidirectional control
+// characters), which would make one scope's description look like
+// another's. Message can be shown.
+type DescriptionError struct{ Message string }
+
+func (e *DescriptionError) Error() string { return "scope: " + e.Message }
+
 // Create defines a new scope on behalf of actor. The scope and its
 // scope.created event are written in one transaction.
 func Create(ctx context.Context, s store.Store, actor access.Actor, name, description string, now time.Time) (store.Scope, error) {
@@ -98,6 +108,11 @@ func Create(ctx context.Context, s store.Store, actor access.Actor, name, descri
 	}
 	if utf8.RuneCountInString(description) > MaxDescriptionLen {
 		return store.Scope{}, ErrDescriptionTooLong
+	}
+	if err := names.CheckText(description); err != nil {
+		var nerr *names.Error
+		errors.As(err, &nerr)
+		return store.Scope{}, &DescriptionError{Message: strings.Replace(nerr.Message, "Text", "Description", 1)}
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	sc := store.Scope{Name: name, Description: description, CreatedAt: now}

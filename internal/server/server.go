@@ -84,6 +84,13 @@ type Config struct {
 	// default 400 days.
 	Retention time.Duration
 
+	// Password are the argon2id parameters of new password hashes; zero
+	// means user.DefaultPasswordParams. Tests use cheap ones.
+	Password user.PasswordParams
+	// Logins bounds the console's password checks and the logins waiting
+	// for one; nil means user.NewLoginQueue().
+	Logins *user.LoginQueue
+
 	// SkipCredentialPreload leaves credentials in the database until
 	// first used. By default every credential that is not revoked is read
 	// into memory in the background at start (about 100 bytes each), so
@@ -237,7 +244,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
-	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand}
+	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Password: cfg.Password}
 	s.Verifier = &token.Verifier{
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
 		Credentials: s.Cache, Orgs: s.Orgs, Denylist: s.Denylist, Now: cfg.Now,

@@ -3,10 +3,17 @@ package store
 import (
 	"context"
 	"strings"
+
+	"sapient.dev/sapient/internal/name"
 )
 
-// credentialColumnCount is the number of columns in credentialColumns.
-var credentialColumnCount = strings.Count(credentialColumns, ",") + 1
+// credentialInsertColumns are the columns a new credential's row is
+// written with: credentialColumns and the key the store holds names unique
+// by (name.Key), which is never read back.
+const credentialInsertColumns = credentialColumns + `, name_key`
+
+// credentialColumnCount is the number of columns in credentialInsertColumns.
+var credentialColumnCount = strings.Count(credentialInsertColumns, ",") + 1
 
 // bulkRows is how many credentials one INSERT statement carries, under
 // SQLite's limit of 32766 parameters and PostgreSQL's of 65535.
@@ -46,19 +53,19 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 	})
 }
 
-// credentialValues are the values of credentialColumns for c, as
+// credentialValues are the values of credentialInsertColumns for c, as
 // CreateCredential writes them.
 func credentialValues(c Credential) []any {
 	return []any{c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
 		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
-		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), c.Version}
+		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), c.Version, name.Key(c.Name)}
 }
 
 // bulkInsert is an INSERT of n credentials.
 func bulkInsert(n int) string {
 	row := "(?" + strings.Repeat(", ?", credentialColumnCount-1) + ")"
 	var b strings.Builder
-	b.WriteString(`INSERT INTO credentials (` + credentialColumns + `) VALUES `)
+	b.WriteString(`INSERT INTO credentials (` + credentialInsertColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')

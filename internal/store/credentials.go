@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+
+	"sapient.dev/sapient/internal/name"
 )
 
 const credentialColumns = `client_id, org_id, name, secret_hash, scopes, created_at, created_by,
@@ -33,7 +35,8 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 }
 
 // CreateCredential inserts a credential. A second active credential with
-// the same name (case-insensitively) in one organisation is ErrAlreadyExists.
+// the same name in one organisation (by name.Key: whatever the case or
+// width) is ErrAlreadyExists.
 // The store stamps UpdatedAt and assigns Version, recording the change in
 // the change log.
 func (s *SQL) CreateCredential(ctx context.Context, c Credential) (Credential, error) {
@@ -131,10 +134,10 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 			return err
 		}
 		c.UpdatedAt = s.now()
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE credentials SET name = ?, name_key = ?, secret_hash = ?, scopes = ?, revoked_at = ?,
 			revoked_by = ?, expires_at = ?, updated_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ?,
 			allowed_cidrs = ?, version = ? WHERE client_id = ?`),
-			c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
+			c.Name, name.Key(c.Name), c.SecretHash, joinScopes(c.Scopes), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt),
 			micros(c.UpdatedAt), c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), c.Version, clientID)
 		if err != nil {
 			return mapErr("update credential", err)

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+
+	"sapient.dev/sapient/internal/name"
 )
 
 const orgColumns = `id, name, scopes, created_at, updated_at, token_rate_limit, api_rate_limit, version`
@@ -22,7 +24,8 @@ func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 	return o, nil
 }
 
-// CreateOrg inserts an organisation; names are unique case-insensitively.
+// CreateOrg inserts an organisation; names are unique by name.Key
+// (whatever their case or width).
 // The store stamps UpdatedAt and assigns Version, recording the change in
 // the change log.
 func (s *SQL) CreateOrg(ctx context.Context, o Org) error {
@@ -31,8 +34,8 @@ func (s *SQL) CreateOrg(ctx context.Context, o Org) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), s.now().UnixMicro(), o.TokenRateLimit, o.APIRateLimit, seq)
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), s.now().UnixMicro(), o.TokenRateLimit, o.APIRateLimit, seq, name.Key(o.Name))
 		return mapErr("create organisation", err)
 	})
 }
@@ -43,9 +46,10 @@ func (s *SQL) GetOrg(ctx context.Context, id string) (Org, error) {
 	return o, mapErr("get organisation", err)
 }
 
-// GetOrgByName finds an organisation by name, case-insensitively.
-func (s *SQL) GetOrgByName(ctx context.Context, name string) (Org, error) {
-	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE lower(name) = lower(?)`), name))
+// GetOrgByName finds an organisation by name, whatever its case, width
+// or normalisation form (by name.Key).
+func (s *SQL) GetOrgByName(ctx context.Context, n string) (Org, error) {
+	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE name_key = ?`), name.Key(n)))
 	return o, mapErr("get organisation", err)
 }
 
@@ -74,8 +78,8 @@ func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, e
 			return err
 		}
 		o.UpdatedAt = s.now()
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?,
-			version = ? WHERE id = ?`), o.Name, joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, o.Version, id)
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, name_key = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?,
+			version = ? WHERE id = ?`), o.Name, name.Key(o.Name), joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, o.Version, id)
 		if err != nil {
 			return mapErr("update organisation", err)
 		}
