@@ -19,9 +19,11 @@ import (
 	"strings"
 	"time"
 
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
 )
 
@@ -53,6 +55,8 @@ type Console struct {
 	creds    *credential.Service
 	users    *user.Service
 	sessions *user.Sessions
+	usage    *usage.Service
+	audit    *audit.Service
 	log      *slog.Logger
 	now      func() time.Time
 	issuer   string
@@ -98,6 +102,8 @@ func New(cfg Config) (*Console, error) {
 		creds:    cfg.Credentials,
 		users:    cfg.Users,
 		sessions: &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
+		usage:    &usage.Service{Store: cfg.Store},
+		audit:    &audit.Service{Store: cfg.Store},
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		issuer:   issuer,

@@ -2,13 +2,14 @@ package console
 
 import (
 	"cmp"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
 
-	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/usage"
 )
 
 // usagePeriod is one choice of the period switch of API > Usage.
@@ -32,7 +33,7 @@ type usageCounts struct {
 	TokensIssued, TokensRefused, APICalls, APIRefused int64
 }
 
-func (u *usageCounts) add(r api.UsageRow) {
+func (u *usageCounts) add(r usage.Row) {
 	u.TokensIssued += r.TokensIssued
 	u.TokensRefused += r.TokensRefused
 	u.APICalls += r.APICalls
@@ -134,20 +135,18 @@ func (c *Console) usageList(w http.ResponseWriter, r *http.Request, s *session) 
 		hour := now.Truncate(time.Hour)
 		v.From, v.To = hour.Add(-23*time.Hour), hour.Add(time.Hour)
 	}
-	f := store.UsageFilter{OrgID: s.Actor.OrgFilter(v.Filter), From: v.From, To: v.To}
+	uq := usage.Query{OrgID: v.Filter, From: v.From, To: v.To, Daily: daily}
 	if v.Credential != nil {
-		f.ClientID = v.Credential.ClientID
+		uq.ClientID = v.Credential.ClientID
 	}
-	if !v.Admin && f.OrgID == "" {
+	rows, err := c.usage.List(r.Context(), s.Actor, uq)
+	if errors.Is(err, usage.ErrNoOrganisation) {
 		c.renderError(w, r, s, http.StatusForbidden, "Your user belongs to no organisation.")
 		return
-	}
-	buckets, err := c.store.ListUsage(r.Context(), f)
-	if err != nil {
+	} else if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	rows := api.Aggregate(buckets, daily)
 
 	// One slot per hour or day of the period, empty ones included.
 	index := map[time.Time]int{}

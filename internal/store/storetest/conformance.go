@@ -32,6 +32,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UsageLastUse", testUsageLastUse},
 		{"CredentialLastUse", testCredentialLastUse},
 		{"PruneUsageKeepsLastUse", testPruneUsageKeepsLastUse},
+		{"ReadsDoNotFold", testReadsDoNotFold},
+		{"ReadsDuringFold", testReadsDuringFold},
 		{"RevokedTokens", testRevokedTokens},
 		{"SigningKeys", testSigningKeys},
 		{"Sessions", testSessions},
