@@ -44,12 +44,20 @@ func (h *Usage) list(w http.ResponseWriter, r *http.Request) {
 	if granularity != "hour" && granularity != "day" {
 		bad = append(bad, FieldError{"granularity", "Use hour or day."})
 	}
+	by := q.Get("by")
+	if by != "" && by != "credential" && by != "route" {
+		bad = append(bad, FieldError{"by", "Use credential (the default) or route."})
+	}
 	if len(bad) > 0 {
 		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", bad[0].Message, bad)
 		return
 	}
-	rows, err := h.Service.List(r.Context(), actor, usage.Query{OrgID: q.Get("organization_id"), ClientID: q.Get("client_id"),
-		From: from, To: to, Daily: granularity == "day"})
+	uq := usage.Query{OrgID: q.Get("organization_id"), ClientID: q.Get("client_id"), From: from, To: to, Daily: granularity == "day"}
+	if by == "route" {
+		h.routes(w, r, uq, granularity)
+		return
+	}
+	rows, err := h.Service.List(r.Context(), actor, uq)
 	var qerr *usage.QueryError
 	switch {
 	case errors.As(err, &qerr):
@@ -82,4 +90,44 @@ func writeCSV(w http.ResponseWriter, rows []usage.Row) {
 			strconv.FormatInt(r.APICalls, 10), strconv.FormatInt(r.APIRefused, 10)})
 	}
 	cw.Flush()
+}
+
+// routes answers ?by=route: calls to the operator's API per credential,
+// route and period, accepted and refused by reason.
+func (h *Usage) routes(w http.ResponseWriter, r *http.Request, q usage.Query, granularity string) {
+	rows, err := h.Service.Routes(r.Context(), Caller(r.Context()).Actor, q)
+	var qerr *usage.QueryError
+	switch {
+	case errors.As(err, &qerr):
+		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", qerr.Message, []FieldError{{qerr.Field, qerr.Message}})
+		return
+	case errors.Is(err, usage.ErrNoOrganisation):
+		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
+		return
+	case err != nil:
+		h.Logger.ErrorContext(r.Context(), "api: usage by route", "err", err)
+		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
+		return
+	}
+	if r.URL.Query().Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="sapient-usage-by-route.csv"`)
+		w.Header().Set("Cache-Control", "no-store")
+		cw := csv.NewWriter(w)
+		head := []string{"start", "client_id", "organization_id", "route", "accepted"}
+		for _, reason := range usage.RefusalReasons {
+			head = append(head, "refused_"+reason)
+		}
+		cw.Write(head)
+		for _, row := range rows {
+			rec := []string{row.Start.Format(time.RFC3339), row.ClientID, row.OrganizationID, row.Route, strconv.FormatInt(row.Accepted, 10)}
+			for _, reason := range usage.RefusalReasons {
+				rec = append(rec, strconv.FormatInt(row.Refused[reason], 10))
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"granularity": granularity, "from": q.From, "to": q.To, "by": "route", "data": rows})
 }

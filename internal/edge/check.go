@@ -72,8 +72,7 @@ type Check struct {
 // ServeHTTP answers one check.
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	// The route name is checked here; usage is counted per credential.
-	required, _, msg := parseQuery(r.URL.RawQuery)
+	required, route, msg := parseQuery(r.URL.RawQuery)
 	if msg != "" {
 		// The proxy's configuration is wrong, not the caller: say so, and
 		// count nothing.
@@ -86,11 +85,13 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// RFC 6750 §3.1: a request with no authentication information
 		// gets a challenge with no error code.
 		c.Metrics.TokenChecks.WithLabelValues("missing").Inc()
+		c.Usage.RecordRoute("", "", route, usage.NoToken, c.Now())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sapient"`)
 		writeError(w, http.StatusUnauthorized, "invalid_request", "An access token is required in the Authorization header.")
 		return
 	case msg != "":
 		c.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
+		c.Usage.RecordRoute("", "", route, usage.InvalidToken, c.Now())
 		challenge(w, http.StatusUnauthorized, "invalid_token", msg, "")
 		return
 	}
@@ -99,6 +100,9 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if terr, ok := err.(*token.Error); ok {
 			if terr.ClientID != "" {
 				c.Usage.Record(terr.ClientID, terr.OrgID, usage.APIRefused, c.Now(), c.ClientIP.IP(r).String())
+				c.Usage.RecordRoute(terr.ClientID, terr.OrgID, route, usage.Revoked, c.Now())
+			} else {
+				c.Usage.RecordRoute("", "", route, usage.InvalidToken, c.Now())
 			}
 			c.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
 			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid: "+terr.Reason+".", "")
@@ -112,15 +116,16 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ipText := ip.String()
 	refuse := func(outcome string) {
 		c.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ipText)
+		c.Usage.RecordRoute(e.ClientID, e.OrgID, route, outcome, now)
 		c.Metrics.TokenChecks.WithLabelValues(outcome).Inc()
 	}
 	if !e.AllowedFrom(ip) {
-		refuse("address_not_allowed")
+		refuse(usage.AddressNotAllowed)
 		challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
 		return
 	}
 	if ok, wait := c.Limiter.Allow(e.ClientID, cmp.Or(v.Org.APIRateLimit, c.DefaultRateLimit), now); !ok {
-		refuse("rate_limited")
+		refuse(usage.RateLimited)
 		if c.RateLimited != nil {
 			c.RateLimited(e, "API")
 		}
@@ -131,12 +136,13 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range required {
 		if !credential.ScopeListHas(v.Scope, s) {
-			refuse("insufficient_scope")
+			refuse(usage.InsufficientScope)
 			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+s+".", strings.Join(required, " "))
 			return
 		}
 	}
 	c.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ipText)
+	c.Usage.RecordRoute(e.ClientID, e.OrgID, route, usage.Accepted, now)
 	c.Metrics.TokenChecks.WithLabelValues("valid").Inc()
 	h := w.Header()
 	h.Set(HeaderClientID, e.ClientID)

@@ -24,6 +24,7 @@ import (
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/usage"
 )
 
 // requireProxiesEnv makes a missing nginx or caddy a failure rather than
@@ -180,6 +181,50 @@ func TestRealProxies(t *testing.T) {
 				}
 				if calls != 2 || refused != 1 {
 					t.Errorf("usage of the shipper: %d calls, %d refused; want 2 and 1", calls, refused)
+				}
+				// Per route, as the organisation reads it over the API.
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.URL+"/api/v1/usage?by=route", nil)
+				resp, err := client(reader).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var got struct {
+					Data []usage.RouteRow `json:"data"`
+				}
+				if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+					t.Fatalf("usage by route: %d %v", resp.StatusCode, err)
+				}
+				type key struct{ client, route string }
+				sum := map[key]usage.RouteRow{}
+				for _, r := range got.Data {
+					if r.OrganizationID != acme.ID {
+						t.Errorf("a row of another organisation: %+v", r)
+					}
+					k := key{r.ClientID, r.Route}
+					s := sum[k]
+					s.Accepted += r.Accepted
+					if s.Refused == nil {
+						s.Refused = map[string]int64{}
+					}
+					for reason, n := range r.Refused {
+						s.Refused[reason] += n
+					}
+					sum[k] = s
+				}
+				ship := sum[key{shipper.Credential.ClientID, "shipments"}]
+				if ship.Accepted != 2 || ship.Refused[usage.Revoked] != 1 {
+					t.Errorf("shipper on shipments: %+v; want 2 accepted, 1 refused as revoked", ship)
+				}
+				read := sum[key{reader.Credential.ClientID, "shipments"}]
+				if read.Accepted != 0 || read.Refused[usage.InsufficientScope] != 1 {
+					t.Errorf("reader on shipments: %+v; want 1 refused for its scope", read)
+				}
+				if orders := sum[key{reader.Credential.ClientID, "orders"}]; orders.Accepted != 1 {
+					t.Errorf("reader on orders: %+v; want 1 accepted", orders)
+				}
+				if _, ok := sum[key{"", "orders"}]; ok {
+					t.Error("a customer sees the calls no credential was identified for")
 				}
 			})
 		})

@@ -192,6 +192,19 @@ func (b *UsageBucket) Add(o UsageBucket) {
 	}
 }
 
+// RouteUsage counts the calls of one credential to one route of the
+// operator's API in one hour with one outcome: "accepted", or the reason
+// of a refusal (see edge.Outcomes). ClientID and OrgID are empty for
+// refusals of calls whose credential was not identified.
+type RouteUsage struct {
+	Hour     time.Time // truncated to the hour, UTC
+	ClientID string
+	OrgID    string
+	Route    string
+	Outcome  string
+	Calls    int64
+}
+
 // UsageFilter selects usage buckets. OrgID and ClientID are optional
 // filters; From is inclusive and To exclusive.
 type UsageFilter struct {
@@ -296,7 +309,12 @@ type Usage interface {
 	// hour arrive in. It never changes a credential's UpdatedAt.
 	AddUsage(ctx context.Context, buckets []UsageBucket) error
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error)
-	// PruneUsage deletes the buckets of hours before before. The last use
+	// AddRouteUsage adds calls to the operator's API by route and outcome.
+	AddRouteUsage(ctx context.Context, rows []RouteUsage) error
+	// ListRouteUsage returns route usage by hour, credential, route and
+	// outcome; OrgID and ClientID of f filter it, From and To bound it.
+	ListRouteUsage(ctx context.Context, f UsageFilter) ([]RouteUsage, error)
+	// PruneUsage deletes the buckets (and route usage) of hours before before. The last use
 	// they hold is not lost: where it is later than the one kept with the
 	// credential, it is kept with the credential, in the same transaction
 	// and without changing UpdatedAt.

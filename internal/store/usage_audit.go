@@ -332,6 +332,9 @@ func (s *SQL) PruneUsage(ctx context.Context, before time.Time) (int, error) {
 		if err != nil {
 			return mapErr("prune usage", err)
 		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM usage_routes WHERE hour < ?`), h); err != nil {
+			return mapErr("prune usage", err)
+		}
 		n, _ = res.RowsAffected()
 		return nil
 	})

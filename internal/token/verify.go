@@ -100,7 +100,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 		return nil, invalid("missing claims")
 	}
 	if v.Denylist.Contains(c.JTI) {
-		return nil, invalid("token revoked")
+		return nil, &Error{Reason: "token revoked", ClientID: c.ClientID, OrgID: c.OrgID}
 	}
 	e, err := v.Credentials.Lookup(ctx, c.ClientID, now)
 	if errors.Is(err, credential.ErrNotFound) {
