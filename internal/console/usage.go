@@ -3,9 +3,11 @@ package console
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"sapient.dev/sapient/internal/store"
@@ -58,6 +60,18 @@ type usageView struct {
 	Slots      []usageSlot // one per hour or day, oldest first
 	Charts     []chart
 	Rows       []usageRow // one per credential
+	Routes     []routeRow // calls to the organisation's own API, per route and credential
+}
+
+// routeRow is one credential's calls to one route of the operator's API
+// in the period.
+type routeRow struct {
+	Route    string
+	Name     string // the credential's; "" when none was identified
+	OrgName  string
+	Accepted int64
+	Refused  int64
+	Reasons  string // "2 insufficient scope, 1 revoked"
 }
 
 // periodLink is one entry of the period switch.
@@ -203,6 +217,12 @@ func (c *Console) usageList(w http.ResponseWriter, r *http.Request, s *session) 
 		return cmp.Or(cmp.Compare(b.TokensIssued+b.APICalls, a.TokensIssued+a.APICalls), cmp.Compare(a.Name, b.Name))
 	})
 	v.Charts = usageCharts(v)
+	routes, err := c.usage.Routes(r.Context(), s.Actor, uq)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v.Routes = routeRows(routes, creds, names)
 	c.render(w, r, http.StatusOK, "usage", page{Title: "Usage", Nav: "usage", S: s, Data: v})
 }
 
@@ -217,4 +237,49 @@ func usageURL(period, org string, cr *store.Credential) string {
 		q.Set("credential", cr.ClientID)
 	}
 	return "/usage?" + q.Encode()
+}
+
+// routeRows sums the period's calls per route and credential, busiest
+// first.
+func routeRows(rows []usage.RouteRow, creds []store.Credential, orgNames map[string]string) []routeRow {
+	names := map[string]string{}
+	for _, cr := range creds {
+		names[cr.ClientID] = cr.Name
+	}
+	type key struct{ route, clientID string }
+	index := map[key]int{}
+	var out []routeRow
+	refused := map[key]map[string]int64{}
+	for _, r := range rows {
+		k := key{r.Route, r.ClientID}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			name := names[r.ClientID]
+			if name == "" && r.ClientID != "" {
+				name = r.ClientID
+			}
+			out = append(out, routeRow{Route: r.Route, Name: name, OrgName: orgNames[r.OrganizationID]})
+			refused[k] = map[string]int64{}
+		}
+		out[i].Accepted += r.Accepted
+		for reason, n := range r.Refused {
+			out[i].Refused += n
+			refused[k][reason] += n
+		}
+	}
+	for k, i := range index {
+		var parts []string
+		for _, reason := range usage.RefusalReasons {
+			if n := refused[k][reason]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, strings.ReplaceAll(reason, "_", " ")))
+			}
+		}
+		out[i].Reasons = strings.Join(parts, ", ")
+	}
+	slices.SortStableFunc(out, func(a, b routeRow) int {
+		return cmp.Or(cmp.Compare(a.Route, b.Route), cmp.Compare(b.Accepted+b.Refused, a.Accepted+a.Refused), cmp.Compare(a.Name, b.Name))
+	})
+	return out
 }

@@ -308,7 +308,7 @@ func TestRecordRoute(t *testing.T) {
 	want := map[store.RouteUsage]int64{
 		{Hour: hour, ClientID: "c1", OrgID: "o1", Route: "shipments", Outcome: "accepted"}:           3,
 		{Hour: hour, ClientID: "c1", OrgID: "o1", Route: "shipments", Outcome: "insufficient_scope"}: 1,
-		{Hour: hour.Add(time.Hour), Route: "orders", Outcome: "no_token"}:                              1,
+		{Hour: hour.Add(time.Hour), Route: "orders", Outcome: "no_token"}:                            1,
 	}
 	if len(m.routes) != len(want) {
 		t.Errorf("stored %v, want %v", m.routes, want)
