@@ -9,10 +9,13 @@
 //
 //	claims := bearer.FromContext(r.Context()) // client_id, scope, org_id, ...
 //
-// Local verification learns of a revoked credential only when its tokens
-// expire (an hour by default). Set Config.IntrospectionClientID and
+// Local verification alone learns of a revoked credential only when its
+// tokens expire (an hour by default). Set Config.FeedClientID and
+// Config.FeedClientSecret (a credential holding sapient:verify) to follow
+// Sapient's revocation feed: revocations then apply within a second, with
+// no call per request. Config.IntrospectionClientID and
 // Config.IntrospectionClientSecret (a credential holding
-// sapient:introspect) to also ask Sapient (RFC 7662) on every request.
+// sapient:introspect) instead ask Sapient (RFC 7662) on every request.
 package bearer
 
 import (
@@ -20,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,6 +31,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config describes the issuer to trust.
@@ -42,6 +47,15 @@ type Config struct {
 	// every check also ask Sapient whether the token is still active.
 	IntrospectionClientID     string
 	IntrospectionClientSecret string
+	// FeedClientID and FeedClientSecret, when set, name a credential
+	// holding sapient:verify with which the Verifier follows Sapient's
+	// revocation feed (GET /edge/revocations): it then refuses tokens of
+	// revoked credentials, revoked tokens and tokens of retired keys
+	// within a second of their revocation, and narrows a token's scope
+	// to what its credential and organisation still allow, with no call
+	// to Sapient per request. Call Close to stop following.
+	FeedClientID     string
+	FeedClientSecret string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -75,15 +89,41 @@ var ErrInvalidToken = errors.New("bearer: invalid token")
 
 const leeway = 30 * time.Second
 
-// Verifier checks access tokens of one issuer.
+// Bounds on what a Verifier reads from Sapient: every response body is
+// read through one, and a longer one is an error rather than memory spent.
+const (
+	maxMetadataBytes      = 1 << 20  // the discovery document and the key set
+	maxIntrospectionBytes = 64 << 10 // an RFC 7662 answer is a few hundred bytes
+)
+
+// When the key set is fetched again: when a token names a key not in it,
+// at most every minRefetch whatever the outcome (so that tokens with
+// made-up key IDs, or an issuer that is down, cost at most one fetch per
+// interval), and in the background once it is older than maxKeyAge.
+const (
+	minRefetch   = 10 * time.Second
+	maxKeyAge    = 5 * time.Minute
+	fetchTimeout = 10 * time.Second // bounds a fetch that requests wait for
+)
+
+// Verifier checks access tokens of one issuer. It is safe for concurrent
+// use.
 type Verifier struct {
 	cfg        Config
 	jwksURI    string
 	introspect string
 
+	// fetches makes the requests that need the key set at the same time
+	// share one fetch.
+	fetches singleflight.Group
+
+	// feed follows the revocation feed, when configured.
+	feed *follower
+
 	mu        sync.Mutex
 	keys      map[string]jose.JSONWebKey
-	fetchedAt time.Time
+	fetchedAt time.Time // the key set's last successful fetch
+	triedAt   time.Time // the last fetch begun, successful or not
 }
 
 // New reads the issuer's metadata (RFC 8414) and keys.
@@ -102,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		Issuer                string `json:"issuer"`
 		JWKSURI               string `json:"jwks_uri"`
 		IntrospectionEndpoint string `json:"introspection_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
 	}
 	if err := getJSON(ctx, cfg.HTTPClient, cfg.Issuer+"/.well-known/oauth-authorization-server", &meta); err != nil {
 		return nil, fmt.Errorf("bearer: metadata: %w", err)
@@ -109,9 +150,14 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if meta.Issuer != cfg.Issuer || meta.JWKSURI == "" { // RFC 8414 §3.3
 		return nil, fmt.Errorf("bearer: metadata names issuer %q, want %q", meta.Issuer, cfg.Issuer)
 	}
-	v := &Verifier{cfg: cfg, jwksURI: meta.JWKSURI, introspect: meta.IntrospectionEndpoint}
+	v := &Verifier{cfg: cfg, jwksURI: meta.JWKSURI, introspect: meta.IntrospectionEndpoint, triedAt: cfg.Now()}
 	if err := v.refresh(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.FeedClientID != "" {
+		if err := v.startFeed(ctx, meta.TokenEndpoint); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }
@@ -129,7 +175,27 @@ func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	return json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(v)
+	b, err := readBody(resp.Body, maxMetadataBytes)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// errTooLarge is a response body over its bound.
+var errTooLarge = errors.New("bearer: response body too large")
+
+// readBody reads all of r, failing with errTooLarge rather than reading
+// more than limit bytes.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
+	}
+	return b, nil
 }
 
 // refresh fetches the key set.
@@ -150,23 +216,57 @@ func (v *Verifier) refresh(ctx context.Context) error {
 	return nil
 }
 
-// key returns the key with kid, refetching the set when it is unknown
-// (at most every 10 seconds) or older than five minutes.
+// key returns the key with kid. A kid not in the key set makes the
+// request wait for the set to be fetched again, unless it was fetched
+// (or tried) less than minRefetch ago; a set older than maxKeyAge is
+// fetched again in the background while the keys it holds are used.
+// Requests that need a fetch at the same time share one.
 func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
 	v.mu.Lock()
 	k, ok := v.keys[kid]
-	age := v.cfg.Now().Sub(v.fetchedAt)
+	now := v.cfg.Now()
+	stale := now.Sub(v.fetchedAt) >= maxKeyAge
+	recent := now.Sub(v.triedAt) < minRefetch
 	v.mu.Unlock()
-	if (ok && age < 5*time.Minute) || (!ok && age < 10*time.Second) {
+	switch {
+	case recent || (ok && !stale):
+		return k, ok
+	case ok:
+		v.fetches.DoChan("keys", v.refetch) // in the background
 		return k, ok
 	}
-	if err := v.refresh(ctx); err != nil {
-		return k, ok
+	select {
+	case <-v.fetches.DoChan("keys", v.refetch):
+	case <-ctx.Done():
+		return k, false
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	k, ok = v.keys[kid]
 	return k, ok
+}
+
+// refetch fetches the key set unless a fetch began less than minRefetch
+// ago (another caller's, just finished). It runs once for every caller
+// waiting on it, so no caller's cancellation ends it; fetchTimeout does.
+// triedAt moves only once the fetch is over, so that a request arriving
+// meanwhile joins the fetch instead of finding it "recent" and going on
+// without its result.
+func (v *Verifier) refetch() (any, error) {
+	v.mu.Lock()
+	began := v.cfg.Now()
+	recent := began.Sub(v.triedAt) < minRefetch
+	v.mu.Unlock()
+	if recent {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	err := v.refresh(ctx)
+	v.mu.Lock()
+	v.triedAt = began
+	v.mu.Unlock()
+	return nil, err
 }
 
 func invalid(format string, args ...any) error {
@@ -209,6 +309,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	case c.NotBefore != 0 && now.Add(leeway).Before(time.Unix(c.NotBefore, 0)):
 		return nil, invalid("not yet valid")
 	}
+	if v.feed != nil {
+		if err := v.feed.state.check(&c, h.KeyID); err != nil {
+			return nil, err
+		}
+	}
 	if v.cfg.IntrospectionClientID != "" {
 		if err := v.stillActive(ctx, raw); err != nil {
 			return nil, err
@@ -236,7 +341,11 @@ func (v *Verifier) stillActive(ctx context.Context, raw string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("bearer: introspection: %s", resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	b, err := readBody(resp.Body, maxIntrospectionBytes)
+	if err != nil {
+		return fmt.Errorf("bearer: introspection: %w", err)
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
 		return fmt.Errorf("bearer: introspection: %w", err)
 	}
 	if !out.Active {

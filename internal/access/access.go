@@ -36,6 +36,13 @@ var CLI = Actor{Kind: KindCLI, ID: "cli", Label: "cli", Role: store.RoleAdmin}
 // System is the actor of scheduled work such as key rotation.
 var System = Actor{Kind: KindSystem, ID: "sapient", Label: "scheduled"}
 
+// Credential is the actor of an API credential: its bearer token, or its
+// client authentication at the token or introspection endpoint. It acts
+// within its organisation with the scopes it holds, never as an Admin.
+func Credential(clientID, name, orgID string, scopes []string) Actor {
+	return Actor{Kind: KindCredential, ID: clientID, Label: name, Role: store.RoleCustomer, OrgID: orgID, Scopes: scopes}
+}
+
 // IsAdmin reports whether the actor has Admin authority over every
 // organisation.
 func (a Actor) IsAdmin() bool {

@@ -1,19 +1,20 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
-	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/audit"
 )
 
 // AuditLog serves GET /api/v1/audit: the audit trail of the caller's
 // organisation, newest first, a page at a time.
 type AuditLog struct {
-	Store  store.Audit
-	Logger *slog.Logger
+	Service *audit.Service
+	Logger  *slog.Logger
 }
 
 // AuditEvent is one entry of the trail as the API shows it.
@@ -36,8 +37,7 @@ type AuditEvent struct {
 func (h *AuditLog) list(w http.ResponseWriter, r *http.Request) {
 	actor := Caller(r.Context()).Actor
 	q := r.URL.Query()
-	f := store.AuditFilter{OrgID: actor.OrgFilter(q.Get("organization_id")), Action: q.Get("action"),
-		BeforeID: q.Get("before_id"), Limit: 100}
+	f := audit.Query{OrgID: q.Get("organization_id"), Action: q.Get("action"), BeforeID: q.Get("before_id"), Limit: 100}
 	var bad []FieldError
 	for name, into := range map[string]*time.Time{"from": &f.From, "to": &f.To, "before": &f.Before} {
 		if v := q.Get(name); v != "" {
@@ -51,7 +51,7 @@ func (h *AuditLog) list(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
+		if err != nil || n < 1 || n > audit.MaxPage {
 			bad = append(bad, FieldError{"limit", "Use a number from 1 to 1000."})
 		}
 		f.Limit = n
@@ -60,12 +60,11 @@ func (h *AuditLog) list(w http.ResponseWriter, r *http.Request) {
 		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", bad[0].Message, bad)
 		return
 	}
-	if !actor.IsAdmin() && f.OrgID == "" {
+	events, err := h.Service.List(r.Context(), actor, f)
+	if errors.Is(err, audit.ErrNoOrganisation) {
 		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
 		return
-	}
-	events, err := h.Store.ListAudit(r.Context(), f)
-	if err != nil {
+	} else if err != nil {
 		h.Logger.ErrorContext(r.Context(), "api: audit", "err", err)
 		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
 		return

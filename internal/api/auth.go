@@ -19,7 +19,6 @@ import (
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/ratelimit"
-	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/token"
 	"sapient.dev/sapient/internal/usage"
 )
@@ -39,7 +38,8 @@ func Caller(ctx context.Context) *Principal {
 	return p
 }
 
-// SessionSource finds the console user behind a request's session cookie.
+// SessionSource finds the console user behind a request's session cookie,
+// acting with the request's client address and user agent.
 type SessionSource interface {
 	SessionActor(r *http.Request) (access.Actor, bool)
 }
@@ -79,7 +79,6 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sessions && a.Sessions != nil && r.Header.Get("Authorization") == "" {
 			if actor, ok := a.Sessions.SessionActor(r); ok {
-				actor.IP, actor.UserAgent = a.ClientIP.IP(r).String(), r.UserAgent()
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &Principal{Actor: actor})))
 				return
 			}
@@ -129,10 +128,9 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 		ipText := ip.String()
 		a.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ipText)
 		valid.Inc()
-		p := &Principal{Token: v, Actor: access.Actor{
-			Kind: access.KindCredential, ID: e.ClientID, Label: e.Name, Role: store.RoleCustomer, OrgID: e.OrgID,
-			Scopes: strings.Fields(v.Scope), IP: ipText, UserAgent: r.UserAgent(),
-		}}
+		actor := access.Credential(e.ClientID, e.Name, e.OrgID, strings.Fields(v.Scope))
+		actor.IP, actor.UserAgent = ipText, r.UserAgent()
+		p := &Principal{Token: v, Actor: actor}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 	})
 }

@@ -1,12 +1,8 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"time"
 
@@ -236,44 +232,4 @@ func (h *Credentials) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.Logger.ErrorContext(r.Context(), "api: credentials", "err", err)
 		problem(w, r, http.StatusInternalServerError, "Internal error", "The request could not be completed; try again.", nil)
 	}
-}
-
-// maxBody bounds JSON request bodies.
-const maxBody = 64 << 10
-
-// decode reads a JSON body strictly: the right media type, a size limit,
-// no unknown fields, nothing after the object. It answers the problem
-// itself and reports false when the body is not acceptable.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		problem(w, r, http.StatusUnsupportedMediaType, "Unsupported media type", "Send the body as application/json.", nil)
-		return false
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		detail := "The body is not valid JSON for this request."
-		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &tooBig):
-			detail = "The body is too large."
-		case errors.As(err, &typeErr):
-			detail = fmt.Sprintf("Field %q has the wrong type.", typeErr.Field)
-		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			detail = "The body is not valid JSON."
-		default:
-			if msg := err.Error(); len(msg) < 120 {
-				detail = "The body is not valid: " + msg + "."
-			}
-		}
-		problem(w, r, http.StatusBadRequest, "Bad request", detail, nil)
-		return false
-	}
-	if dec.More() {
-		problem(w, r, http.StatusBadRequest, "Bad request", "The body must hold one JSON object.", nil)
-		return false
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/usage"
 )
 
 // The tests of this file hold the management API to the rule that never
@@ -52,13 +53,13 @@ func newIsolationEnv(t *testing.T, b storetest.Backend) *isolationEnv {
 }
 
 // usageRows reads /api/v1/usage with the query.
-func usageRows(t *testing.T, c *caller, query url.Values) []api.UsageRow {
+func usageRows(t *testing.T, c *caller, query url.Values) []usage.Row {
 	t.Helper()
 	r := c.call(t, http.MethodGet, "/api/v1/usage?"+query.Encode(), nil)
 	if r.status != 200 {
 		t.Fatalf("usage?%s: %d %s", query.Encode(), r.status, r.body)
 	}
-	var out struct{ Data []api.UsageRow }
+	var out struct{ Data []usage.Row }
 	r.decode(t, &out)
 	return out.Data
 }
@@ -188,7 +189,7 @@ func testIsolation(t *testing.T, ie *isolationEnv, c *caller) {
 				t.Fatalf("usage?%s shows %+v", q.Encode(), row)
 			}
 		}
-		if q.Get("client_id") == "" && !slices.ContainsFunc(rows, func(r api.UsageRow) bool { return r.ClientID == ie.aCred }) {
+		if q.Get("client_id") == "" && !slices.ContainsFunc(rows, func(r usage.Row) bool { return r.ClientID == ie.aCred }) {
 			t.Fatalf("usage?%s lacks Acme's own credential: %+v", q.Encode(), rows)
 		}
 		events := auditRows(t, c, q)
@@ -233,8 +234,8 @@ func TestAdminSeesEveryOrganisation(t *testing.T) {
 			}
 		}
 		all := usageRows(t, admin, url.Values{})
-		if !slices.ContainsFunc(all, func(r api.UsageRow) bool { return r.ClientID == ie.aCred }) ||
-			!slices.ContainsFunc(all, func(r api.UsageRow) bool { return r.ClientID == ie.bCred }) {
+		if !slices.ContainsFunc(all, func(r usage.Row) bool { return r.ClientID == ie.aCred }) ||
+			!slices.ContainsFunc(all, func(r usage.Row) bool { return r.ClientID == ie.bCred }) {
 			t.Fatalf("Admin's usage of every organisation: %+v", all)
 		}
 		events := auditRows(t, admin, url.Values{"organization_id": {ie.beta.ID}})

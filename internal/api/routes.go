@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"time"
 
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/usage"
 )
 
 // Config is what the API needs.
@@ -39,8 +41,8 @@ type API struct {
 // New builds the API.
 func New(cfg Config) *API {
 	creds := &Credentials{Service: cfg.Credentials, Logger: cfg.Logger, Now: cfg.Now}
-	usage := &Usage{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now}
-	audit := &AuditLog{Store: cfg.Store, Logger: cfg.Logger}
+	usageLog := &Usage{Service: &usage.Service{Store: cfg.Store}, Logger: cfg.Logger, Now: cfg.Now}
+	auditLog := &AuditLog{Service: &audit.Service{Store: cfg.Store}, Logger: cfg.Logger}
 	me := &Me{}
 	return &API{cfg: cfg, routes: []Route{
 		{"GET", "/api/v1/me", "", false, me.ServeHTTP},
@@ -50,8 +52,8 @@ func New(cfg Config) *API {
 		{"PATCH", "/api/v1/credentials/{client_id}", scope.CredentialsWrite, true, creds.update},
 		{"DELETE", "/api/v1/credentials/{client_id}", scope.CredentialsWrite, true, creds.revoke},
 		{"POST", "/api/v1/credentials/{client_id}/roll", scope.CredentialsWrite, true, creds.roll},
-		{"GET", "/api/v1/usage", scope.UsageRead, true, usage.list},
-		{"GET", "/api/v1/audit", scope.AuditRead, true, audit.list},
+		{"GET", "/api/v1/usage", scope.UsageRead, true, usageLog.list},
+		{"GET", "/api/v1/audit", scope.AuditRead, true, auditLog.list},
 	}}
 }
 

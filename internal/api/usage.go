@@ -2,35 +2,22 @@ package api
 
 import (
 	"encoding/csv"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
-	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/usage"
 )
 
 // Usage serves GET /api/v1/usage: counts per credential per hour or day,
-// limited to the caller's organisation.
+// limited to the caller's organisation by usage.Service.
 type Usage struct {
-	Store  store.Usage
-	Logger *slog.Logger
-	Now    func() time.Time
+	Service *usage.Service
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
-
-// UsageRow is one credential's counts in one period.
-type UsageRow struct {
-	ClientID       string    `json:"client_id"`
-	OrganizationID string    `json:"organization_id"`
-	Start          time.Time `json:"start"`
-	TokensIssued   int64     `json:"tokens_issued"`
-	TokensRefused  int64     `json:"tokens_refused"`
-	APICalls       int64     `json:"api_calls"`
-	APIRefused     int64     `json:"api_refused"`
-}
-
-// maxUsageSpan bounds one query.
-const maxUsageSpan = 400 * 24 * time.Hour
 
 func (h *Usage) list(w http.ResponseWriter, r *http.Request) {
 	actor := Caller(r.Context()).Actor
@@ -57,28 +44,33 @@ func (h *Usage) list(w http.ResponseWriter, r *http.Request) {
 	if granularity != "hour" && granularity != "day" {
 		bad = append(bad, FieldError{"granularity", "Use hour or day."})
 	}
-	if len(bad) == 0 && !from.Before(to) {
-		bad = append(bad, FieldError{"from", "from must be before to."})
-	}
-	if len(bad) == 0 && to.Sub(from) > maxUsageSpan {
-		bad = append(bad, FieldError{"to", "At most 400 days at once."})
+	by := q.Get("by")
+	if by != "" && by != "credential" && by != "route" {
+		bad = append(bad, FieldError{"by", "Use credential (the default) or route."})
 	}
 	if len(bad) > 0 {
 		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", bad[0].Message, bad)
 		return
 	}
-	f := store.UsageFilter{OrgID: actor.OrgFilter(q.Get("organization_id")), ClientID: q.Get("client_id"), From: from, To: to}
-	if !actor.IsAdmin() && f.OrgID == "" {
-		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
+	uq := usage.Query{OrgID: q.Get("organization_id"), ClientID: q.Get("client_id"), From: from, To: to, Daily: granularity == "day"}
+	if by == "route" {
+		h.routes(w, r, uq, granularity)
 		return
 	}
-	buckets, err := h.Store.ListUsage(r.Context(), f)
-	if err != nil {
+	rows, err := h.Service.List(r.Context(), actor, uq)
+	var qerr *usage.QueryError
+	switch {
+	case errors.As(err, &qerr):
+		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", qerr.Message, []FieldError{{qerr.Field, qerr.Message}})
+		return
+	case errors.Is(err, usage.ErrNoOrganisation):
+		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
+		return
+	case err != nil:
 		h.Logger.ErrorContext(r.Context(), "api: usage", "err", err)
 		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
 		return
 	}
-	rows := Aggregate(buckets, granularity == "day")
 	if q.Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
 		writeCSV(w, rows)
 		return
@@ -86,32 +78,7 @@ func (h *Usage) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"granularity": granularity, "from": from, "to": to, "data": rows})
 }
 
-// Aggregate turns hourly buckets into rows per hour or per UTC day, in
-// time order.
-func Aggregate(buckets []store.UsageBucket, daily bool) []UsageRow {
-	rows := make([]UsageRow, 0, len(buckets))
-	index := map[[2]string]int{}
-	for _, b := range buckets {
-		start := b.Hour.UTC()
-		if daily {
-			start = time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, time.UTC)
-		}
-		key := [2]string{b.ClientID, start.Format(time.RFC3339)}
-		i, ok := index[key]
-		if !ok {
-			i = len(rows)
-			index[key] = i
-			rows = append(rows, UsageRow{ClientID: b.ClientID, OrganizationID: b.OrgID, Start: start})
-		}
-		rows[i].TokensIssued += b.TokensIssued
-		rows[i].TokensRefused += b.TokensRefused
-		rows[i].APICalls += b.APICalls
-		rows[i].APIRefused += b.APIRefused
-	}
-	return rows
-}
-
-func writeCSV(w http.ResponseWriter, rows []UsageRow) {
+func writeCSV(w http.ResponseWriter, rows []usage.Row) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="sapient-usage.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
@@ -123,4 +90,44 @@ func writeCSV(w http.ResponseWriter, rows []UsageRow) {
 			strconv.FormatInt(r.APICalls, 10), strconv.FormatInt(r.APIRefused, 10)})
 	}
 	cw.Flush()
+}
+
+// routes answers ?by=route: calls to the operator's API per credential,
+// route and period, accepted and refused by reason.
+func (h *Usage) routes(w http.ResponseWriter, r *http.Request, q usage.Query, granularity string) {
+	rows, err := h.Service.Routes(r.Context(), Caller(r.Context()).Actor, q)
+	var qerr *usage.QueryError
+	switch {
+	case errors.As(err, &qerr):
+		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", qerr.Message, []FieldError{{qerr.Field, qerr.Message}})
+		return
+	case errors.Is(err, usage.ErrNoOrganisation):
+		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
+		return
+	case err != nil:
+		h.Logger.ErrorContext(r.Context(), "api: usage by route", "err", err)
+		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
+		return
+	}
+	if r.URL.Query().Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="sapient-usage-by-route.csv"`)
+		w.Header().Set("Cache-Control", "no-store")
+		cw := csv.NewWriter(w)
+		head := []string{"start", "client_id", "organization_id", "route", "accepted"}
+		for _, reason := range usage.RefusalReasons {
+			head = append(head, "refused_"+reason)
+		}
+		cw.Write(head)
+		for _, row := range rows {
+			rec := []string{row.Start.Format(time.RFC3339), row.ClientID, row.OrganizationID, row.Route, strconv.FormatInt(row.Accepted, 10)}
+			for _, reason := range usage.RefusalReasons {
+				rec = append(rec, strconv.FormatInt(row.Refused[reason], 10))
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"granularity": granularity, "from": q.From, "to": q.To, "by": "route", "data": rows})
 }

@@ -30,6 +30,7 @@ const (
 	OrgUpdated          = "organisation.updated"
 	ScopeCreated        = "scope.created"
 	KeyRotated          = "signing_key.rotated"
+	KeyRetired          = "signing_key.retired"
 	IntrospectRefused   = "introspection.refused"
 )
 

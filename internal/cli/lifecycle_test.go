@@ -159,16 +159,16 @@ func (l *lifecycle) get(t *testing.T, path, tok string) int {
 	return resp.StatusCode
 }
 
-// eventually polls cond until it holds or two seconds pass: an instance
-// sees changes made by the CLI within one second.
-func eventually(t *testing.T, what string, cond func() bool) {
+// eventually takes one sync step on the instance, as its background loop
+// does every 250 ms, and checks cond: a change made with the CLI is then
+// applied.
+func (l *lifecycle) eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 2s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := l.env.Server.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !cond() {
+		t.Fatalf("%s: not after a sync step", what)
 	}
 }
 
@@ -252,7 +252,7 @@ func TestLifecycleUpdate(t *testing.T) {
 			if !slices.Equal(got.Scopes, []string{"credentials:read"}) || got.Name != "invoicing" {
 				t.Fatalf("after scope removal %+v", got)
 			}
-			eventually(t, "scope removal reaching the instance", func() bool { return l.get(t, "/api/v1/usage", tok) == http.StatusForbidden })
+			l.eventually(t, "scope removal reaching the instance", func() bool { return l.get(t, "/api/v1/usage", tok) == http.StatusForbidden })
 			if st := l.get(t, "/api/v1/credentials", tok); st != 200 {
 				t.Fatalf("kept scope refused: %d", st)
 			}
@@ -263,12 +263,12 @@ func TestLifecycleUpdate(t *testing.T) {
 			if !slices.Equal(got.AllowedCIDRs, []string{"192.0.2.0/24", "2001:db8::/32"}) {
 				t.Fatalf("allowed_cidrs %q", got.AllowedCIDRs)
 			}
-			eventually(t, "allow-list reaching the instance", func() bool { return l.get(t, "/api/v1/me", tok) == http.StatusUnauthorized })
+			l.eventually(t, "allow-list reaching the instance", func() bool { return l.get(t, "/api/v1/me", tok) == http.StatusUnauthorized })
 			got = okJSON[lcCred](t, l.s, "", "credentials", "update", c.ClientID, "--allowed-ips", "", "--json")
 			if len(got.AllowedCIDRs) != 0 {
 				t.Fatalf("allowed_cidrs %q after clearing", got.AllowedCIDRs)
 			}
-			eventually(t, "cleared allow-list reaching the instance", func() bool { return l.get(t, "/api/v1/me", tok) == http.StatusOK })
+			l.eventually(t, "cleared allow-list reaching the instance", func() bool { return l.get(t, "/api/v1/me", tok) == http.StatusOK })
 
 			refusals := []struct {
 				name, want string
@@ -320,7 +320,7 @@ func TestLifecycleRoll(t *testing.T) {
 				r1.PreviousSecretExpiresAt.Before(start.Add(time.Hour).Truncate(time.Microsecond)) || r1.PreviousSecretExpiresAt.After(end.Add(time.Hour)) {
 				t.Fatalf("roll printed %+v (rolled between %v and %v)", r1, start, end)
 			}
-			eventually(t, "new secret reaching the instance", func() bool { return works(t, r1.ClientSecret) })
+			l.eventually(t, "new secret reaching the instance", func() bool { return works(t, r1.ClientSecret) })
 			if !works(t, s0) {
 				t.Fatal("old secret refused during its hour")
 			}
@@ -330,7 +330,7 @@ func TestLifecycleRoll(t *testing.T) {
 			if r2.PreviousSecretExpiresAt != nil {
 				t.Fatalf("roll without --previous-valid printed previous_secret_expires_at %v", r2.PreviousSecretExpiresAt)
 			}
-			eventually(t, "second roll reaching the instance", func() bool {
+			l.eventually(t, "second roll reaching the instance", func() bool {
 				return works(t, r2.ClientSecret) && refused(t, r1.ClientSecret) && refused(t, s0)
 			})
 			if out := l.s.ok(t, "", "credentials", "roll", id, "--previous-valid", "24h"); !strings.Contains(out, "previous secret works until") {
@@ -371,7 +371,7 @@ func TestLifecycleRevoke(t *testing.T) {
 			if first.Status != "revoked" || first.RevokedAt == nil {
 				t.Fatalf("revoke printed %+v", first)
 			}
-			eventually(t, "revocation reaching the instance", func() bool {
+			l.eventually(t, "revocation reaching the instance", func() bool {
 				st, code, _ := l.token(t, c.ClientID, c.ClientSecret)
 				return st == http.StatusUnauthorized && code == "invalid_client" && l.get(t, "/api/v1/me", tok) == http.StatusUnauthorized
 			})
@@ -405,7 +405,7 @@ func TestLifecycleOrgs(t *testing.T) {
 			if slices.Contains(o.Scopes, "usage:read") || !slices.Contains(o.Scopes, "credentials:read") {
 				t.Fatalf("withdraw printed %+v", o)
 			}
-			eventually(t, "withdrawal reaching the instance", func() bool { return l.get(t, "/api/v1/usage", tok) == http.StatusForbidden })
+			l.eventually(t, "withdrawal reaching the instance", func() bool { return l.get(t, "/api/v1/usage", tok) == http.StatusForbidden })
 			if st, _, scope := l.token(t, c.ClientID, c.ClientSecret); st != 200 || scope != "credentials:read" {
 				t.Fatalf("new token after withdrawal: %d %q", st, scope)
 			}
@@ -414,7 +414,7 @@ func TestLifecycleOrgs(t *testing.T) {
 			if !slices.Contains(o.Scopes, "usage:read") {
 				t.Fatalf("grant printed %+v", o)
 			}
-			eventually(t, "grant reaching the instance", func() bool { return l.get(t, "/api/v1/usage", tok) == http.StatusOK })
+			l.eventually(t, "grant reaching the instance", func() bool { return l.get(t, "/api/v1/usage", tok) == http.StatusOK })
 
 			o = okJSON[lcOrg](t, l.s, "", "orgs", "limits", "Acme", "--token-rate", "1", "--json")
 			if o.TokenRateLimit != 1 || o.APIRateLimit != 0 {
@@ -424,7 +424,7 @@ func TestLifecycleOrgs(t *testing.T) {
 			if o.TokenRateLimit != 1 || o.APIRateLimit != 3 {
 				t.Fatalf("limits printed %+v: --api-rate alone must keep the token rate", o)
 			}
-			eventually(t, "limits reaching the instance", func() bool {
+			l.eventually(t, "limits reaching the instance", func() bool {
 				st, err := l.env.Server.Orgs.Lookup(t.Context(), o.ID)
 				return err == nil && st.TokenRateLimit == 1 && st.APIRateLimit == 3
 			})

@@ -64,7 +64,52 @@ func (a *app) rootCmd() *cobra.Command {
 		"log format: text or json (default: text on a terminal, json otherwise; env SAPIENT_LOG_FORMAT)")
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgsCmd(), a.usersCmd(), a.scopesCmd(),
 		a.credentialsCmd(), a.keysCmd(), a.versionCmd(), a.benchCmd())
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return fmt.Errorf("unknown help topic %q; see %q", strings.Join(args, " "), c.Root().Name()+" --help")
+			}
+			return cmd.Help()
+		},
+	})
+	root.InitDefaultCompletionCmd() // now, so that refuseUnknown sees it
+	refuseUnknown(root)
 	return root
+}
+
+// refuseUnknown makes every group command in the tree (one that has
+// subcommands and no action of its own) fail on an unknown subcommand or a
+// missing one, instead of printing its help and exiting 0: a script that
+// mistypes a command must not believe it succeeded. Only --help (and the
+// help command) prints help and exits 0. A command that does not say which
+// arguments it takes takes none.
+//
+// Cobra checks a subcommand's name only under the root; below it, a group
+// without an action takes any arguments and shows its help.
+func refuseUnknown(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknown(sub)
+	}
+	if !c.HasSubCommands() {
+		if c.Args == nil { // a command that takes arguments says so
+			c.Args = cobra.NoArgs
+		}
+		return
+	}
+	if c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return fmt.Errorf("%q needs a command; see %q", cmd.CommandPath(), cmd.CommandPath()+" --help")
+		}
+		return fmt.Errorf("unknown command %q for %q; see %q", args[0], cmd.CommandPath(), cmd.CommandPath()+" --help")
+	}
 }
 
 func (a *app) env(name, def string) string {

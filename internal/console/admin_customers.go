@@ -144,6 +144,9 @@ func (c *Console) customerCreate(w http.ResponseWriter, r *http.Request, s *sess
 	switch {
 	case errors.Is(err, org.ErrInvalidName):
 		form.NameError = "Name is required and may have at most 100 characters."
+		if nerr := (*org.NameError)(nil); errors.As(err, &nerr) {
+			form.NameError = nerr.Message
+		}
 		invalid()
 		return
 	case errors.Is(err, store.ErrAlreadyExists):

@@ -49,6 +49,10 @@ func (c *Console) scopeCreate(w http.ResponseWriter, r *http.Request, s *session
 		return
 	case errors.Is(err, scope.ErrDescriptionTooLong):
 		form.DescriptionError = fmt.Sprintf("Description may have at most %d characters.", scope.MaxDescriptionLen)
+	case errors.As(err, new(*scope.DescriptionError)):
+		var derr *scope.DescriptionError
+		errors.As(err, &derr)
+		form.DescriptionError = derr.Message
 	case errors.Is(err, scope.ErrInvalidName):
 		form.NameError = "Name must be 1 to 64 characters of a-z, 0-9 and . _ - : / starting with a letter or digit, for example shipments:read."
 	case errors.Is(err, store.ErrAlreadyExists):

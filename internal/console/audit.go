@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,11 +93,7 @@ func (c *Console) auditList(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	v.Orgs, v.Filter = orgs, chosen.ID
-	f := store.AuditFilter{OrgID: s.Actor.OrgFilter(v.Filter)}
-	if !v.Admin && f.OrgID == "" {
-		c.renderError(w, r, s, http.StatusForbidden, "Your user belongs to no organisation.")
-		return
-	}
+	f := audit.Query{OrgID: v.Filter}
 	for _, a := range auditActions {
 		v.Actions = append(v.Actions, choice{Value: a.Action, Label: a.Label, Selected: a.Action == v.Action})
 		if a.Action == v.Action {
@@ -117,8 +114,11 @@ func (c *Console) auditList(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	if v.Error == "" {
 		cursor, ok := parseCursor(q.Get("before"))
-		events, more, err := c.auditPage(r.Context(), f, cursor, ok)
-		if err != nil {
+		events, more, err := c.auditPage(r.Context(), s.Actor, f, cursor, ok)
+		if errors.Is(err, audit.ErrNoOrganisation) {
+			c.renderError(w, r, s, http.StatusForbidden, "Your user belongs to no organisation.")
+			return
+		} else if err != nil {
 			c.fail(w, r, s, err)
 			return
 		}
@@ -164,15 +164,15 @@ func parseCursor(s string) (auditCursor, bool) {
 	return auditCursor{At: t, ID: id}, true
 }
 
-// auditPage reads one page of events after cursor, newest first, and
-// whether there are more. The store pages by time and then ID, so events
-// that share a time are neither skipped nor shown twice.
-func (c *Console) auditPage(ctx context.Context, f store.AuditFilter, cursor auditCursor, paging bool) ([]store.AuditEvent, bool, error) {
+// auditPage reads one page of the events actor may see after cursor,
+// newest first, and whether there are more. The store pages by time and
+// then ID, so events that share a time are neither skipped nor shown twice.
+func (c *Console) auditPage(ctx context.Context, actor access.Actor, f audit.Query, cursor auditCursor, paging bool) ([]store.AuditEvent, bool, error) {
 	if paging {
 		f.Before, f.BeforeID = cursor.At, cursor.ID
 	}
 	f.Limit = auditPageSize + 1
-	events, err := c.store.ListAudit(ctx, f)
+	events, err := c.audit.List(ctx, actor, f)
 	if err != nil {
 		return nil, false, err
 	}

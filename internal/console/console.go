@@ -19,9 +19,11 @@ import (
 	"strings"
 	"time"
 
+	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
 )
 
@@ -42,6 +44,9 @@ type Config struct {
 	// Throttle slows down password guessing; nil takes
 	// user.NewThrottle(Now).
 	Throttle *user.Throttle
+	// Logins bounds the password checks run at once and the logins
+	// waiting for one; nil takes user.NewLoginQueue().
+	Logins *user.LoginQueue
 }
 
 // Console serves the HTML pages. Build it with New.
@@ -50,6 +55,8 @@ type Console struct {
 	creds    *credential.Service
 	users    *user.Service
 	sessions *user.Sessions
+	usage    *usage.Service
+	audit    *audit.Service
 	log      *slog.Logger
 	now      func() time.Time
 	issuer   string
@@ -57,14 +64,8 @@ type Console struct {
 	clientIP *clientip.Resolver
 	throttle *user.Throttle
 	views    *views
-	// logins bounds concurrent password checks: each argon2id computation
-	// takes 64 MiB, so a burst of logins must queue instead of exhausting
-	// memory.
-	logins chan struct{}
+	logins   *user.LoginQueue
 }
-
-// maxConcurrentLogins is the number of password checks run at once.
-const maxConcurrentLogins = 4
 
 // New checks cfg and parses the embedded templates; a missing or broken
 // template fails here rather than at the first request.
@@ -93,11 +94,16 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Throttle == nil {
 		cfg.Throttle = user.NewThrottle(cfg.Now)
 	}
+	if cfg.Logins == nil {
+		cfg.Logins = user.NewLoginQueue()
+	}
 	return &Console{
 		store:    cfg.Store,
 		creds:    cfg.Credentials,
 		users:    cfg.Users,
 		sessions: &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
+		usage:    &usage.Service{Store: cfg.Store},
+		audit:    &audit.Service{Store: cfg.Store},
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		issuer:   issuer,
@@ -105,7 +111,7 @@ func New(cfg Config) (*Console, error) {
 		clientIP: cfg.ClientIP,
 		throttle: cfg.Throttle,
 		views:    v,
-		logins:   make(chan struct{}, maxConcurrentLogins),
+		logins:   cfg.Logins,
 	}, nil
 }
 

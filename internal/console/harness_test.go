@@ -64,7 +64,7 @@ func newHarness(t *testing.T, backend storetest.Backend) *harness {
 	}
 	h := &harness{
 		Store: st,
-		Users: &user.Service{Store: st, Now: clk.Now, Rand: rand.Reader},
+		Users: &user.Service{Store: st, Now: clk.Now, Rand: rand.Reader, Password: user.CheapPasswordParams},
 		Creds: &credential.Service{Store: st, Now: clk.Now, Rand: rand.Reader},
 		Clock: clk,
 	}

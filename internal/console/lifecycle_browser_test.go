@@ -189,11 +189,14 @@ func TestBrowserRollSecret(t *testing.T) {
 // TestBrowserExpiry: Create API Credentials takes an expiry date; the
 // table warns within a week and shows Expired after.
 func TestBrowserExpiry(t *testing.T) {
-	a := newApp(t)
+	// The instance's clock stands still until the test moves it.
+	clk := servertest.NewClock()
+	env := servertest.New(t, sqlite, servertest.WithClock(clk))
+	a := &app{URL: env.URL, APIURL: env.URL, Env: env}
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	// Credentials that expire in a moment, made the way the API makes them.
 	soon, err := a.Env.Server.Credentials.Create(t.Context(), access.CLI, credential.CreateRequest{
-		OrgID: o.ID, Name: "Short lived", ExpiresAt: time.Now().Add(2 * time.Second)})
+		OrgID: o.ID, Name: "Short lived", ExpiresAt: clk.Now().Add(2 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +229,7 @@ func TestBrowserExpiry(t *testing.T) {
 
 	// The short-lived credentials expire: Expired, with nothing to do but
 	// Revoke, and the token endpoint refuses them.
-	time.Sleep(time.Until(soon.Credential.ExpiresAt) + 100*time.Millisecond)
+	clk.Add(3 * time.Second)
 	b.open(a.URL + "/credentials")
 	r = row(b.tableRows("Current API Credentials"), "Short lived")
 	if r == nil || !strings.HasPrefix(r["Status"], "Expired") {

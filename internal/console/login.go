@@ -36,14 +36,35 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginView{Next: next}})
 }
 
+// maxLoginBytes bounds the body of the login form: an email address of
+// up to 254 characters and a password of up to 1024 bytes fit many times
+// over, even percent-encoded. Each login waiting for a password check
+// holds its form, so the bound is part of the queue's memory bound.
+const maxLoginBytes = 16 << 10
+
 // login checks the email and password and starts a new session. The
 // session ID is always new, so a token planted before login is useless.
 //
 // Failed logins are throttled per account and per client address (see
 // user.Throttle): a throttled attempt is answered 429 before the email is
 // looked up, so the answer is the same whether or not the email exists.
+// Password checks wait in a bounded queue (user.LoginQueue); when it is
+// full the login is answered 503 at once, with Retry-After, and counts as
+// no attempt.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
+	if err := r.ParseForm(); err != nil {
+		v := loginView{Next: "/", Error: "The login form could not be read. Reload the page and log in again."}
+		status := http.StatusBadRequest
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+			v.Error = fmt.Sprintf("The login form is too large (over %d KiB). Enter an email address of at most %d characters and a password of at most %d bytes.",
+				maxLoginBytes>>10, 254, user.MaxPasswordBytes)
+		}
+		c.render(w, r, status, "login", page{Title: "Log in", Data: v})
+		return
+	}
 	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
 	v := loginView{Email: email, Next: next, Error: loginFailed}
@@ -52,6 +73,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := c.ip(r)
+	clean := c.throttle.Failures(ip) == 0
 	if wait, ok := c.throttle.Attempt(email, ip); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		c.log.WarnContext(r.Context(), "console: login throttled", "ip", ip, "retry_after", secs)
@@ -60,13 +82,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Log in", Data: v})
 		return
 	}
-	select {
-	case c.logins <- struct{}{}:
-	case <-r.Context().Done():
+	done, err := c.logins.Enter(r.Context(), ip, clean)
+	if err != nil {
+		c.throttle.Undo(email, ip) // not checked: no attempt
+		if errors.Is(err, user.ErrBusy) {
+			c.log.WarnContext(r.Context(), "console: login queue full", "ip", ip)
+			w.Header().Set("Retry-After", strconv.Itoa(busyRetrySeconds))
+			v.Error = fmt.Sprintf("Sapient is busy checking other logins. Try again in %d second.", busyRetrySeconds)
+			c.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: v})
+		}
 		return
 	}
 	u, err := c.users.Authenticate(r.Context(), access.Actor{IP: ip, UserAgent: r.UserAgent()}, email, password)
-	<-c.logins
+	done()
 	if errors.Is(err, user.ErrBadLogin) {
 		c.log.InfoContext(r.Context(), "console: login failed", "path", r.URL.Path, "ip", ip)
 		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
@@ -92,6 +120,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.log.InfoContext(r.Context(), "console: login", "user", u.ID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
+
+// busyRetrySeconds is the Retry-After of a login refused because the
+// queue of password checks is full: a place frees with every check, and a
+// check takes less than a second.
+const busyRetrySeconds = 1
 
 // tooManyAttempts is the answer to a throttled login.
 func tooManyAttempts(secs int) string {

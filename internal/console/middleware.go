@@ -79,29 +79,23 @@ func (c *Console) admin(h handler) http.HandlerFunc {
 
 // currentSession loads the person of the session cookie.
 func (c *Console) currentSession(r *http.Request) (*session, error) {
-	ck, err := r.Cookie(user.CookieName(c.secure))
-	if err != nil {
-		return nil, user.ErrNoSession
-	}
-	u, _, err := c.sessions.Lookup(r.Context(), ck.Value)
+	caller, err := c.sessions.FromRequest(r, c.secure, c.ip(r))
 	if err != nil {
 		return nil, err
 	}
-	s := &session{User: u, Actor: c.actor(r, u), token: ck.Value}
-	if u.Role != store.RoleAdmin {
-		if s.Org, err = c.store.GetOrg(r.Context(), u.OrgID); err != nil {
+	s := &session{User: caller.User, Actor: caller.Actor, token: caller.Token}
+	if s.User.Role != store.RoleAdmin {
+		if s.Org, err = c.store.GetOrg(r.Context(), s.User.OrgID); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// actor is the person u acting through request r: the audit trail records
-// the client address and user agent.
+// actor is the person u acting through request r, before a session
+// exists (at login).
 func (c *Console) actor(r *http.Request, u store.User) access.Actor {
-	a := user.Actor(u)
-	a.IP, a.UserAgent = c.ip(r), r.UserAgent()
-	return a
+	return user.RequestActor(u, r, c.ip(r))
 }
 
 // ip is the client address of r as text, "" when unknown.

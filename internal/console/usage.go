@@ -2,13 +2,16 @@ package console
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
-	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/usage"
 )
 
 // usagePeriod is one choice of the period switch of API > Usage.
@@ -32,7 +35,7 @@ type usageCounts struct {
 	TokensIssued, TokensRefused, APICalls, APIRefused int64
 }
 
-func (u *usageCounts) add(r api.UsageRow) {
+func (u *usageCounts) add(r usage.Row) {
 	u.TokensIssued += r.TokensIssued
 	u.TokensRefused += r.TokensRefused
 	u.APICalls += r.APICalls
@@ -57,6 +60,18 @@ type usageView struct {
 	Slots      []usageSlot // one per hour or day, oldest first
 	Charts     []chart
 	Rows       []usageRow // one per credential
+	Routes     []routeRow // calls to the organisation's own API, per route and credential
+}
+
+// routeRow is one credential's calls to one route of the operator's API
+// in the period.
+type routeRow struct {
+	Route    string
+	Name     string // the credential's; "" when none was identified
+	OrgName  string
+	Accepted int64
+	Refused  int64
+	Reasons  string // "2 insufficient scope, 1 revoked"
 }
 
 // periodLink is one entry of the period switch.
@@ -134,20 +149,18 @@ func (c *Console) usageList(w http.ResponseWriter, r *http.Request, s *session) 
 		hour := now.Truncate(time.Hour)
 		v.From, v.To = hour.Add(-23*time.Hour), hour.Add(time.Hour)
 	}
-	f := store.UsageFilter{OrgID: s.Actor.OrgFilter(v.Filter), From: v.From, To: v.To}
+	uq := usage.Query{OrgID: v.Filter, From: v.From, To: v.To, Daily: daily}
 	if v.Credential != nil {
-		f.ClientID = v.Credential.ClientID
+		uq.ClientID = v.Credential.ClientID
 	}
-	if !v.Admin && f.OrgID == "" {
+	rows, err := c.usage.List(r.Context(), s.Actor, uq)
+	if errors.Is(err, usage.ErrNoOrganisation) {
 		c.renderError(w, r, s, http.StatusForbidden, "Your user belongs to no organisation.")
 		return
-	}
-	buckets, err := c.store.ListUsage(r.Context(), f)
-	if err != nil {
+	} else if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	rows := api.Aggregate(buckets, daily)
 
 	// One slot per hour or day of the period, empty ones included.
 	index := map[time.Time]int{}
@@ -204,6 +217,12 @@ func (c *Console) usageList(w http.ResponseWriter, r *http.Request, s *session) 
 		return cmp.Or(cmp.Compare(b.TokensIssued+b.APICalls, a.TokensIssued+a.APICalls), cmp.Compare(a.Name, b.Name))
 	})
 	v.Charts = usageCharts(v)
+	routes, err := c.usage.Routes(r.Context(), s.Actor, uq)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v.Routes = routeRows(routes, creds, names)
 	c.render(w, r, http.StatusOK, "usage", page{Title: "Usage", Nav: "usage", S: s, Data: v})
 }
 
@@ -218,4 +237,49 @@ func usageURL(period, org string, cr *store.Credential) string {
 		q.Set("credential", cr.ClientID)
 	}
 	return "/usage?" + q.Encode()
+}
+
+// routeRows sums the period's calls per route and credential, busiest
+// first.
+func routeRows(rows []usage.RouteRow, creds []store.Credential, orgNames map[string]string) []routeRow {
+	names := map[string]string{}
+	for _, cr := range creds {
+		names[cr.ClientID] = cr.Name
+	}
+	type key struct{ route, clientID string }
+	index := map[key]int{}
+	var out []routeRow
+	refused := map[key]map[string]int64{}
+	for _, r := range rows {
+		k := key{r.Route, r.ClientID}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			name := names[r.ClientID]
+			if name == "" && r.ClientID != "" {
+				name = r.ClientID
+			}
+			out = append(out, routeRow{Route: r.Route, Name: name, OrgName: orgNames[r.OrganizationID]})
+			refused[k] = map[string]int64{}
+		}
+		out[i].Accepted += r.Accepted
+		for reason, n := range r.Refused {
+			out[i].Refused += n
+			refused[k][reason] += n
+		}
+	}
+	for k, i := range index {
+		var parts []string
+		for _, reason := range usage.RefusalReasons {
+			if n := refused[k][reason]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, strings.ReplaceAll(reason, "_", " ")))
+			}
+		}
+		out[i].Reasons = strings.Join(parts, ", ")
+	}
+	slices.SortStableFunc(out, func(a, b routeRow) int {
+		return cmp.Or(cmp.Compare(a.Route, b.Route), cmp.Compare(b.Accepted+b.Refused, a.Accepted+a.Refused), cmp.Compare(a.Name, b.Name))
+	})
+	return out
 }

@@ -138,3 +138,51 @@ func count(n int64) string {
 	}
 	return string(s)
 }
+
+// TestUsageByRoute: API > Usage shows the calls to the organisation's own
+// API per route and credential, accepted and refused with the reasons; a
+// Customer never sees another organisation's calls, nor those no
+// credential was identified for.
+func TestUsageByRoute(t *testing.T) {
+	h := newHarness(t, storetest.Backends()[0])
+	orgA, orgB := h.org(t, "Acme"), h.org(t, "Beta")
+	h.user(t, "alice@acme.test", orgA.ID)
+	mine, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: orgA.ID, Name: "Shipping robot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: orgB.ID, Name: "Beta robot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := h.Clock.Now().UTC().Truncate(time.Hour)
+	row := func(c store.Credential, route, outcome string, n int64) store.RouteUsage {
+		return store.RouteUsage{Hour: hour, ClientID: c.ClientID, OrgID: c.OrgID, Route: route, Outcome: outcome, Calls: n}
+	}
+	if err := h.Store.AddRouteUsage(t.Context(), []store.RouteUsage{
+		row(mine.Credential, "shipments", "accepted", 40),
+		row(mine.Credential, "shipments", "insufficient_scope", 2),
+		row(mine.Credential, "shipments", "rate_limited", 1),
+		row(theirs.Credential, "secret-route", "accepted", 9),
+		{Hour: hour, Route: "orders", Outcome: "no_token", Calls: 5},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alice := h.client(t)
+	alice.login("alice@acme.test")
+	r := alice.get("/usage")
+	if r.Status != http.StatusOK {
+		t.Fatalf("/usage: %d", r.Status)
+	}
+	for _, want := range []string{"Calls to your API by route", "shipments", "Shipping robot", "<td class=\"num\">40</td>",
+		"<td class=\"num\">3</td>", "2 insufficient scope, 1 rate limited"} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("/usage lacks %q", want)
+		}
+	}
+	for _, leak := range []string{"secret-route", "Beta robot", "orders", "No credential identified"} {
+		if strings.Contains(r.Body, leak) {
+			t.Errorf("/usage shows %q to a customer of another organisation", leak)
+		}
+	}
+}

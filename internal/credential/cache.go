@@ -307,33 +307,6 @@ func (c *Cache) Put(sc store.Credential) {
 	}
 }
 
-// Sync applies changes made since the given time by any instance. While
-// the cache holds (or is loading) every credential, every change is
-// applied; before, only those of credentials it holds or missed, the rest
-// loading on first use.
-func (c *Cache) Sync(ctx context.Context, since time.Time) error {
-	c.mu.RLock()
-	seq := c.local
-	c.mu.RUnlock()
-	changed, err := c.store.CredentialsUpdatedSince(ctx, since)
-	if err != nil {
-		return fmt.Errorf("credential: sync: %w", err)
-	}
-	for _, sc := range changed {
-		c.mu.RLock()
-		_, cached := c.entries[sc.ClientID]
-		_, missed := c.missing[sc.ClientID]
-		all := c.loading || c.table != nil
-		c.mu.RUnlock()
-		if all || cached || missed {
-			if e, err := newEntry(sc); err == nil {
-				c.keep(e, fromPoll, seq)
-			}
-		}
-	}
-	return nil
-}
-
 // Len reports how many credentials are cached: in the table once loaded,
 // else among those used lately.
 func (c *Cache) Len() int {

@@ -28,7 +28,7 @@ type OrgState struct {
 // now: s is in the organisation's grant, or it is reserved for Admins, who
 // grant it credential by credential.
 func (o *OrgState) Allows(s string) bool {
-	return s == scope.Introspect || slices.Contains(o.Scopes, s)
+	return scope.Reserved(s) || slices.Contains(o.Scopes, s)
 }
 
 // Effective returns the scopes of e that its organisation still allows,
@@ -95,16 +95,4 @@ func (c *OrgCache) put(so store.Org) *OrgState {
 	}
 	c.orgs[so.ID] = o
 	return o
-}
-
-// Sync applies changes made since the given time by any instance.
-func (c *OrgCache) Sync(ctx context.Context, since time.Time) error {
-	changed, err := c.store.OrgsUpdatedSince(ctx, since)
-	if err != nil {
-		return fmt.Errorf("credential: sync organisations: %w", err)
-	}
-	for _, so := range changed {
-		c.put(so)
-	}
-	return nil
 }

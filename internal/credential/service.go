@@ -110,10 +110,10 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	}
 	var grown *store.Org
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
-		if err := tx.CreateCredential(ctx, c); err != nil {
+		var err error
+		if c, err = tx.CreateCredential(ctx, c); err != nil {
 			return err
 		}
-		var err error
 		if grown, err = extendGrant(ctx, tx, org, scopes, defined, now); err != nil {
 			return err
 		}

@@ -1,14 +1,14 @@
 package credential
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/clientip"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -28,23 +28,20 @@ func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// NormalizeName trims a credential name and checks it: 1 to 64 characters,
-// no control characters. The console, the REST API and the CLI all call it.
-func NormalizeName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", invalid("name", "Name is required.")
+// NormalizeName trims a credential name, puts it in NFC and checks it
+// with the rules of package name: 1 to 64 characters, no control,
+// invisible or bidirectional control characters. The console, the REST API
+// and the CLI all call it; the store holds names unique by name.Key.
+func NormalizeName(s string) (string, error) {
+	n, err := name.Normalize(s, MaxNameLen)
+	if err != nil {
+		var nerr *name.Error
+		if errors.As(err, &nerr) {
+			return "", invalid("name", "%s", nerr.Message)
+		}
+		return "", err
 	}
-	if !utf8.ValidString(name) {
-		return "", invalid("name", "Name must be valid UTF-8 text.")
-	}
-	if n := utf8.RuneCountInString(name); n > MaxNameLen {
-		return "", invalid("name", "Name must be at most %d characters (it has %d).", MaxNameLen, n)
-	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return "", invalid("name", "Name must not contain control characters.")
-	}
-	return name, nil
+	return n, nil
 }
 
 // ParseScopes splits a space-separated scope list (RFC 6749 §3.3) into

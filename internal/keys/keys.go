@@ -79,6 +79,16 @@ type loadedKey struct {
 	activatesAt time.Time
 }
 
+// tookOver is when k took over signing from the key before it: when it
+// activated or, for a key activated in an emergency (see Rotate), when it
+// was made.
+func (k loadedKey) tookOver() time.Time {
+	if k.createdAt.After(k.activatesAt) {
+		return k.createdAt
+	}
+	return k.activatesAt
+}
+
 // ring is the view of the keys at one moment: who signs, who verifies.
 type ring struct {
 	signer     *jwsSigner
@@ -121,6 +131,9 @@ func (m *Manager) Reload(ctx context.Context) error {
 	m.mu.Unlock()
 	loaded := make([]loadedKey, 0, len(stored))
 	for _, sk := range stored {
+		if !sk.RetiredAt.IsZero() {
+			continue // neither published nor trusted
+		}
 		if k, ok := known[sk.ID]; ok {
 			loaded = append(loaded, k)
 			continue
@@ -163,13 +176,33 @@ func (m *Manager) decrypt(sk store.SigningKey) (loadedKey, error) {
 
 // Rotate creates a new key that is published now and signs from
 // now+PublishLead on. It returns the new key ID and its activation time.
+//
+// With PublishLead zero or less it is an emergency rotation: the new key
+// signs at once on every instance, whatever their clocks say. It takes the
+// activation time of the key signing now rather than this machine's now,
+// which an instance whose clock is behind has not reached yet: wherever
+// that key signs, the new one, later in the change log, signs instead. A
+// key scheduled for later still takes over when its time comes.
 func (m *Manager) Rotate(ctx context.Context) (string, time.Time, error) {
 	now := m.Now()
 	actor := m.Actor
 	if actor.Kind == "" {
 		actor = access.System
 	}
-	k, err := m.create(ctx, now.Add(m.PublishLead), actor)
+	activates := now.Add(m.PublishLead)
+	if m.PublishLead <= 0 {
+		if err := m.Reload(ctx); err != nil {
+			return "", time.Time{}, err
+		}
+		m.mu.Lock()
+		for _, k := range m.loaded {
+			if !k.activatesAt.After(now) {
+				activates = k.activatesAt
+			}
+		}
+		m.mu.Unlock()
+	}
+	k, err := m.create(ctx, activates, actor)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -219,7 +252,7 @@ func (m *Manager) expired(now time.Time) []string {
 	defer m.mu.Unlock()
 	var out []string
 	for i := 0; i+1 < len(m.loaded); i++ {
-		retired := m.loaded[i+1].activatesAt
+		retired := m.loaded[i+1].tookOver()
 		if !retired.After(now) {
 			// key i was superseded at retired; is a later key also active?
 			if now.After(retired.Add(m.TokenTTL + Leeway)) {
@@ -327,7 +360,7 @@ func (m *Manager) build(now time.Time) (*ring, error) {
 	}
 	set := jose.JSONWebKeySet{}
 	for i, k := range m.loaded {
-		if i < signer && now.After(m.loaded[i+1].activatesAt.Add(m.TokenTTL+Leeway)) {
+		if i < signer && now.After(m.loaded[i+1].tookOver().Add(m.TokenTTL+Leeway)) {
 			continue // retired, and every token it signed has expired
 		}
 		r.verify[k.id] = k.public
@@ -382,3 +415,71 @@ func (m *Manager) SigningKeyID() string {
 	}
 	return r.signerID
 }
+
+// Retire takes a key out of service at once, for a key that may have been
+// compromised: it is no longer published and every token it signed is
+// refused, on every instance within a second (they follow the change
+// log). When it is the key that signs, or would sign next, a new key is
+// made that signs at once, in an emergency rotation (see Rotate). It
+// returns the ID of that new key, if one was made.
+func (m *Manager) Retire(ctx context.Context, kid string) (string, error) {
+	if err := m.Reload(ctx); err != nil {
+		return "", err
+	}
+	actor := m.Actor
+	if actor.Kind == "" {
+		actor = access.System
+	}
+	now := m.Now()
+	m.mu.Lock()
+	found, others := false, false
+	for _, k := range m.loaded {
+		switch {
+		case k.id == kid:
+			found = true
+		case !k.activatesAt.After(now):
+			others = true // another key in service already signs
+		}
+	}
+	m.mu.Unlock()
+	if !found {
+		stored, err := m.Store.ListSigningKeys(ctx)
+		if err != nil {
+			return "", fmt.Errorf("keys: retire: %w", err)
+		}
+		for _, sk := range stored {
+			if sk.ID == kid {
+				return "", nil // retired already
+			}
+		}
+		return "", fmt.Errorf("keys: retire %s: %w", kid, ErrUnknownKey)
+	}
+	var replacement string
+	if m.SigningKeyID() == kid || !others {
+		lead := m.PublishLead
+		m.PublishLead = 0
+		id, _, err := m.Rotate(ctx)
+		m.PublishLead = lead
+		if err != nil {
+			return "", err
+		}
+		replacement = id
+	}
+	full, ok := m.Store.(store.Store)
+	if !ok {
+		return "", errors.New("keys: retire needs the whole store")
+	}
+	err := full.InTx(ctx, func(tx store.Store) error {
+		if err := tx.RetireSigningKey(ctx, kid, now); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.KeyRetired, "", kid, "key retired: no longer published, its tokens refused", now)
+	})
+	if err != nil {
+		return "", fmt.Errorf("keys: retire: %w", err)
+	}
+	return replacement, m.Reload(ctx)
+}
+
+// ErrUnknownKey is returned for a key ID that names no signing key.
+var ErrUnknownKey = errors.New("keys: no such key")

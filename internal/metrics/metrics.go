@@ -29,7 +29,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"outcome"}),
 		HTTPLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sapient_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern.",
+			Help:    "Time to answer an HTTP request, by route pattern and method (the standard methods by name, any other as \"other\").",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"route", "method"}),
 	}

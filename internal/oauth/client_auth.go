@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -52,32 +53,40 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *authError) 
 }
 
 // clientCredentials extracts the client ID and secret by
-// client_secret_basic or client_secret_post (RFC 6749 §2.3.1). Using both
-// methods at once is invalid_request; so is a body client_id that differs
-// from the Basic one.
+// client_secret_basic or client_secret_post (RFC 6749 §2.3.1). §2.3 allows
+// one method per request: an Authorization header of any kind (even one
+// that does not parse) beside a secret in the body is invalid_request, as
+// is a body client_id that differs from the Basic one. A malformed or
+// non-Basic Authorization header alone is invalid_client.
 func clientCredentials(r *http.Request, form url.Values) (id, secret string, aerr *authError) {
-	basicID, basicSecret, hasBasic := basicAuth(r)
+	authz := r.Header.Values("Authorization")
 	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
 	switch {
-	case hasBasic && postSecret != "":
+	case len(authz) > 1:
+		return "", "", &authError{ErrInvalidRequest, "Send one Authorization header."}
+	case len(authz) == 1 && postSecret != "":
 		return "", "", &authError{ErrInvalidRequest, "Use one client authentication method, not both."}
-	case hasBasic && postID != "" && postID != basicID:
-		return "", "", &authError{ErrInvalidRequest, "client_id in the body differs from the Authorization header."}
-	case hasBasic:
+	case len(authz) == 1:
+		basicID, basicSecret, ok := basicAuth(authz[0])
+		switch {
+		case !ok:
+			return "", "", &authError{ErrInvalidClient, "Unsupported or malformed Authorization header."}
+		case postID != "" && postID != basicID:
+			return "", "", &authError{ErrInvalidRequest, "client_id in the body differs from the Authorization header."}
+		}
 		return basicID, basicSecret, nil
 	case postID != "" && postSecret != "":
 		return postID, postSecret, nil
-	case r.Header.Get("Authorization") != "":
-		return "", "", &authError{ErrInvalidClient, "Unsupported or malformed Authorization header."}
 	default:
 		return "", "", &authError{ErrInvalidClient, "Client authentication is required."}
 	}
 }
 
-// basicAuth decodes client_secret_basic: the ID and secret are each
-// form-urlencoded before they are joined and base64-encoded (§2.3.1).
-func basicAuth(r *http.Request) (id, secret string, ok bool) {
-	h := r.Header.Get("Authorization")
+// basicAuth decodes a client_secret_basic Authorization header: the ID and
+// secret are each form-urlencoded before they are joined and
+// base64-encoded (§2.3.1). ok is false unless all of that holds and the ID
+// is not empty.
+func basicAuth(h string) (id, secret string, ok bool) {
 	const prefix = "basic "
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return "", "", false
@@ -107,10 +116,14 @@ var dummy = &credential.Entry{Hash: credential.HashSecret("sapient-dummy-secret"
 // returns the credential found for the ID (nil if unknown), and whether
 // the secret is right and the credential active. Unknown client, wrong
 // secret, revoked and expired credentials all cost the same work and give
-// the same invalid_client answer.
+// the same invalid_client answer. A secret whose format or checksum is
+// wrong (a typo) is refused before it is hashed; its credential is still
+// returned when this instance holds it in memory, so that the refusal is
+// counted, but it costs no database read.
 func authenticate(ctx context.Context, cache *credential.Cache, id, secret string, now time.Time) (*credential.Entry, bool, error) {
 	if credential.CheckSecretFormat(secret) != nil {
-		return nil, false, nil // refused before any lookup
+		e, _ := cache.Peek(id)
+		return e, false, nil
 	}
 	presented := credential.HashSecret(secret)
 	e, err := cache.Lookup(ctx, id, now)
@@ -126,24 +139,69 @@ func authenticate(ctx context.Context, cache *credential.Cache, id, secret strin
 // errClientAuth is the one answer to a failed client authentication.
 var errClientAuth = &authError{ErrInvalidClient, "Client authentication failed."}
 
+// errNotFromHere answers a credential used from an address outside its
+// allow-list, whether or not the secret was right.
+var errNotFromHere = &authError{ErrUnauthorizedClient, "This credential may not be used from this address."}
+
+// clientAuth is what the endpoints a client authenticates at (token,
+// introspection, revocation) share: the cache and the budget of failures
+// per address.
+type clientAuth struct {
+	cache    *credential.Cache
+	failures *FailureLimiter
+}
+
+// check authenticates the client of a request whose form has been read,
+// calling from ip. On failure it returns the answer, and the credential
+// named when this instance knows it (so that the refusal can be counted
+// against it); err is a failure of the store. Every failure spends the
+// address's budget (FailureLimiter).
+//
+// An active credential used from outside its IP allow-list is refused
+// with unauthorized_client whether or not the secret is right, at every
+// endpoint, so that no answer there tells a guesser anything about the
+// secret; the same work is done either way. A revoked or expired one is
+// invalid_client from anywhere, like an unknown one.
+func (a clientAuth) check(r *http.Request, form url.Values, ip netip.Addr, now time.Time) (*credential.Entry, *authError, error) {
+	id, secret, aerr := clientCredentials(r, form)
+	if aerr != nil {
+		a.failures.Fail(ip, now)
+		return nil, aerr, nil
+	}
+	e, ok, err := authenticate(r.Context(), a.cache, id, secret, now)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case e != nil && e.Active(now) && !e.AllowedFrom(ip):
+		aerr = errNotFromHere
+	case !ok:
+		aerr = errClientAuth
+	default:
+		return e, nil, nil
+	}
+	a.failures.Fail(ip, now)
+	return e, aerr, nil
+}
+
 // authenticatedClient reads the form of an endpoint that a client calls
 // with its own credentials (introspection, revocation) and authenticates
 // it. On failure it has answered already and returns ok false; caller is
-// then the credential named, if it exists, for usage counting.
-func authenticatedClient(w http.ResponseWriter, r *http.Request, cache *credential.Cache, log *slog.Logger, now time.Time) (form url.Values, caller *credential.Entry, ok bool) {
+// then the credential named, if this instance knows it, for usage
+// counting.
+func (a clientAuth) authenticatedClient(w http.ResponseWriter, r *http.Request, ip netip.Addr, log *slog.Logger, now time.Time) (form url.Values, caller *credential.Entry, ok bool) {
+	if wait, ok := a.failures.Allow(ip, now); !ok {
+		writeTooManyFailures(w, wait)
+		return nil, nil, false
+	}
+	if refuseLargeBody(w, r) {
+		return nil, nil, false
+	}
 	form, aerr := parseForm(w, r)
 	if aerr == nil {
-		var id, secret string
-		if id, secret, aerr = clientCredentials(r, form); aerr == nil {
-			var err error
-			caller, ok, err = authenticate(r.Context(), cache, id, secret, now)
-			switch {
-			case err != nil:
-				log.ErrorContext(r.Context(), "oauth: credential lookup failed", "path", r.URL.Path, "err", err)
-				aerr = &authError{ErrServerError, "Temporary failure; try again."}
-			case !ok:
-				aerr = errClientAuth
-			}
+		var err error
+		if caller, aerr, err = a.check(r, form, ip, now); err != nil {
+			log.ErrorContext(r.Context(), "oauth: credential lookup failed", "path", r.URL.Path, "err", err)
+			aerr = &authError{ErrServerError, "Temporary failure; try again."}
 		}
 	}
 	if aerr != nil {

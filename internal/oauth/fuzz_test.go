@@ -34,9 +34,11 @@ var rfc6749Errors = []string{
 // really carried the credential's secret, and otherwise an RFC 6749 §5.2
 // error; invalid_client is 401 with WWW-Authenticate.
 func FuzzTokenRequest(f *testing.F) {
-	// No rate limit: a fuzzer sends the valid request far more often than
-	// 100 times a second, and the answer must not depend on timing.
-	env := servertest.New(f, storetest.Backends()[0], func(c *server.Config) { c.TokenRateLimit = -1 })
+	// No rate limit and no budget of failures per address: a fuzzer sends
+	// the valid request far more often than 100 times a second, and
+	// invalid ones from one address, and the answer must not depend on
+	// timing.
+	env := servertest.New(f, storetest.Backends()[0], func(c *server.Config) { c.TokenRateLimit, c.ClientFailureLimit = -1, -1 })
 	o := env.Org(f, "Fuzz")
 	c := env.Credential(f, o.ID, "fuzz", []string{"credentials:read", "usage:read"})
 	id, secret := c.Credential.ClientID, c.Secret

@@ -26,6 +26,9 @@ type IntrospectHandler struct {
 	ClientIP    *clientip.Resolver
 	// Refused is told of a refused introspection, for the audit trail.
 	Refused func(r *http.Request, caller *credential.Entry, reason string)
+	// Failures is the budget of failed client authentications per client
+	// address, shared with the token endpoint; nil is unlimited.
+	Failures *FailureLimiter
 }
 
 // introspection is the response of RFC 7662 §2.2.
@@ -46,16 +49,11 @@ type introspection struct {
 func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := h.Now()
 	ip := h.ClientIP.IP(r)
-	form, caller, ok := authenticatedClient(w, r, h.Credentials, h.Logger, now)
+	form, caller, ok := clientAuth{h.Credentials, h.Failures}.authenticatedClient(w, r, ip, h.Logger, now)
 	if !ok {
 		if caller != nil {
 			h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
 		}
-		return
-	}
-	if !caller.AllowedFrom(ip) {
-		h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
-		writeError(w, ErrUnauthorizedClient, "This credential may not be used from this address.")
 		return
 	}
 	if !caller.HasScope(scope.Introspect) {
@@ -83,9 +81,12 @@ func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, introspection{Active: false})
 		return
 	}
+	// The scope is what the token may do now (as /api/v1/me answers): a
+	// scope withdrawn from the credential's organisation since the token
+	// was issued is no longer in it.
 	c := v.Claims
 	writeJSON(w, http.StatusOK, introspection{
-		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Exp: c.ExpiresAt, Iat: c.IssuedAt,
+		Active: true, Scope: v.Scope, ClientID: c.ClientID, TokenType: "Bearer", Exp: c.ExpiresAt, Iat: c.IssuedAt,
 		Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.JTI, OrgID: c.OrgID,
 	})
 }

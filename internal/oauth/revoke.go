@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/token"
@@ -21,11 +22,17 @@ type RevokeHandler struct {
 	Store       store.Tokens
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// ClientIP finds the caller's address, for the credential's IP
+	// allow-list and the budget of failures.
+	ClientIP *clientip.Resolver
+	// Failures is the budget of failed client authentications per client
+	// address, shared with the token endpoint; nil is unlimited.
+	Failures *FailureLimiter
 }
 
 func (h *RevokeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := h.Now()
-	form, caller, ok := authenticatedClient(w, r, h.Credentials, h.Logger, now)
+	form, caller, ok := clientAuth{h.Credentials, h.Failures}.authenticatedClient(w, r, h.ClientIP.IP(r), h.Logger, now)
 	if !ok {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type TokenHandler struct {
 	// RateLimited is told when a credential is refused for its rate, so
 	// that repeated refusals can be audited.
 	RateLimited func(e *credential.Entry, where string)
+	// Failures is the budget of failed client authentications per client
+	// address, shared with introspection and revocation; nil is unlimited.
+	Failures *FailureLimiter
 }
 
 // tokenResponse is the successful response of RFC 6749 §5.1.
@@ -58,6 +62,18 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		writeError(w, e.code, e.description)
 		return e.code
 	}
+	now := h.Now()
+	ip := h.ClientIP.IP(r)
+	if wait, ok := h.Failures.Allow(ip, now); !ok {
+		writeTooManyFailures(w, wait)
+		return ErrTooManyRequests
+	}
+	if refuseLargeBody(w, r) {
+		return ErrInvalidRequest
+	}
+	if aerr := checkQuery(r); aerr != nil {
+		return fail(aerr)
+	}
 	form, aerr := parseForm(w, r)
 	if aerr != nil {
 		return fail(aerr)
@@ -69,27 +85,21 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 	default:
 		return fail(&authError{ErrUnsupportedGrantType, "Only the client_credentials grant is supported."})
 	}
-	id, secret, aerr := clientCredentials(r, form)
-	if aerr != nil {
-		return fail(aerr)
-	}
-	now := h.Now()
-	e, ok, err := authenticate(r.Context(), h.Credentials, id, secret, now)
+	e, aerr, err := clientAuth{h.Credentials, h.Failures}.check(r, form, ip, now)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "token: credential lookup failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	ip := h.ClientIP.IP(r)
 	refused := func() { h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String()) }
 	refuse := func(e2 *authError) string {
 		refused()
 		return fail(e2)
 	}
-	if e == nil {
-		return fail(errClientAuth)
-	}
-	if !ok {
-		return refuse(errClientAuth)
+	if aerr != nil {
+		if e == nil {
+			return fail(aerr)
+		}
+		return refuse(aerr)
 	}
 	org, err := h.Orgs.Lookup(r.Context(), e.OrgID)
 	if err != nil {
@@ -106,16 +116,16 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 			Description: "Too many token requests for this credential; retry after the time in Retry-After. Cache tokens until they expire."})
 		return ErrTooManyRequests
 	}
-	if !e.AllowedFrom(ip) {
-		return refuse(&authError{ErrUnauthorizedClient, "This credential may not be used from this address."})
-	}
 	// RFC 6749 §3.3: the requested scope must be within what the client
 	// holds now (its scopes that its organisation still allows); absent
 	// means all of them.
 	held := org.Effective(e)
 	scope := held
-	if requested, ok := form["scope"]; ok && strings.TrimSpace(requested[0]) != "" {
-		granted := credential.ParseScopes(requested[0])
+	granted, aerr := parseScopeParam(form.Get("scope"))
+	if aerr != nil {
+		return refuse(aerr)
+	}
+	if granted != nil {
 		for _, s := range granted {
 			if !credential.ScopeListHas(held, s) {
 				return refuse(&authError{ErrInvalidScope, "The credential does not hold scope " + s + "."})
@@ -133,6 +143,18 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
 	return "issued"
+}
+
+// checkQuery refuses a request whose URL query string cannot be parsed,
+// saying so: the form parser reads the query and the body together, and
+// would otherwise blame the body. The parameters of the grant come from
+// the body (RFC 6749 §4.4.2); a query string that parses is ignored.
+func checkQuery(r *http.Request) *authError {
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		return &authError{ErrInvalidRequest, "The query string of the URL is not valid: " + err.Error() +
+			". Send the parameters in the body, as application/x-www-form-urlencoded."}
+	}
+	return nil
 }
 
 // writeTokenResponse answers 200 with the token response, the same bytes

@@ -10,16 +10,41 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
 )
 
-// ErrInvalidName is returned for an empty or over-long organisation name.
-var ErrInvalidName = errors.New("org: name must be 1-100 characters")
+// ErrInvalidName matches every refused organisation name (see NameError).
+var ErrInvalidName = errors.New("org: invalid name")
+
+// MaxNameLen is the longest organisation name, in characters.
+const MaxNameLen = 100
+
+// NameError is a refused organisation name: empty, over MaxNameLen
+// characters, or holding a character package name refuses. Message can be
+// shown to the person who typed it. It matches ErrInvalidName.
+type NameError struct{ Message string }
+
+func (e *NameError) Error() string { return "org: " + e.Message }
+
+// Is makes a NameError match ErrInvalidName.
+func (e *NameError) Is(target error) bool { return target == ErrInvalidName }
+
+// NormalizeName trims an organisation name, puts it in NFC and checks it
+// with the rules of package name; the store holds names unique by
+// name.Key.
+func NormalizeName(s string) (string, error) {
+	n, err := name.Normalize(s, MaxNameLen)
+	var nerr *name.Error
+	if errors.As(err, &nerr) {
+		return "", &NameError{Message: nerr.Message}
+	}
+	return n, err
+}
 
 // ScopeError is returned for a scope an organisation may not be allowed to
 // grant: one that is not defined, or (for SetScopes) one reserved for
@@ -32,13 +57,13 @@ func (e *ScopeError) Error() string {
 
 // Create makes an organisation that may grant the default scopes.
 func Create(ctx context.Context, s store.Store, actor access.Actor, name string, now time.Time) (store.Org, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 100 {
-		return store.Org{}, ErrInvalidName
+	name, err := NormalizeName(name)
+	if err != nil {
+		return store.Org{}, err
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	o := store.Org{ID: "org_" + strings.ToLower(rand.Text()[:16]), Name: name, Scopes: scope.DefaultGrant(), CreatedAt: now}
-	err := s.InTx(ctx, func(tx store.Store) error {
+	err = s.InTx(ctx, func(tx store.Store) error {
 		if err := tx.CreateOrg(ctx, o); err != nil {
 			return err
 		}

@@ -96,7 +96,7 @@ func TestChangesAndTheirEvents(t *testing.T) {
 					}
 				}
 			}
-			if o, _ := s.GetOrg(ctx, acme.ID); o.TokenRateLimit != 5 || !o.UpdatedAt.Equal(t0.Add(6*time.Minute)) {
+			if o, _ := s.GetOrg(ctx, acme.ID); o.TokenRateLimit != 5 || o.Version <= acme.Version {
 				t.Errorf("stored %+v", o)
 			}
 

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	names "sapient.dev/sapient/internal/name" // Create's parameter is called name
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -22,16 +24,23 @@ const (
 	UsageRead        = "usage:read"
 	AuditRead        = "audit:read"
 	Introspect       = "sapient:introspect"
+	Verify           = "sapient:verify"
 )
 
-// Builtin lists Sapient's own scopes. Introspect is reserved for Admins.
+// Builtin lists Sapient's own scopes. Introspect and Verify are reserved
+// for Admins, who grant them credential by credential.
 var Builtin = []store.Scope{
 	{Name: CredentialsRead, Description: "List and read API credentials of the organisation", Builtin: true},
 	{Name: CredentialsWrite, Description: "Create, change and revoke API credentials of the organisation", Builtin: true},
 	{Name: UsageRead, Description: "Read usage of the organisation's credentials", Builtin: true},
 	{Name: AuditRead, Description: "Read the organisation's audit trail", Builtin: true},
 	{Name: Introspect, Description: "Introspect access tokens (RFC 7662)", Builtin: true, AdminOnly: true},
+	{Name: Verify, Description: "Follow the revocation feed, and report usage, as a local token verifier", Builtin: true, AdminOnly: true},
 }
+
+// Reserved reports whether name is one of the scopes only an Admin grants,
+// credential by credential, whatever the organisation's grant.
+func Reserved(name string) bool { return name == Introspect || name == Verify }
 
 // DefaultGrant is what a new organisation may grant: the built-in scopes
 // that are not reserved for Admins.
@@ -83,6 +92,14 @@ const MaxDescriptionLen = 200
 // MaxDescriptionLen characters.
 var ErrDescriptionTooLong = fmt.Errorf("scope: description may have at most %d characters", MaxDescriptionLen)
 
+// DescriptionError is a description refused for a character package
+// name refuses in names (control, invisible and bidirectional control
+// characters), which would make one scope's description look like
+// another's. Message can be shown.
+type DescriptionError struct{ Message string }
+
+func (e *DescriptionError) Error() string { return "scope: " + e.Message }
+
 // Create defines a new scope on behalf of actor. The scope and its
 // scope.created event are written in one transaction.
 func Create(ctx context.Context, s store.Store, actor access.Actor, name, description string, now time.Time) (store.Scope, error) {
@@ -91,6 +108,11 @@ func Create(ctx context.Context, s store.Store, actor access.Actor, name, descri
 	}
 	if utf8.RuneCountInString(description) > MaxDescriptionLen {
 		return store.Scope{}, ErrDescriptionTooLong
+	}
+	if err := names.CheckText(description); err != nil {
+		var nerr *names.Error
+		errors.As(err, &nerr)
+		return store.Scope{}, &DescriptionError{Message: strings.Replace(nerr.Message, "Text", "Description", 1)}
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	sc := store.Scope{Name: name, Description: description, CreatedAt: now}

@@ -11,7 +11,8 @@ import (
 func (s *Server) registerConsole(mux *http.ServeMux) error {
 	c, err := console.New(console.Config{
 		Store: s.cfg.Store, Credentials: s.Credentials, Users: s.Users,
-		Logger: s.log, Now: s.cfg.Now, Issuer: s.cfg.Issuer, ClientIP: s.ClientIP, Throttle: s.throttle,
+		Logger: s.log, Now: s.cfg.Now, Issuer: s.cfg.Issuer, ClientIP: s.ClientIP, Logins: s.cfg.Logins,
+		Throttle: s.throttle,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

@@ -10,6 +10,7 @@ import (
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/user"
 )
@@ -42,7 +43,7 @@ func (s *Server) rateLimited(e *credential.Entry, where string) {
 		clear(s.limitAudits.last)
 	}
 	s.limitAudits.mu.Unlock()
-	actor := access.Actor{Kind: access.KindCredential, ID: e.ClientID, Label: e.Name, OrgID: e.OrgID}
+	actor := access.Credential(e.ClientID, e.Name, e.OrgID, nil)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -56,8 +57,8 @@ func (s *Server) rateLimited(e *credential.Entry, where string) {
 // introspectionRefused audits a credential that asked to introspect
 // without the right to.
 func (s *Server) introspectionRefused(r *http.Request, caller *credential.Entry, reason string) {
-	actor := access.Actor{Kind: access.KindCredential, ID: caller.ClientID, Label: caller.Name, OrgID: caller.OrgID,
-		IP: s.ClientIP.IP(r).String(), UserAgent: r.UserAgent()}
+	actor := access.Credential(caller.ClientID, caller.Name, caller.OrgID, nil)
+	actor.IP, actor.UserAgent = s.ClientIP.IP(r).String(), r.UserAgent()
 	if err := audit.Write(r.Context(), s.cfg.Store, actor, audit.IntrospectRefused, caller.OrgID, caller.ClientID, reason, s.cfg.Now()); err != nil {
 		s.log.WarnContext(r.Context(), "audit of refused introspection failed", "err", err)
 	}
@@ -68,18 +69,24 @@ func (s *Server) sessionSource() api.SessionSource {
 	return sessionSource{
 		sessions: &user.Sessions{Store: s.cfg.Store, Now: s.cfg.Now, Rand: s.cfg.Rand},
 		secure:   strings.HasPrefix(s.cfg.Issuer, "https://"),
+		clientIP: s.ClientIP,
 	}
 }
 
 type sessionSource struct {
 	sessions *user.Sessions
 	secure   bool
+	clientIP *clientip.Resolver
 }
 
 func (ss sessionSource) SessionActor(r *http.Request) (access.Actor, bool) {
-	u, _, err := ss.sessions.FromRequest(r, ss.secure)
+	ip := ""
+	if a := ss.clientIP.IP(r); a.IsValid() {
+		ip = a.String()
+	}
+	caller, err := ss.sessions.FromRequest(r, ss.secure, ip)
 	if err != nil {
 		return access.Actor{}, false
 	}
-	return user.Actor(u), true
+	return caller.Actor, true
 }

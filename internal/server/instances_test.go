@@ -90,12 +90,12 @@ func TestStartTogether(t *testing.T) {
 	if n, err := st.CountAdmins(t.Context()); err != nil || n != 1 {
 		t.Errorf("Admins = %d, %v; want 1", n, err)
 	}
-	var applied int
-	if err := st.DB().QueryRow(`SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
+	var applied, distinct int
+	if err := st.DB().QueryRow(`SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&applied, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	if applied != 4 {
-		t.Errorf("goose_db_version has %d migrations applied, want each of the 4 once", applied)
+	if applied != distinct || applied < 4 {
+		t.Errorf("goose_db_version has %d migrations applied, %d distinct; want each once", applied, distinct)
 	}
 }
 

@@ -78,7 +78,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				pattern = "unmatched"
 			}
 			elapsed := time.Since(start)
-			latency.observer(pattern, r.Method).Observe(elapsed.Seconds())
+			latency.observer(pattern, methodLabel(r.Method)).Observe(elapsed.Seconds())
 			if s.log.Enabled(ctx, slog.LevelDebug) || sw.status >= 500 {
 				s.log.LogAttrs(ctx, levelFor(sw.status), "request",
 					slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -103,6 +103,19 @@ func requestID(prefix string, n uint64) string {
 	return string(b[:])
 }
 
+// methodLabel is the method label of the latency metric: the methods of
+// RFC 9110 §9 and PATCH (RFC 5789) by name, any other "other". Clients
+// choose the method, and some routes answer every method, so that each
+// invented one would otherwise make a series of its own.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
 // routeLatency caches the latency histogram of each route and method.
 type routeLatency struct {
 	vec *prometheus.HistogramVec
@@ -120,9 +133,7 @@ func (l *routeLatency) observer(pattern, method string) prometheus.Observer {
 	}
 	o = l.vec.WithLabelValues(pattern, method)
 	l.mu.Lock()
-	if len(l.obs) < 1024 { // patterns are few; methods are whatever clients send
-		l.obs[key] = o
-	}
+	l.obs[key] = o // patterns and method labels are few
 	l.mu.Unlock()
 	return o
 }

@@ -25,6 +25,11 @@ func (s *Server) routes() error {
 	// Sapient's API: /api/v1/me, credentials, usage, audit, openapi.json.
 	s.newAPI().Register(mux)
 
+	// Your own API: reverse proxies ask whether a call may pass. Any
+	// method, as nginx's auth_request asks with the caller's.
+	mux.Handle("/edge/check", s.edgeCheck())
+	mux.Handle("GET /edge/revocations", s.revocationFeed())
+
 	// Operations.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/console"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/edge"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
@@ -52,8 +54,11 @@ type Config struct {
 	KeyRotation      time.Duration           // default 30 days; negative disables
 	KeyPublishLead   time.Duration           // default 15 minutes
 
-	// SyncInterval is how often changes made by other instances are
-	// polled; default 250ms, so revocations everywhere apply within 1s.
+	// SyncInterval is how often the change log is read for changes made by
+	// other instances and the CLI; default 250ms, so that revocations apply
+	// everywhere within a second even where the database announces nothing
+	// (SQLite). On PostgreSQL every committed change is announced
+	// (LISTEN/NOTIFY) and read at once.
 	SyncInterval time.Duration
 	// FlushInterval is how often usage is written; default 1s.
 	FlushInterval time.Duration
@@ -69,11 +74,22 @@ type Config struct {
 	// default (100 and 1000); negative means unlimited.
 	TokenRateLimit int
 	APIRateLimit   int
+	// ClientFailureLimit is how many failed client authentications a
+	// second one client address may make at the OAuth endpoints, after a
+	// burst of five times as many. Zero takes the default (20); negative
+	// means unlimited.
+	ClientFailureLimit int
 
 	// Retention is how long usage counters and audit events are kept;
 	// default 400 days.
 	Retention time.Duration
 
+	// Password are the argon2id parameters of new password hashes; zero
+	// means user.DefaultPasswordParams. Tests use cheap ones.
+	Password user.PasswordParams
+	// Logins bounds the console's password checks and the logins waiting
+	// for one; nil means user.NewLoginQueue().
+	Logins *user.LoginQueue
 	// RedisURL, when set, names the Redis server (redis://, rediss:// or
 	// unix://) through which every instance shares the per-credential rate
 	// limits and the login throttle; unset, they are per instance. A Redis
@@ -119,6 +135,12 @@ type Server struct {
 	limitAudits rateLimitAudits
 	redis       *ratelimit.Redis // nil without Config.RedisURL
 	throttle    *user.Throttle   // the console's login throttle; nil takes its default
+
+	// syncMu serialises Sync steps; cursor is the position in the change
+	// log of the last change applied.
+	syncMu  sync.Mutex
+	cursor  int64
+	applied broadcast // fires when a Sync step applied changes
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -221,14 +243,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		done:       make(chan struct{}),
 		preloaded:  make(chan struct{}),
 	}
+	// The position in the change log comes first: whatever changes while
+	// the keys, the revoked tokens and the credentials are read is applied
+	// by the first Sync step, again if need be.
+	var err error
+	if s.cursor, err = cfg.Store.LastChange(ctx); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.Keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	if err := s.Denylist.Sync(ctx, cfg.Store, time.Time{}, cfg.Now()); err != nil {
+	if err := s.Denylist.Load(ctx, cfg.Store, cfg.Now()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
-	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand}
+	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Password: cfg.Password}
 	s.Verifier = &token.Verifier{
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
 		Credentials: s.Cache, Orgs: s.Orgs, Denylist: s.Denylist, Now: cfg.Now,
@@ -306,43 +335,6 @@ func (s *Server) background() {
 	s.syncLoop()
 }
 
-// syncLoop applies credential, organisation and token changes made by
-// other instances or the CLI (every SyncInterval, so within a second), and
-// forgets the rate-limit buckets of clients gone quiet (every second: with
-// many credentials each used now and then, they would otherwise pile up).
-// It only reads the database.
-func (s *Server) syncLoop() {
-	syncT := time.NewTicker(s.cfg.SyncInterval)
-	pruneT := time.NewTicker(ratelimit.FullAfter)
-	defer syncT.Stop()
-	defer pruneT.Stop()
-	// Changes are polled with an overlap, so that a transaction that
-	// committed a little after its timestamp is still seen.
-	const overlap = 5 * time.Second
-	since := s.cfg.Now().Add(-overlap)
-	ctx := context.Background()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-syncT.C:
-			now := s.cfg.Now()
-			err1 := s.Cache.Sync(ctx, since)
-			err2 := s.Denylist.Sync(ctx, s.cfg.Store, since, now)
-			err3 := s.Orgs.Sync(ctx, since)
-			if err := errors.Join(err1, err2, err3); err != nil {
-				s.log.Warn("sync with database failed", "err", err)
-				continue
-			}
-			since = now.Add(-overlap)
-		case <-pruneT.C:
-			idle := s.cfg.Now().Add(-ratelimit.FullAfter)
-			s.Limiter.Prune(idle)
-			s.APILimiter.Prune(idle)
-		}
-	}
-}
-
 // writeLoop writes usage (every FlushInterval) and does the upkeep of every
 // minute: key rotation, forgetting expired token revocations, and once an
 // hour pruning usage and audit events past the retention.
@@ -376,6 +368,11 @@ func (s *Server) writeLoop() {
 	}
 }
 
+// ChangeRetention is how long entries of the change log are kept: an
+// instance reads them within a second, and one that starts reads
+// everything afresh.
+const ChangeRetention = 7 * 24 * time.Hour
+
 // Prune deletes usage counters and audit events older than the retention.
 // The background work calls it hourly.
 func (s *Server) Prune(ctx context.Context, now time.Time) {
@@ -383,7 +380,8 @@ func (s *Server) Prune(ctx context.Context, now time.Time) {
 	u, err1 := s.cfg.Store.PruneUsage(ctx, cutoff)
 	a, err2 := s.cfg.Store.PruneAudit(ctx, cutoff)
 	_, err3 := s.cfg.Store.DeleteExpiredSessions(ctx, now, now.Add(-user.SessionIdle))
-	if err := errors.Join(err1, err2, err3); err != nil {
+	_, err4 := s.cfg.Store.PruneChanges(ctx, now.Add(-ChangeRetention))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		s.log.Warn("retention pruning failed", "err", err)
 		return
 	}
@@ -394,23 +392,41 @@ func (s *Server) Prune(ctx context.Context, now time.Time) {
 
 func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.Handler) {
 	c := s.cfg
+	failures := oauth.NewFailureLimiter(cmp.Or(c.ClientFailureLimit, oauth.DefaultFailureRate), 5*cmp.Or(c.ClientFailureLimit, oauth.DefaultFailureRate))
 	tok = &oauth.TokenHandler{
 		Credentials: s.Cache, Orgs: s.Orgs, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: c.Now,
 		Issuer:   &token.Issuer{Signer: s.Keys, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TokenTTL, Rand: c.Rand},
-		ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: c.TokenRateLimit, RateLimited: s.rateLimited,
+		ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: c.TokenRateLimit, RateLimited: s.rateLimited, Failures: failures,
 	}
 	introspect = &oauth.IntrospectHandler{Credentials: s.Cache, Verifier: s.Verifier, Usage: s.Usage, Logger: s.log, Now: c.Now,
-		ClientIP: s.ClientIP, Refused: s.introspectionRefused}
-	revoke = &oauth.RevokeHandler{Credentials: s.Cache, Verifier: s.Verifier, Denylist: s.Denylist, Store: c.Store, Logger: s.log, Now: c.Now}
+		ClientIP: s.ClientIP, Refused: s.introspectionRefused, Failures: failures}
+	revoke = &oauth.RevokeHandler{Credentials: s.Cache, Verifier: s.Verifier, Denylist: s.Denylist, Store: c.Store, Logger: s.log, Now: c.Now,
+		ClientIP: s.ClientIP, Failures: failures}
 	discovery = &oauth.DiscoveryHandler{Issuer: c.Issuer, Scopes: c.Store, Logger: s.log}
 	jwks = &oauth.JWKSHandler{Keys: s.Keys, Logger: s.log}
 	return
 }
 
 func (s *Server) newAPI() *api.API {
-	auth := &api.Auth{
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+}
+
+func (s *Server) apiAuth() *api.Auth {
+	return &api.Auth{
 		Verifier: s.Verifier, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
 		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
-	return api.New(api.Config{Auth: auth, Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+}
+
+// revocationFeed is GET /edge/revocations, for verifiers holding
+// sapient:verify.
+func (s *Server) revocationFeed() http.Handler {
+	return s.apiAuth().Bearer(&edge.Feed{Store: s.cfg.Store, Logger: s.log, Changed: s.Changed}, scope.Verify)
+}
+
+func (s *Server) edgeCheck() http.Handler {
+	return &edge.Check{
+		Verifier: s.Verifier, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: s.cfg.Now, ClientIP: s.ClientIP,
+		Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
+	}
 }

@@ -3,10 +3,17 @@ package store
 import (
 	"context"
 	"strings"
+
+	"sapient.dev/sapient/internal/name"
 )
 
-// credentialColumnCount is the number of columns in credentialColumns.
-var credentialColumnCount = strings.Count(credentialColumns, ",") + 1
+// credentialInsertColumns are the columns a new credential's row is
+// written with: credentialColumns and the key the store holds names unique
+// by (name.Key), which is never read back.
+const credentialInsertColumns = credentialColumns + `, name_key`
+
+// credentialColumnCount is the number of columns in credentialInsertColumns.
+var credentialColumnCount = strings.Count(credentialInsertColumns, ",") + 1
 
 // bulkRows is how many credentials one INSERT statement carries, under
 // SQLite's limit of 32766 parameters and PostgreSQL's of 65535.
@@ -23,11 +30,19 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 		return nil
 	}
 	return s.inTx(ctx, func(q queryer) error {
+		// One position for them all, and no entry in the change log:
+		// instances read them when first used.
+		seq, err := nextSeq(ctx, q)
+		if err != nil {
+			return err
+		}
+		now := s.now()
 		args := make([]any, 0, bulkRows*credentialColumnCount)
 		for start := 0; start < len(creds); start += bulkRows {
 			batch := creds[start:min(start+bulkRows, len(creds))]
 			args = args[:0]
 			for _, c := range batch {
+				c.UpdatedAt, c.Version = now, seq
 				args = append(args, credentialValues(c)...)
 			}
 			if _, err := q.ExecContext(ctx, s.q(bulkInsert(len(batch))), args...); err != nil {
@@ -38,19 +53,19 @@ func (s *SQL) CreateCredentials(ctx context.Context, creds []Credential) error {
 	})
 }
 
-// credentialValues are the values of credentialColumns for c, as
+// credentialValues are the values of credentialInsertColumns for c, as
 // CreateCredential writes them.
 func credentialValues(c Credential) []any {
 	return []any{c.ClientID, c.OrgID, c.Name, c.SecretHash, joinScopes(c.Scopes), micros(c.CreatedAt), c.CreatedBy,
 		micros(c.LastUsedAt), micros(c.RevokedAt), c.RevokedBy, micros(c.ExpiresAt), micros(c.UpdatedAt),
-		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs)}
+		c.LastUsedIP, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), joinScopes(c.AllowedCIDRs), c.Version, name.Key(c.Name)}
 }
 
 // bulkInsert is an INSERT of n credentials.
 func bulkInsert(n int) string {
 	row := "(?" + strings.Repeat(", ?", credentialColumnCount-1) + ")"
 	var b strings.Builder
-	b.WriteString(`INSERT INTO credentials (` + credentialColumns + `) VALUES `)
+	b.WriteString(`INSERT INTO credentials (` + credentialInsertColumns + `) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')

@@ -29,7 +29,7 @@ func TestCreateCredentials(t *testing.T) {
 			}
 			one := full
 			one.ClientID, one.Name = "sapci_one", "one"
-			if err := s.CreateCredential(t.Context(), one); err != nil {
+			if _, err := s.CreateCredential(t.Context(), one); err != nil {
 				t.Fatal(err)
 			}
 			creds := []store.Credential{full}
@@ -46,6 +46,11 @@ func TestCreateCredentials(t *testing.T) {
 			}
 			want, _ := s.GetCredential(t.Context(), "sapci_one")
 			want.ClientID, want.Name = "sapci_full", "full"
+			// The store stamps each write and gives it a position of its own.
+			if !(got.Version > want.Version) {
+				t.Errorf("bulk insert's version %d, want after the earlier write's %d", got.Version, want.Version)
+			}
+			want.UpdatedAt, want.Version = got.UpdatedAt, got.Version
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("bulk insert stored\n%+v\nCreateCredential stored\n%+v", got, want)
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -46,6 +47,9 @@ func Open(ctx context.Context, databaseURL string) (*SQL, error) {
 		}
 	} else {
 		dialect = goose.DialectSQLite3
+		if err := createPrivate(sqlitePath(databaseURL)); err != nil {
+			return nil, err
+		}
 		db, err = sql.Open("sqlite", sqliteDSN(databaseURL))
 		if err == nil {
 			// WAL lets readers proceed while one writer commits; writers
@@ -85,8 +89,7 @@ func OpenMigrated(ctx context.Context, databaseURL string) (*SQL, error) {
 // SQLite otherwise writes to a temporary file (a third of the flush's
 // time with a million credentials).
 func sqliteDSN(path string) string {
-	path = strings.TrimPrefix(path, "sqlite://")
-	path = strings.TrimPrefix(path, "file:")
+	path = sqlitePath(path)
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -95,6 +98,39 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
+}
+
+// sqlitePath is the file path in an SQLite database URL.
+func sqlitePath(databaseURL string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite://"), "file:")
+}
+
+// createPrivate creates the SQLite database file at path with mode 0600,
+// whatever the process umask, if it does not exist yet. The file holds
+// password hashes, secret and session digests and the audit trail, and is
+// no more readable than the key file beside it. SQLite gives the -wal and
+// -shm files it creates beside the database the database file's own
+// permission bits (and sets them with fchmod, past the umask), so they are
+// 0600 too. An existing file keeps its mode: an operator may have chosen
+// it.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	defer f.Close()
+	// The umask cannot add bits, but a umask that takes the owner's away
+	// would leave a file SQLite cannot open: set the mode exactly.
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	return nil
 }
 
 // Migrate applies pending migrations and reports the resulting schema
@@ -147,7 +183,7 @@ func (s *SQL) migrations(opts ...goose.ProviderOption) (*goose.Provider, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	opts = append([]goose.ProviderOption{goose.WithGoMigrations(usageByHour(s.dialect))}, opts...)
+	opts = append([]goose.ProviderOption{goose.WithGoMigrations(usageByHour(s.dialect), nameKeys())}, opts...)
 	p, err := goose.NewProvider(s.dialect, s.db, sub, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)

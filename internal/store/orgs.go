@@ -3,10 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
-	"time"
+
+	"sapient.dev/sapient/internal/name"
 )
 
-const orgColumns = `id, name, scopes, created_at, updated_at, token_rate_limit, api_rate_limit`
+const orgColumns = `id, name, scopes, created_at, updated_at, token_rate_limit, api_rate_limit, version`
 
 func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 	var (
@@ -14,7 +15,7 @@ func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 		scopes           string
 		created, updated sql.NullInt64
 	)
-	if err := row.Scan(&o.ID, &o.Name, &scopes, &created, &updated, &o.TokenRateLimit, &o.APIRateLimit); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &scopes, &created, &updated, &o.TokenRateLimit, &o.APIRateLimit, &o.Version); err != nil {
 		return Org{}, err
 	}
 	o.Scopes = splitScopes(scopes)
@@ -23,14 +24,20 @@ func scanOrg(row interface{ Scan(...any) error }) (Org, error) {
 	return o, nil
 }
 
-// CreateOrg inserts an organisation; names are unique case-insensitively.
+// CreateOrg inserts an organisation; names are unique by name.Key
+// (whatever their case or width).
+// The store stamps UpdatedAt and assigns Version, recording the change in
+// the change log.
 func (s *SQL) CreateOrg(ctx context.Context, o Org) error {
-	if o.UpdatedAt.IsZero() {
-		o.UpdatedAt = o.CreatedAt
-	}
-	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit)
-	return mapErr("create organisation", err)
+	return s.inTx(ctx, func(tx queryer) error {
+		seq, err := s.recordChange(ctx, tx, ChangeOrg, o.ID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO orgs (`+orgColumns+`, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			o.ID, o.Name, joinScopes(o.Scopes), micros(o.CreatedAt), s.now().UnixMicro(), o.TokenRateLimit, o.APIRateLimit, seq, name.Key(o.Name))
+		return mapErr("create organisation", err)
+	})
 }
 
 // GetOrg finds an organisation by ID.
@@ -39,9 +46,10 @@ func (s *SQL) GetOrg(ctx context.Context, id string) (Org, error) {
 	return o, mapErr("get organisation", err)
 }
 
-// GetOrgByName finds an organisation by name, case-insensitively.
-func (s *SQL) GetOrgByName(ctx context.Context, name string) (Org, error) {
-	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE lower(name) = lower(?)`), name))
+// GetOrgByName finds an organisation by name, whatever its case, width
+// or normalisation form (by name.Key).
+func (s *SQL) GetOrgByName(ctx context.Context, n string) (Org, error) {
+	o, err := scanOrg(s.conn().QueryRowContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE name_key = ?`), name.Key(n)))
 	return o, mapErr("get organisation", err)
 }
 
@@ -66,11 +74,12 @@ func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, e
 		if err != nil {
 			return err
 		}
-		if !o.UpdatedAt.After(old.UpdatedAt) {
-			o.UpdatedAt = old.UpdatedAt.Add(time.Microsecond)
+		if o.Version, err = s.recordChange(ctx, tx, ChangeOrg, id); err != nil {
+			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?
-			WHERE id = ?`), o.Name, joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, id)
+		o.UpdatedAt = s.now()
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE orgs SET name = ?, name_key = ?, scopes = ?, updated_at = ?, token_rate_limit = ?, api_rate_limit = ?,
+			version = ? WHERE id = ?`), o.Name, name.Key(o.Name), joinScopes(o.Scopes), o.UpdatedAt.UnixMicro(), o.TokenRateLimit, o.APIRateLimit, o.Version, id)
 		if err != nil {
 			return mapErr("update organisation", err)
 		}
@@ -79,13 +88,4 @@ func (s *SQL) UpdateOrg(ctx context.Context, id string, update func(Org) (Org, e
 		return nil
 	})
 	return out, err
-}
-
-// OrgsUpdatedSince returns organisations changed at or after since.
-func (s *SQL) OrgsUpdatedSince(ctx context.Context, since time.Time) ([]Org, error) {
-	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+orgColumns+` FROM orgs WHERE updated_at >= ? ORDER BY updated_at`), since.UnixMicro())
-	if err != nil {
-		return nil, mapErr("poll organisations", err)
-	}
-	return collect(rows, scanOrg, "poll organisations")
 }

@@ -17,7 +17,7 @@ import (
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
-// nextRelease is migration 5 of a release to come, of the kind a rolling
+// nextRelease is migration 100 of a release to come, of the kind a rolling
 // upgrade allows: it only adds (a table, a nullable column). Its up
 // function stops half-way, its changes made but not committed, until
 // proceed is closed, telling migrating that it got there.
@@ -33,7 +33,7 @@ func nextRelease(migrating, proceed chan struct{}) *goose.Migration {
 		}
 	}
 	up := exec(`CREATE TABLE next_release (id TEXT PRIMARY KEY)`, `ALTER TABLE credentials ADD COLUMN next_note TEXT`)
-	return goose.NewGoMigration(5,
+	return goose.NewGoMigration(100,
 		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
 			if err := up(ctx, tx); err != nil {
 				return err
@@ -70,8 +70,8 @@ func TestRollingUpgrade(t *testing.T) {
 			migrated := make(chan error, 1)
 			go func() {
 				v, err := next.MigrateWith(t.Context(), nextRelease(migrating, proceed))
-				if err == nil && v != 5 {
-					err = errors.New("the next release's migration did not reach version 5")
+				if err == nil && v != 100 {
+					err = errors.New("the next release's migration did not reach version 100")
 				}
 				migrated <- err
 			}()

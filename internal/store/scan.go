@@ -13,7 +13,7 @@ import (
 // RevokedAt and RevokedBy, which it leaves zero.
 func (s *SQL) ScanCredentials(ctx context.Context, fn func(Credential) error) error {
 	rows, err := s.conn().QueryContext(ctx, `SELECT client_id, org_id, name, secret_hash, scopes, expires_at, updated_at,
-		previous_secret_hash, previous_secret_expires_at, allowed_cidrs FROM credentials WHERE revoked_at IS NULL`)
+		previous_secret_hash, previous_secret_expires_at, allowed_cidrs, version FROM credentials WHERE revoked_at IS NULL`)
 	if err != nil {
 		return mapErr("scan credentials", err)
 	}
@@ -25,7 +25,7 @@ func (s *SQL) ScanCredentials(ctx context.Context, fn func(Credential) error) er
 			expires, upd, prevExpires sql.NullInt64
 		)
 		if err := rows.Scan(&c.ClientID, &c.OrgID, &c.Name, &c.SecretHash, &scopes, &expires, &upd,
-			&c.PreviousSecretHash, &prevExpires, &cidrs); err != nil {
+			&c.PreviousSecretHash, &prevExpires, &cidrs, &c.Version); err != nil {
 			return mapErr("scan credentials", err)
 		}
 		c.Scopes, c.AllowedCIDRs = splitScopes(scopes), splitScopes(cidrs)

@@ -25,6 +25,9 @@ type SQL struct {
 	forUpdateCredential string
 	queries             *sync.Map
 	shared              *shared
+	// now stamps UpdatedAt and the change log's entries; they are for
+	// people to read, never for instances to order changes by.
+	now func() time.Time
 }
 
 // shared is what every copy of the store that InTx makes shares: a
@@ -40,7 +43,7 @@ type shared struct {
 var _ Store = (*SQL)(nil)
 
 func newSQL(db *sql.DB, dialect goose.Dialect) *SQL {
-	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, shared: &shared{}}
+	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, shared: &shared{}, now: func() time.Time { return time.Now().UTC() }}
 	if dialect == goose.DialectPostgres {
 		s.forUpdate = " FOR UPDATE"
 		s.forUpdateCredential = " FOR UPDATE OF c"

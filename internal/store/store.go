@@ -145,6 +145,13 @@ type SigningKey struct {
 	PublicKey   []byte
 	CreatedAt   time.Time
 	ActivatesAt time.Time
+	// RetiredAt is when the key was retired (sapient keys retire): from
+	// then on it is not published and its tokens are refused. Zero while
+	// in service.
+	RetiredAt time.Time
+	// Version is the position in the change log of the key's creation; of
+	// two keys that activate at the same time, the later one signs.
+	Version int64
 }
 
 // Session is a console login. ID is the SHA-256 digest of the cookie value,
@@ -183,6 +190,19 @@ func (b *UsageBucket) Add(o UsageBucket) {
 	if o.LastUsedAt.After(b.LastUsedAt) {
 		b.LastUsedAt, b.LastUsedIP = o.LastUsedAt, o.LastUsedIP
 	}
+}
+
+// RouteUsage counts the calls of one credential to one route of the
+// operator's API in one hour with one outcome: "accepted", or the reason
+// of a refusal (see edge.Outcomes). ClientID and OrgID are empty for
+// refusals of calls whose credential was not identified.
+type RouteUsage struct {
+	Hour     time.Time // truncated to the hour, UTC
+	ClientID string
+	OrgID    string
+	Route    string
+	Outcome  string
+	Calls    int64
 }
 
 // UsageFilter selects usage buckets. OrgID and ClientID are optional
@@ -232,9 +252,9 @@ type Orgs interface {
 	GetOrg(ctx context.Context, id string) (Org, error)
 	GetOrgByName(ctx context.Context, name string) (Org, error)
 	ListOrgs(ctx context.Context) ([]Org, error)
+	// UpdateOrg reads, changes and writes one organisation in a single
+	// transaction; the store stamps UpdatedAt and assigns Version.
 	UpdateOrg(ctx context.Context, id string, update func(Org) (Org, error)) (Org, error)
-	// OrgsUpdatedSince returns organisations changed at or after since.
-	OrgsUpdatedSince(ctx context.Context, since time.Time) ([]Org, error)
 }
 
 // Users stores console users.
@@ -264,16 +284,16 @@ type Scopes interface {
 // CredentialsUpdatedSince, the read of the hot path, leaves them as kept
 // with the credential.
 type Credentials interface {
-	CreateCredential(ctx context.Context, c Credential) error
+	// CreateCredential inserts a credential and returns it as stored: the
+	// store stamps UpdatedAt and assigns Version.
+	CreateCredential(ctx context.Context, c Credential) (Credential, error)
 	GetCredential(ctx context.Context, clientID string) (Credential, error)
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
 	// UpdateCredential reads, changes and writes one credential in a single
 	// transaction; update's error aborts it and is returned unchanged. It
-	// never changes the last use.
+	// never changes the last use. The store stamps UpdatedAt and assigns
+	// Version.
 	UpdateCredential(ctx context.Context, clientID string, update func(Credential) (Credential, error)) (Credential, error)
-	// CredentialsUpdatedSince returns the credentials whose UpdatedAt is at
-	// or after since. Instances poll it to learn of changes made elsewhere.
-	CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]Credential, error)
 	// ScanCredentials calls fn for every credential that is not revoked,
 	// in one pass, stopping at fn's first error. Instances read them into
 	// memory at start this way; it fills every field but CreatedAt,
@@ -289,7 +309,12 @@ type Usage interface {
 	// hour arrive in. It never changes a credential's UpdatedAt.
 	AddUsage(ctx context.Context, buckets []UsageBucket) error
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error)
-	// PruneUsage deletes the buckets of hours before before. The last use
+	// AddRouteUsage adds calls to the operator's API by route and outcome.
+	AddRouteUsage(ctx context.Context, rows []RouteUsage) error
+	// ListRouteUsage returns route usage by hour, credential, route and
+	// outcome; OrgID and ClientID of f filter it, From and To bound it.
+	ListRouteUsage(ctx context.Context, f UsageFilter) ([]RouteUsage, error)
+	// PruneUsage deletes the buckets (and route usage) of hours before before. The last use
 	// they hold is not lost: where it is later than the one kept with the
 	// credential, it is kept with the credential, in the same transaction
 	// and without changing UpdatedAt.
@@ -307,7 +332,10 @@ type Audit interface {
 type Tokens interface {
 	// RevokeToken records a revoked token; revoking it again is not an error.
 	RevokeToken(ctx context.Context, t RevokedToken) error
-	RevokedTokensSince(ctx context.Context, since time.Time) ([]RevokedToken, error)
+	// GetRevokedToken finds a revoked token by its ID.
+	GetRevokedToken(ctx context.Context, jti string) (RevokedToken, error)
+	// ListRevokedTokens returns the revoked tokens that expire after after.
+	ListRevokedTokens(ctx context.Context, after time.Time) ([]RevokedToken, error)
 	// PruneRevokedTokens deletes records of tokens that expired before t.
 	PruneRevokedTokens(ctx context.Context, before time.Time) (int, error)
 }
@@ -316,6 +344,9 @@ type Tokens interface {
 type SigningKeys interface {
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey marks a key retired; retiring it again is not an
+	// error, an unknown key is ErrNotFound.
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 	DeleteSigningKey(ctx context.Context, id string) error
 }
 
@@ -343,6 +374,7 @@ type Store interface {
 	Sessions
 	Usage
 	Audit
+	Changes
 	// InTx runs fn with a Store whose calls form one transaction: all of
 	// them commit when fn returns nil, none otherwise. An audit event
 	// appended inside exists exactly when the change it records does.
@@ -350,4 +382,44 @@ type Store interface {
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// ChangeKind names what a change log entry is about.
+type ChangeKind string
+
+// The kinds of change instances follow; Ref names the credential's client
+// ID, the organisation's ID, the revoked token's ID or the signing key's ID.
+const (
+	ChangeCredential ChangeKind = "credential"
+	ChangeOrg        ChangeKind = "org"
+	ChangeToken      ChangeKind = "token"
+	ChangeKey        ChangeKind = "key"
+)
+
+// Change is one entry of the change log: something that instances keep in
+// memory changed. Seq is its position, assigned by the database in the
+// order the changes commit.
+type Change struct {
+	Seq  int64
+	Kind ChangeKind
+	Ref  string
+}
+
+// Changes is the ordered log of changes that instances, the CLI and
+// followers of the revocation feed read to stay in step. Every write of a
+// credential, an organisation, a revoked token or a signing key appends
+// to it in its own transaction.
+type Changes interface {
+	// LastChange returns the position of the newest change, 0 when none.
+	LastChange(ctx context.Context) (int64, error)
+	// ChangesAfter returns at most limit changes after position after, in
+	// order. A reader that has seen a position has seen every one before.
+	ChangesAfter(ctx context.Context, after int64, limit int) ([]Change, error)
+	// WatchChanges calls wake each time a change may have been committed
+	// elsewhere, until ctx ends; where the database cannot tell, it
+	// returns nil at once and the caller polls.
+	WatchChanges(ctx context.Context, wake func()) error
+	// PruneChanges forgets changes recorded before before; the position
+	// of the newest is kept.
+	PruneChanges(ctx context.Context, before time.Time) (int, error)
 }

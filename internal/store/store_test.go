@@ -39,9 +39,8 @@ func TestMigrateRefusesNewerDatabase(t *testing.T) {
 	}
 }
 
-// TestUsageTwoInstances: two instances on one database write usage and
-// read it (each read folds what waits) at the same time; every count
-// lands exactly once.
+// TestUsageTwoInstances: two instances on one database write usage, fold
+// it and read it at the same time; every count lands exactly once.
 func TestUsageTwoInstances(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -63,6 +62,12 @@ func TestUsageTwoInstances(t *testing.T) {
 							return
 						}
 						if w%4 == i {
+							if err := s.FoldUsage(t.Context()); err != nil {
+								t.Error(err)
+								return
+							}
+						}
+						if w%4 == i+2 {
 							if _, err := s.ListUsage(t.Context(), store.UsageFilter{OrgID: "org_1"}); err != nil {
 								t.Error(err)
 								return

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -16,7 +17,7 @@ import (
 const usageBatch = 200
 
 // foldEvery is how long usage waits in usage_pending, at most, before a
-// write folds it into usage_hourly; a read folds it at once.
+// write folds it into usage_hourly; reads add it to what they read.
 const foldEvery = 30 * time.Second
 
 // AddUsage adds counts to the hourly buckets, and moves their last use
@@ -25,10 +26,10 @@ const foldEvery = 30 * time.Second
 // a usage flush writes each second the buckets of thousands of
 // credentials, and updating their rows of usage_hourly in place cost a
 // page written per row once a million credentials had theirs (see
-// docs/BENCHMARKS.md). At most every foldEvery, and before every read of
-// usage or last use, FoldUsage adds what waits there to usage_hourly in one
-// sorted pass, in which the rows of many flushes share their pages. The
-// buckets are not changed or reordered.
+// docs/BENCHMARKS.md). At most every foldEvery, and before retention
+// pruning, FoldUsage adds what waits there to usage_hourly in one sorted
+// pass, in which the rows of many flushes share their pages; reads add
+// what waits to what they read. The buckets are not changed or reordered.
 func (s *SQL) AddUsage(ctx context.Context, buckets []UsageBucket) error {
 	if len(buckets) == 0 {
 		return nil
@@ -99,11 +100,18 @@ func (f *folding) retry() { f.last.Store(1) }
 // FoldUsage moves what waits in usage_pending into usage_hourly, in one
 // transaction: summed per credential and hour, in key order, the latest
 // last use winning; then empties usage_pending. When nothing waits, it
-// only reads. Every read of usage or last use calls it first, and a write
-// at most every foldEvery; tools that measure what writing usage costs
-// (the bench) call it too, rather than leave a fold to whichever write
-// comes next.
+// only reads. A write calls it at most every foldEvery, and PruneUsage
+// before it deletes; reads never do, as they add what waits to what they
+// read (see usageSums). Tools that measure what writing usage costs (the
+// bench) call it too, rather than leave a fold to whichever write comes
+// next.
 func (s *SQL) FoldUsage(ctx context.Context) error {
+	return s.fold(ctx, nil)
+}
+
+// fold is FoldUsage; hold, when set, is called inside the fold's
+// transaction once its statements ran, before it commits.
+func (s *SQL) fold(ctx context.Context, hold func()) error {
 	var waiting bool
 	if err := s.conn().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM usage_pending)`).Scan(&waiting); err != nil {
 		return mapErr("fold usage", err)
@@ -117,6 +125,9 @@ func (s *SQL) FoldUsage(ctx context.Context) error {
 				return mapErr("fold usage", err)
 			}
 		}
+		if hold != nil {
+			hold()
+		}
 		return nil
 	})
 }
@@ -128,21 +139,76 @@ func foldStatements(dialect goose.Dialect) []string {
 		// DELETE waits for that transaction, then skips them.
 		return []string{`WITH moved AS (DELETE FROM usage_pending RETURNING *)
 			INSERT INTO usage_hourly (` + usageColumns + `)
-			SELECT client_id, hour, min(org_id), sum(tokens_issued), sum(tokens_refused), sum(api_calls), sum(api_refused),
-				max(last_used_at), coalesce((array_agg(last_used_ip ORDER BY last_used_at DESC NULLS LAST))[1], '')
+			SELECT ` + usageSums(dialect) + `
 			FROM moved GROUP BY hour, client_id ORDER BY hour, client_id` + addUsageConflict}
 	}
-	// SQLite: with one max() among the aggregates, the bare column
-	// last_used_ip comes from the row that holds the latest last use (and
-	// org_id, the same on every row of a credential, from any). The
-	// transaction began with the write lock (_txlock=immediate), so no row
-	// is appended between the two statements.
+	// The transaction began with the write lock (_txlock=immediate), so no
+	// row is appended between the two statements.
 	return []string{`INSERT INTO usage_hourly (` + usageColumns + `)
-		SELECT client_id, hour, org_id, sum(tokens_issued), sum(tokens_refused), sum(api_calls), sum(api_refused),
-			max(last_used_at), last_used_ip
+		SELECT ` + usageSums(dialect) + `
 		FROM usage_pending WHERE true GROUP BY hour, client_id ORDER BY hour, client_id` + addUsageConflict,
 		`DELETE FROM usage_pending`}
 }
+
+// usageSums is the select list, in the order of usageColumns, that sums
+// rows of usage grouped by hour and client_id: the counts added, the
+// latest last use winning with its address. A fold writes it into
+// usage_hourly; a read sums usage_hourly and usage_pending with it, so
+// that reads are exact without folding.
+func usageSums(dialect goose.Dialect) string {
+	const sums = `sum(tokens_issued), sum(tokens_refused), sum(api_calls), sum(api_refused), max(last_used_at)`
+	if dialect == goose.DialectPostgres {
+		return `client_id, hour, min(org_id), ` + sums +
+			`, coalesce((array_agg(last_used_ip ORDER BY last_used_at DESC NULLS LAST))[1], '')`
+	}
+	// SQLite: with one max() among the aggregates, the bare column
+	// last_used_ip comes from the row that holds the latest last use (and
+	// org_id, the same on every row of a credential, from any).
+	return `client_id, hour, org_id, ` + sums + `, last_used_ip`
+}
+
+// HoldFold begins a fold of what waits in usage_pending and holds its
+// transaction open, its statements run, until release is called; release
+// commits it and returns the fold's error. It is for tests that show what
+// waits for a fold and what does not; nothing waiting is an error.
+func (s *SQL) HoldFold(ctx context.Context) (release func() error, err error) {
+	var waiting bool
+	if err := s.conn().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM usage_pending)`).Scan(&waiting); err != nil {
+		return nil, mapErr("hold fold", err)
+	}
+	if !waiting {
+		return nil, errors.New("store: hold fold: no usage waits to be folded")
+	}
+	held, proceed, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.fold(ctx, func() {
+			close(held)
+			<-proceed
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-done:
+		return nil, fmt.Errorf("store: hold fold: %w", err)
+	}
+	return func() error {
+		close(proceed)
+		return <-done
+	}, nil
+}
+
+// PendingUsage counts the rows that wait in usage_pending for a fold, for
+// tests and tools.
+func (s *SQL) PendingUsage(ctx context.Context) (int, error) {
+	var n int
+	err := s.conn().QueryRowContext(ctx, `SELECT count(*) FROM usage_pending`).Scan(&n)
+	return n, mapErr("count pending usage", err)
+}
+
+// SingleWriter reports whether the database lets one transaction write at
+// a time (SQLite), so that a write waits for a fold in progress, as for
+// any other write; reads never wait for one.
+func (s *SQL) SingleWriter() bool { return s.dialect != goose.DialectPostgres }
 
 // appendUsageStmt returns the INSERT of a full batch, prepared once:
 // parsing a 200-row statement costs SQLite about a third as much as
@@ -193,31 +259,35 @@ const addUsageConflict = `
 	last_used_ip = CASE WHEN excluded.last_used_at > usage_hourly.last_used_at OR usage_hourly.last_used_at IS NULL
 		THEN excluded.last_used_ip ELSE usage_hourly.last_used_ip END`
 
-// ListUsage returns buckets in time order, then by client ID.
+// ListUsage returns buckets in time order, then by client ID. It reads
+// usage_hourly and the rows that wait in usage_pending together, summed
+// as a fold would sum them: exact to the last flush, without the write a
+// fold is. On SQLite it takes no lock that a writer holds.
 func (s *SQL) ListUsage(ctx context.Context, f UsageFilter) ([]UsageBucket, error) {
-	if err := s.FoldUsage(ctx); err != nil {
-		return nil, err
-	}
-	query := `SELECT ` + usageColumns + ` FROM usage_hourly WHERE 1 = 1`
+	where := ` WHERE 1 = 1`
 	var args []any
 	if f.OrgID != "" {
-		query += ` AND org_id = ?`
+		where += ` AND org_id = ?`
 		args = append(args, f.OrgID)
 	}
 	if f.ClientID != "" {
-		query += ` AND client_id = ?`
+		where += ` AND client_id = ?`
 		args = append(args, f.ClientID)
 	}
 	if !f.From.IsZero() {
-		query += ` AND hour >= ?`
+		where += ` AND hour >= ?`
 		args = append(args, f.From.UnixMicro())
 	}
 	if !f.To.IsZero() {
-		query += ` AND hour < ?`
+		where += ` AND hour < ?`
 		args = append(args, f.To.UnixMicro())
 	}
-	query += ` ORDER BY hour, client_id`
-	rows, err := s.conn().QueryContext(ctx, s.q(query), args...)
+	query := `SELECT ` + usageSums(s.dialect) + ` FROM (
+		SELECT ` + usageColumns + ` FROM usage_hourly` + where + `
+		UNION ALL
+		SELECT ` + usageColumns + ` FROM usage_pending` + where + `
+	) u GROUP BY hour, client_id ORDER BY hour, client_id`
+	rows, err := s.conn().QueryContext(ctx, s.q(query), append(args, args...)...)
 	if err != nil {
 		return nil, mapErr("list usage", err)
 	}
@@ -264,6 +334,9 @@ func (s *SQL) PruneUsage(ctx context.Context, before time.Time) (int, error) {
 		}
 		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM usage_hourly WHERE hour < ?`), h)
 		if err != nil {
+			return mapErr("prune usage", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM usage_routes WHERE hour < ?`), h); err != nil {
 			return mapErr("prune usage", err)
 		}
 		n, _ = res.RowsAffected()

@@ -34,22 +34,29 @@ func (d *Denylist) Contains(jti string) bool {
 	return ok
 }
 
-// Sync adds tokens revoked since the given time, by any instance, and
-// forgets those that have expired.
-func (d *Denylist) Sync(ctx context.Context, s store.Tokens, since, now time.Time) error {
-	revoked, err := s.RevokedTokensSince(ctx, since)
+// Load adds every revoked token that has not expired at now. Instances
+// call it at start; afterwards they Add what the change log names.
+func (d *Denylist) Load(ctx context.Context, s store.Tokens, now time.Time) error {
+	revoked, err := s.ListRevokedTokens(ctx, now.Add(-time.Minute))
 	if err != nil {
-		return fmt.Errorf("token: sync denylist: %w", err)
+		return fmt.Errorf("token: load denylist: %w", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range revoked {
 		d.jti[r.JTI] = r.ExpiresAt
 	}
+	return nil
+}
+
+// Prune forgets the tokens that expired a minute or more before now: they
+// are refused as expired anyway.
+func (d *Denylist) Prune(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for j, exp := range d.jti {
 		if now.After(exp.Add(time.Minute)) {
 			delete(d.jti, j)
 		}
 	}
-	return nil
 }

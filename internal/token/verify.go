@@ -24,8 +24,11 @@ const Leeway = 30 * time.Second
 var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
 
 // Error explains why a token was refused. Reason is for logs and for the
-// error_description of RFC 6750 §3; it never contains the token.
-type Error struct{ Reason string }
+// error_description of RFC 6750 §3; it never contains the token. ClientID
+// and OrgID name the credential when the token was genuine but its
+// credential may no longer use it (revoked or expired), so that the
+// refusal can be counted for it; otherwise they are empty.
+type Error struct{ Reason, ClientID, OrgID string }
 
 func (e *Error) Error() string { return "token: " + e.Reason }
 
@@ -97,7 +100,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 		return nil, invalid("missing claims")
 	}
 	if v.Denylist.Contains(c.JTI) {
-		return nil, invalid("token revoked")
+		return nil, &Error{Reason: "token revoked", ClientID: c.ClientID, OrgID: c.OrgID}
 	}
 	e, err := v.Credentials.Lookup(ctx, c.ClientID, now)
 	if errors.Is(err, credential.ErrNotFound) {
@@ -106,7 +109,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 		return nil, err
 	}
 	if !e.Active(now) {
-		return nil, invalid("credential revoked or expired")
+		return nil, &Error{Reason: "credential revoked or expired", ClientID: e.ClientID, OrgID: e.OrgID}
 	}
 	if e.OrgID != c.OrgID {
 		return nil, invalid("organisation mismatch")

@@ -33,9 +33,7 @@ const shards = 16
 
 // Recorder gathers usage in memory. It is safe for concurrent use.
 type Recorder struct {
-	Store interface {
-		AddUsage(ctx context.Context, buckets []store.UsageBucket) error
-	}
+	Store Writer
 	// disabled turns recording off, for benchmarks that compare.
 	disabled atomic.Bool
 
@@ -47,6 +45,67 @@ type Recorder struct {
 	// out, the buckets of the last flush, whose memory the next one reuses.
 	flushMu sync.Mutex
 	out     []store.UsageBucket
+
+	// routes counts calls to the operator's API by hour, credential, route
+	// and outcome.
+	routesMu sync.Mutex
+	routes   map[routeKey]int64
+}
+
+// Writer is where a Recorder writes what it gathered.
+type Writer interface {
+	AddUsage(ctx context.Context, buckets []store.UsageBucket) error
+	AddRouteUsage(ctx context.Context, rows []store.RouteUsage) error
+}
+
+type routeKey struct {
+	hour                            int64 // Unix hours
+	clientID, orgID, route, outcome string
+}
+
+// RecordRoute counts one call to route of the operator's API with its
+// outcome ("accepted" or a refusal's reason), for the credential (empty
+// when the call's credential was not identified).
+func (r *Recorder) RecordRoute(clientID, orgID, route, outcome string, t time.Time) {
+	if r.disabled.Load() {
+		return
+	}
+	k := routeKey{t.Unix() / 3600, clientID, orgID, route, outcome}
+	r.routesMu.Lock()
+	if r.routes == nil {
+		r.routes = map[routeKey]int64{}
+	}
+	r.routes[k]++
+	r.routesMu.Unlock()
+}
+
+// flushRoutes writes the route counts gathered since the last flush; on
+// failure they are kept for the next.
+func (r *Recorder) flushRoutes(ctx context.Context) error {
+	r.routesMu.Lock()
+	taken := r.routes
+	r.routes = nil
+	r.routesMu.Unlock()
+	if len(taken) == 0 {
+		return nil
+	}
+	rows := make([]store.RouteUsage, 0, len(taken))
+	for k, n := range taken {
+		rows = append(rows, store.RouteUsage{Hour: time.Unix(k.hour*3600, 0).UTC(), ClientID: k.clientID, OrgID: k.orgID,
+			Route: k.route, Outcome: k.outcome, Calls: n})
+	}
+	if err := r.Store.AddRouteUsage(ctx, rows); err != nil {
+		r.routesMu.Lock()
+		if r.routes == nil {
+			r.routes = map[routeKey]int64{}
+		}
+		for k, n := range taken {
+			r.routes[k] += n
+		}
+		r.routesMu.Unlock()
+		return err
+	}
+	return nil
 }
 
 type bucketKey struct {
@@ -77,9 +136,7 @@ func (sh *shard) bucket(key bucketKey, clientID, orgID string) *store.UsageBucke
 }
 
 // NewRecorder returns a recorder that writes to s.
-func NewRecorder(s interface {
-	AddUsage(ctx context.Context, buckets []store.UsageBucket) error
-}) *Recorder {
+func NewRecorder(s Writer) *Recorder {
 	r := &Recorder{Store: s, seed: maphash.MakeSeed()}
 	for i := range r.shards {
 		r.shards[i].index = map[bucketKey]int{}
@@ -138,7 +195,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		r.restore(buckets)
 		return err
 	}
-	return nil
+	return r.flushRoutes(ctx)
 }
 
 // emptied returns b emptied for reuse, or nil when it held less than a

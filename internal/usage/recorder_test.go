@@ -20,6 +20,26 @@ type memStore struct {
 	writes  []int // buckets written by each AddUsage call
 	fail    error
 	during  func() // called inside the write that fails
+	routes  map[store.RouteUsage]int64
+}
+
+// AddRouteUsage keeps the calls by hour, credential, route and outcome,
+// and fails as AddUsage does.
+func (m *memStore) AddRouteUsage(_ context.Context, rows []store.RouteUsage) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	if m.routes == nil {
+		m.routes = map[store.RouteUsage]int64{}
+	}
+	for _, r := range rows {
+		n := r.Calls
+		r.Calls = 0
+		m.routes[r] += n
+	}
+	return nil
 }
 
 func newMem() *memStore {
@@ -261,5 +281,41 @@ func TestRecorderMemoryFollowsLoad(t *testing.T) {
 	flush(100)
 	if got := held(); got > 20_000 {
 		t.Errorf("after the burst, flushes of 100 buckets still hold room for %d", got)
+	}
+}
+
+// TestRecordRoute: calls to the operator's API are counted per hour,
+// credential, route and outcome, and a failed write keeps them for the
+// next.
+func TestRecordRoute(t *testing.T) {
+	m := newMem()
+	r := NewRecorder(m)
+	t0 := time.Date(2026, 12, 6, 10, 15, 0, 0, time.UTC)
+	r.RecordRoute("c1", "o1", "shipments", "accepted", t0)
+	r.RecordRoute("c1", "o1", "shipments", "accepted", t0.Add(time.Minute))
+	r.RecordRoute("c1", "o1", "shipments", "insufficient_scope", t0)
+	r.RecordRoute("", "", "orders", "no_token", t0.Add(time.Hour))
+	m.fail = errors.New("database away")
+	if err := r.Flush(t.Context()); err == nil {
+		t.Fatal("flush succeeded against a failing store")
+	}
+	m.fail = nil
+	r.RecordRoute("c1", "o1", "shipments", "accepted", t0)
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hour := t0.Truncate(time.Hour)
+	want := map[store.RouteUsage]int64{
+		{Hour: hour, ClientID: "c1", OrgID: "o1", Route: "shipments", Outcome: "accepted"}:           3,
+		{Hour: hour, ClientID: "c1", OrgID: "o1", Route: "shipments", Outcome: "insufficient_scope"}: 1,
+		{Hour: hour.Add(time.Hour), Route: "orders", Outcome: "no_token"}:                            1,
+	}
+	if len(m.routes) != len(want) {
+		t.Errorf("stored %v, want %v", m.routes, want)
+	}
+	for k, n := range want {
+		if m.routes[k] != n {
+			t.Errorf("%+v: %d calls, want %d", k, m.routes[k], n)
+		}
 	}
 }

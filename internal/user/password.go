@@ -9,33 +9,76 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
 
-// argon2id parameters: RFC 9106 §4's second recommended option (64 MiB,
-// 3 passes), with 4 lanes.
+// PasswordParams are the argon2id parameters of new password hashes
+// (RFC 9106 §3.1). A hash records its own, so changing them changes only
+// hashes made afterwards. Tests use cheap ones (see CheapPasswordParams);
+// a zero PasswordParams means DefaultPasswordParams.
+type PasswordParams struct {
+	Time      uint32 // passes over the memory
+	MemoryKiB uint32 // memory, in KiB
+	Threads   uint8  // lanes
+}
+
+// DefaultPasswordParams are RFC 9106 §4's second recommended option
+// (64 MiB, 3 passes), with 4 lanes.
+var DefaultPasswordParams = PasswordParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+
+// CheapPasswordParams cost microseconds and 64 KiB: for tests only,
+// never for passwords people choose.
+var CheapPasswordParams = PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// orDefault is p, or DefaultPasswordParams when p is zero.
+func (p PasswordParams) orDefault() PasswordParams {
+	if p == (PasswordParams{}) {
+		return DefaultPasswordParams
+	}
+	return p
+}
+
+// valid reports whether argon2id can run with p within the bounds
+// VerifyPassword accepts from a stored hash.
+func (p PasswordParams) valid() bool {
+	return p.Time >= 1 && p.Time <= 16 && p.Threads >= 1 && p.MemoryKiB >= 8*uint32(p.Threads) && p.MemoryKiB <= 1<<20
+}
+
 const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024
-	argonThreads = 4
-	argonKeyLen  = 32
-	saltLen      = 16
+	argonKeyLen = 32
+	saltLen     = 16
 )
 
-// MinPasswordLen is the shortest password accepted for a person.
-const MinPasswordLen = 12
+// MinPasswordLen is the shortest password accepted for a person, in
+// characters, and MaxPasswordBytes the longest, in bytes.
+const (
+	MinPasswordLen   = 12
+	MaxPasswordBytes = 1024
+)
 
-// HashPassword returns an argon2id hash of password in the PHC string format.
+// HashPassword returns an argon2id hash of password in the PHC string
+// format, with DefaultPasswordParams.
 func HashPassword(password string) (string, error) {
+	return DefaultPasswordParams.Hash(password)
+}
+
+// Hash returns an argon2id hash of password in the PHC string format,
+// with the parameters p (zero: DefaultPasswordParams).
+func (p PasswordParams) Hash(password string) (string, error) {
+	p = p.orDefault()
+	if !p.valid() {
+		return "", fmt.Errorf("user: argon2id parameters %+v out of range", p)
+	}
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("user: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 var errBadHash = errors.New("user: unrecognised password hash")
@@ -69,7 +112,7 @@ func VerifyPassword(hash, password string) (bool, error) {
 	}
 	// A stored hash is data: refuse parameters that would panic or exhaust
 	// memory rather than trusting them.
-	if time < 1 || time > 16 || threads < 1 || memory < 8*uint32(threads) || memory > 1<<20 ||
+	if !(PasswordParams{Time: time, MemoryKiB: memory, Threads: threads}).valid() ||
 		len(salt) < 8 || len(want) < 16 || len(want) > 64 {
 		return false, errBadHash
 	}
@@ -77,12 +120,28 @@ func VerifyPassword(hash, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is compared against when no user has the email, so that a
-// failed login takes as long whether or not the account exists.
-var dummyHash = func() string {
-	h, err := HashPassword("sapient-no-such-user")
-	if err != nil {
-		panic(err)
+// dummyHashes hold, for each PasswordParams, the hash compared against
+// when no user has the email, so that a failed login takes as long
+// whether or not the account exists.
+type dummyHashes struct {
+	mu     sync.Mutex
+	hashes map[PasswordParams]string
+}
+
+// get returns the dummy hash for p, made on first use.
+func (d *dummyHashes) get(p PasswordParams) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h, ok := d.hashes[p]; ok {
+		return h, nil
 	}
-	return h
-}()
+	h, err := p.Hash("sapient-no-such-user")
+	if err != nil {
+		return "", err
+	}
+	if d.hashes == nil {
+		d.hashes = map[PasswordParams]string{}
+	}
+	d.hashes[p] = h
+	return h, nil
+}

@@ -29,6 +29,11 @@ type Service struct {
 	Store store.Store
 	Now   func() time.Time
 	Rand  io.Reader
+	// Password are the argon2id parameters of new password hashes; zero
+	// means DefaultPasswordParams.
+	Password PasswordParams
+
+	dummy dummyHashes
 }
 
 // CreateRequest describes a new user.
@@ -54,7 +59,7 @@ func CheckPassword(pw string) error {
 	if len([]rune(pw)) < MinPasswordLen {
 		return &ValidationError{"password", fmt.Sprintf("Password must be at least %d characters.", MinPasswordLen)}
 	}
-	if len(pw) > 1024 {
+	if len(pw) > MaxPasswordBytes {
 		return &ValidationError{"password", "Password is too long."}
 	}
 	return nil
@@ -80,7 +85,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	default:
 		return store.User{}, &ValidationError{"role", "Role must be admin or customer."}
 	}
-	hash, err := HashPassword(req.Password)
+	hash, err := s.Password.Hash(req.Password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -116,9 +121,11 @@ func (s *Service) Authenticate(ctx context.Context, from access.Actor, email, pa
 		return store.User{}, fmt.Errorf("user: authenticate: %w", err)
 	}
 	known := err == nil
-	hash := dummyHash
-	if known {
-		hash = u.PasswordHash
+	hash := u.PasswordHash
+	if !known {
+		if hash, err = s.dummy.get(s.Password.orDefault()); err != nil {
+			return store.User{}, fmt.Errorf("user: authenticate: %w", err)
+		}
 	}
 	ok, verr := VerifyPassword(hash, password)
 	if known && verr == nil && ok {
@@ -152,9 +159,18 @@ func truncate(s string, n int) string {
 }
 
 // ChangePassword sets a new password after checking the current one. The
-// new hash and the password.changed event are written in one transaction;
+// new password is checked against the policy first, so that a refused one
+// costs no argon2id computation; a ValidationError on current_password is
+// then the only one that says the current password was wrong. The new
+// hash and the password.changed event are written in one transaction;
 // sessions that began before the change stop working (see Sessions.Lookup).
+//
+// It computes argon2id twice; callers bound how many run at once and
+// throttle the guesses, as for a login (the console does both).
 func (s *Service) ChangePassword(ctx context.Context, actor access.Actor, userID, current, next string) error {
+	if err := CheckPassword(next); err != nil {
+		return err
+	}
 	u, err := s.Store.GetUser(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("user: change password: %w", err)
@@ -162,10 +178,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor access.Actor, userID
 	if ok, _ := VerifyPassword(u.PasswordHash, current); !ok {
 		return &ValidationError{"current_password", "Current password is incorrect."}
 	}
-	if err := CheckPassword(next); err != nil {
-		return err
-	}
-	hash, err := HashPassword(next)
+	hash, err := s.Password.Hash(next)
 	if err != nil {
 		return err
 	}

@@ -163,18 +163,41 @@ func CookieName(secure bool) string {
 	return "sapient_session"
 }
 
-// FromRequest returns the user of the session cookie of r, for any handler
-// that accepts a console session (the console itself, the REST API).
-// Handlers that change state must also refuse cross-origin requests.
-func (s *Sessions) FromRequest(r *http.Request, secure bool) (store.User, store.Session, error) {
+// Caller is a person acting through a request with a console session.
+type Caller struct {
+	User  store.User
+	Token string // the session cookie's value, which ends the session
+	// Actor is the person, with the request's client address and user
+	// agent for the audit trail.
+	Actor access.Actor
+}
+
+// FromRequest returns the person behind the session cookie of r, for any
+// handler that accepts a console session (the console itself, the REST
+// API), acting from the client address ip. It is the one place a session
+// becomes an access.Actor. Handlers that change state must also refuse
+// cross-origin requests.
+func (s *Sessions) FromRequest(r *http.Request, secure bool, ip string) (Caller, error) {
 	c, err := r.Cookie(CookieName(secure))
 	if err != nil {
-		return store.User{}, store.Session{}, ErrNoSession
+		return Caller{}, ErrNoSession
 	}
-	return s.Lookup(r.Context(), c.Value)
+	u, _, err := s.Lookup(r.Context(), c.Value)
+	if err != nil {
+		return Caller{}, err
+	}
+	return Caller{User: u, Token: c.Value, Actor: RequestActor(u, r, ip)}, nil
 }
 
 // Actor is the access.Actor of a person logged in as u.
 func Actor(u store.User) access.Actor {
 	return access.Actor{Kind: access.KindUser, ID: u.ID, Label: u.Email, Role: u.Role, OrgID: u.OrgID}
+}
+
+// RequestActor is the person logged in as u acting through r from the
+// client address ip: the audit trail records the address and user agent.
+func RequestActor(u store.User, r *http.Request, ip string) access.Actor {
+	a := Actor(u)
+	a.IP, a.UserAgent = ip, r.UserAgent()
+	return a
 }

@@ -105,6 +105,41 @@ func (t *Throttle) Succeeded(email, ip string) {
 	}
 }
 
+// Failures reports how many failed logins are counted against the
+// address ip now; LoginQueue puts the logins of an address with none
+// first.
+func (t *Throttle) Failures(ip string) int {
+	if n, err := t.sharedFailures(ip); err == nil {
+		return n
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.ips[ip]; s != nil && now.Sub(s.last) < t.Forget {
+		return s.n
+	}
+	return 0
+}
+
+// Undo takes back the failure Attempt counted for a login that was not
+// checked (the login queue was full): neither the account nor the address
+// is held to it.
+func (t *Throttle) Undo(email, ip string) {
+	t.sharedUndo(email, ip)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range []struct {
+		table map[string]*strikes
+		key   string
+	}{{t.accounts, AccountKey(email)}, {t.ips, ip}} {
+		if s := k.table[k.key]; s != nil {
+			if s.n--; s.n <= 0 {
+				delete(k.table, k.key)
+			}
+		}
+	}
+}
+
 // wait is how long s must still wait at now.
 func (t *Throttle) wait(s *strikes, free int, now time.Time) time.Duration {
 	if s == nil || now.Sub(s.last) >= t.Forget || s.n < free {

@@ -22,6 +22,10 @@ type SharedStrikes interface {
 	Attempt(account, ip string, limits ThrottleLimits) (wait time.Duration, ok bool, err error)
 	// Succeeded does what Throttle.Succeeded does.
 	Succeeded(account, ip string) error
+	// Undo does what Throttle.Undo does.
+	Undo(account, ip string) error
+	// Failures does what Throttle.Failures does.
+	Failures(ip string) (int, error)
 }
 
 // ThrottleLimits are a Throttle's settings, as SharedStrikes needs them.
@@ -48,6 +52,21 @@ func (t *Throttle) sharedSucceeded(email, ip string) {
 	if t.Shared != nil {
 		t.Shared.Succeeded(AccountKey(email), ip) // when it fails, Redis forgets the failures in Forget
 	}
+}
+
+// sharedUndo tells t.Shared, if set.
+func (t *Throttle) sharedUndo(email, ip string) {
+	if t.Shared != nil {
+		t.Shared.Undo(AccountKey(email), ip) // when it fails, Redis forgets the failure in Forget
+	}
+}
+
+// sharedFailures asks t.Shared, if set.
+func (t *Throttle) sharedFailures(ip string) (int, error) {
+	if t.Shared == nil {
+		return 0, errNoShared
+	}
+	return t.Shared.Failures(ip)
 }
 
 // RedisStrikes keeps the failure counts in Redis: one hash (n, last) per
@@ -103,6 +122,16 @@ end
 return 0
 `)
 
+// undoScript takes back the attempt's failure from both keys.
+var undoScript = redis.NewScript(`
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 and redis.call('HINCRBY', key, 'n', -1) <= 0 then
+    redis.call('DEL', key)
+  end
+end
+return 0
+`)
+
 func (r *RedisStrikes) keys(account, ip string) []string {
 	sum := sha256.Sum256([]byte(account))
 	return []string{r.Redis.Key("login", "account", hex.EncodeToString(sum[:16])), r.Redis.Key("login", "ip", ip)}
@@ -130,4 +159,24 @@ func (r *RedisStrikes) Succeeded(account, ip string) error {
 	return r.Redis.Call(func(ctx context.Context, c *redis.Client) error {
 		return succeededScript.Run(ctx, c, r.keys(account, ip)).Err()
 	})
+}
+
+// Undo implements SharedStrikes.
+func (r *RedisStrikes) Undo(account, ip string) error {
+	return r.Redis.Call(func(ctx context.Context, c *redis.Client) error {
+		return undoScript.Run(ctx, c, r.keys(account, ip)).Err()
+	})
+}
+
+// Failures implements SharedStrikes.
+func (r *RedisStrikes) Failures(ip string) (int, error) {
+	n := 0
+	err := r.Redis.Call(func(ctx context.Context, c *redis.Client) (err error) {
+		n, err = c.HGet(ctx, r.keys("", ip)[1], "n").Int()
+		if errors.Is(err, redis.Nil) {
+			n, err = 0, nil
+		}
+		return err
+	})
+	return n, err
 }

@@ -52,8 +52,21 @@ func TestThrottleSharedAcrossInstances(t *testing.T) {
 		th := []*Throttle{a, b}[i%2]
 		fail(t, th, strings.Repeat("x", i+1)+"@acme.test", "198.51.100.7", 1)
 	}
+	if n := b.Failures("198.51.100.7"); n != DefaultIPFree {
+		t.Errorf("Failures = %d on the other instance, want %d", n, DefaultIPFree)
+	}
 	if _, ok := a.Attempt("someone@acme.test", "198.51.100.7"); ok {
 		t.Error("the address's budget was not shared")
+	}
+
+	// An attempt taken back on one instance is taken back for both.
+	fail(t, a, "carol@acme.test", "203.0.113.9", 1)
+	if n := b.Failures("203.0.113.9"); n != 1 {
+		t.Errorf("Failures = %d after one attempt elsewhere, want 1", n)
+	}
+	b.Undo("carol@acme.test", "203.0.113.9")
+	if n := a.Failures("203.0.113.9"); n != 0 {
+		t.Errorf("Failures = %d after Undo elsewhere, want 0", n)
 	}
 
 	err := r.Call(func(ctx context.Context, c *redis.Client) error {

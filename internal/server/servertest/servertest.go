@@ -73,6 +73,9 @@ func Start(t testing.TB, databaseURL string, opts ...Option) *Env {
 		KEK:    kek,
 		Logger: slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Issuer: e.URL,
+		// Passwords cost microseconds in tests, not 64 MiB and a tenth
+		// of a second each.
+		Password: user.CheapPasswordParams,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -32,11 +32,16 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UsageLastUse", testUsageLastUse},
 		{"CredentialLastUse", testCredentialLastUse},
 		{"PruneUsageKeepsLastUse", testPruneUsageKeepsLastUse},
+		{"ReadsDoNotFold", testReadsDoNotFold},
+		{"ReadsDuringFold", testReadsDuringFold},
 		{"RevokedTokens", testRevokedTokens},
 		{"SigningKeys", testSigningKeys},
 		{"Sessions", testSessions},
 		{"CredentialLifecycleFields", testCredentialLifecycleFields},
-		{"OrgsUpdatedSince", testOrgsUpdatedSince},
+		{"OrgVersions", testOrgVersions},
+		{"ChangeLog", testChangeLog},
+		{"ChangeLogConcurrent", testChangeLogConcurrent},
+		{"RetireSigningKey", testRetireSigningKey},
 		{"Usage", testUsage},
 		{"Audit", testAudit},
 		{"Transactions", testTransactions},
@@ -181,11 +186,11 @@ func testCredentials(t *testing.T, s store.Store) {
 	c2.CreatedAt = base.Add(time.Minute)
 	c3 := credential("c3", "org_2", "billing") // same name, other organisation: allowed
 	for _, c := range []store.Credential{c1, c2, c3} {
-		if err := s.CreateCredential(ctx(t), c); err != nil {
+		if _, err := s.CreateCredential(ctx(t), c); err != nil {
 			t.Fatalf("CreateCredential(%s): %v", c.ClientID, err)
 		}
 	}
-	if err := s.CreateCredential(ctx(t), credential("c4", "no-such-org", "x")); err == nil {
+	if _, err := s.CreateCredential(ctx(t), credential("c4", "no-such-org", "x")); err == nil {
 		t.Error("CreateCredential with an unknown organisation succeeded")
 	}
 	got, err := s.GetCredential(ctx(t), "c1")
@@ -216,9 +221,8 @@ func testCredentials(t *testing.T, s store.Store) {
 	if !got.RevokedAt.Equal(revokedAt) || got.RevokedBy != "usr_9" || got.OrgID != "org_1" || got.Active(revokedAt) {
 		t.Errorf("after revoke: %+v", got)
 	}
-	changed, err := s.CredentialsUpdatedSince(ctx(t), base.Add(time.Hour))
-	if err != nil || len(changed) != 1 || changed[0].ClientID != "c1" {
-		t.Errorf("CredentialsUpdatedSince = %+v, %v; want only c1", changed, err)
+	if !(up.Version > 0) || got.Version != up.Version {
+		t.Errorf("versions: update returned %d, read %d; want the same, positive", up.Version, got.Version)
 	}
 	if _, err := s.UpdateCredential(ctx(t), "nope", func(c store.Credential) (store.Credential, error) { return c, nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateCredential(nope): got %v, want ErrNotFound", err)
@@ -227,10 +231,10 @@ func testCredentials(t *testing.T, s store.Store) {
 
 func testCredentialNameUnique(t *testing.T, s store.Store) {
 	mustOrg(t, s, "org_1", "Acme")
-	if err := s.CreateCredential(ctx(t), credential("c1", "org_1", "Billing")); err != nil {
+	if _, err := s.CreateCredential(ctx(t), credential("c1", "org_1", "Billing")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateCredential(ctx(t), credential("c2", "org_1", "billing")); !errors.Is(err, store.ErrAlreadyExists) {
+	if _, err := s.CreateCredential(ctx(t), credential("c2", "org_1", "billing")); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("duplicate active name: got %v, want ErrAlreadyExists", err)
 	}
 	if _, err := s.UpdateCredential(ctx(t), "c1", func(c store.Credential) (store.Credential, error) {
@@ -239,17 +243,17 @@ func testCredentialNameUnique(t *testing.T, s store.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateCredential(ctx(t), credential("c2", "org_1", "billing")); err != nil {
+	if _, err := s.CreateCredential(ctx(t), credential("c2", "org_1", "billing")); err != nil {
 		t.Errorf("name of a revoked credential reused: %v", err)
 	}
-	if err := s.CreateCredential(ctx(t), credential("c2", "org_1", "other")); !errors.Is(err, store.ErrAlreadyExists) {
+	if _, err := s.CreateCredential(ctx(t), credential("c2", "org_1", "other")); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Errorf("duplicate client ID: got %v, want ErrAlreadyExists", err)
 	}
 }
 
 func testCredentialUpdateAbort(t *testing.T, s store.Store) {
 	mustOrg(t, s, "org_1", "Acme")
-	if err := s.CreateCredential(ctx(t), credential("c1", "org_1", "billing")); err != nil {
+	if _, err := s.CreateCredential(ctx(t), credential("c1", "org_1", "billing")); err != nil {
 		t.Fatal(err)
 	}
 	sentinel := errors.New("no")
@@ -269,7 +273,7 @@ func testCredentialUpdateAbort(t *testing.T, s store.Store) {
 // not lose each other's changes.
 func testCredentialUpdateConcurrent(t *testing.T, s store.Store) {
 	mustOrg(t, s, "org_1", "Acme")
-	if err := s.CreateCredential(ctx(t), credential("c1", "org_1", "billing")); err != nil {
+	if _, err := s.CreateCredential(ctx(t), credential("c1", "org_1", "billing")); err != nil {
 		t.Fatal(err)
 	}
 	const n = 20
@@ -304,15 +308,21 @@ func testRevokedTokens(t *testing.T, s store.Store) {
 			t.Fatalf("RevokeToken(%s): %v", r.JTI, err)
 		}
 	}
-	list, err := s.RevokedTokensSince(ctx(t), base.Add(30*time.Second))
+	list, err := s.ListRevokedTokens(ctx(t), base.Add(2*time.Hour))
 	if err != nil || len(list) != 1 || list[0] != r2 {
-		t.Errorf("RevokedTokensSince = %+v, %v; want [%+v]", list, err, r2)
+		t.Errorf("ListRevokedTokens = %+v, %v; want [%+v]", list, err, r2)
+	}
+	if got, err := s.GetRevokedToken(ctx(t), "j1"); err != nil || got != r1 {
+		t.Errorf("GetRevokedToken(j1) = %+v, %v; want %+v", got, err, r1)
+	}
+	if _, err := s.GetRevokedToken(ctx(t), "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetRevokedToken(nope): got %v, want ErrNotFound", err)
 	}
 	n, err := s.PruneRevokedTokens(ctx(t), base.Add(2*time.Hour))
 	if err != nil || n != 1 {
 		t.Errorf("PruneRevokedTokens = %d, %v; want 1", n, err)
 	}
-	if list, _ := s.RevokedTokensSince(ctx(t), time.Time{}); len(list) != 1 || list[0].JTI != "j2" {
+	if list, _ := s.ListRevokedTokens(ctx(t), time.Time{}); len(list) != 1 || list[0].JTI != "j2" {
 		t.Errorf("after prune: %+v", list)
 	}
 }

@@ -16,7 +16,7 @@ func testCredentialLifecycleFields(t *testing.T, s store.Store) {
 	mustOrg(t, s, "org_1", "Acme")
 	c := credential("c1", "org_1", "billing")
 	c.AllowedCIDRs = []string{"192.0.2.0/24", "2001:db8::/32"}
-	if err := s.CreateCredential(ctx(t), c); err != nil {
+	if _, err := s.CreateCredential(ctx(t), c); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.GetCredential(ctx(t), "c1")
@@ -39,24 +39,26 @@ func testCredentialLifecycleFields(t *testing.T, s store.Store) {
 	}
 }
 
-func testOrgsUpdatedSince(t *testing.T, s store.Store) {
+func testOrgVersions(t *testing.T, s store.Store) {
 	mustOrg(t, s, "org_1", "Acme")
 	mustOrg(t, s, "org_2", "Beta")
-	later := base.Add(time.Hour)
-	if _, err := s.UpdateOrg(ctx(t), "org_2", func(o store.Org) (store.Org, error) {
-		o.TokenRateLimit, o.APIRateLimit, o.UpdatedAt = 5, 7, later
+	before, _ := s.GetOrg(ctx(t), "org_2")
+	up, err := s.UpdateOrg(ctx(t), "org_2", func(o store.Org) (store.Org, error) {
+		o.TokenRateLimit, o.APIRateLimit = 5, 7
+		o.UpdatedAt = base.Add(-time.Hour) // the store's to stamp, not the caller's
 		return o, nil
-	}); err != nil {
-		t.Fatal(err)
+	})
+	got, _ := s.GetOrg(ctx(t), "org_2")
+	if err != nil || got.TokenRateLimit != 5 || got.APIRateLimit != 7 || got.Version != up.Version || got.Version <= before.Version {
+		t.Errorf("UpdateOrg = %+v, %v; read %+v; want limits 5 and 7 and a version after %d", up, err, got, before.Version)
 	}
-	list, err := s.OrgsUpdatedSince(ctx(t), base.Add(time.Minute))
-	if err != nil || len(list) != 1 || list[0].ID != "org_2" || list[0].TokenRateLimit != 5 || list[0].APIRateLimit != 7 {
-		t.Errorf("OrgsUpdatedSince = %+v, %v", list, err)
+	if got.UpdatedAt.Equal(base.Add(-time.Hour)) {
+		t.Errorf("UpdateOrg kept the caller's UpdatedAt %v", got.UpdatedAt)
 	}
-	// An update that does not move the clock still moves UpdatedAt, so pollers see it.
-	up, err := s.UpdateOrg(ctx(t), "org_2", func(o store.Org) (store.Org, error) { return o, nil })
-	if err != nil || !up.UpdatedAt.After(later) {
-		t.Errorf("UpdatedAt after a same-time update = %v, want after %v", up.UpdatedAt, later)
+	// An update that changes nothing is still a change instances must see.
+	again, err := s.UpdateOrg(ctx(t), "org_2", func(o store.Org) (store.Org, error) { return o, nil })
+	if err != nil || again.Version <= up.Version {
+		t.Errorf("version after a second update = %d, %v; want after %d", again.Version, err, up.Version)
 	}
 }
 
@@ -201,7 +203,7 @@ func testAudit(t *testing.T, s store.Store) {
 func testTransactions(t *testing.T, s store.Store) {
 	mustOrg(t, s, "org_1", "Acme")
 	err := s.InTx(ctx(t), func(tx store.Store) error {
-		if err := tx.CreateCredential(ctx(t), credential("c1", "org_1", "billing")); err != nil {
+		if _, err := tx.CreateCredential(ctx(t), credential("c1", "org_1", "billing")); err != nil {
 			return err
 		}
 		return tx.AppendAudit(ctx(t), auditEvent("e1", "org_1", "credential.created", base))
@@ -218,7 +220,7 @@ func testTransactions(t *testing.T, s store.Store) {
 
 	boom := errors.New("boom")
 	err = s.InTx(ctx(t), func(tx store.Store) error {
-		if err := tx.CreateCredential(ctx(t), credential("c2", "org_1", "reports")); err != nil {
+		if _, err := tx.CreateCredential(ctx(t), credential("c2", "org_1", "reports")); err != nil {
 			return err
 		}
 		if err := tx.AppendAudit(ctx(t), auditEvent("e2", "org_1", "credential.created", base)); err != nil {

@@ -132,10 +132,12 @@ func testCredentialLastUse(t *testing.T, s store.Store) {
 		case "older":
 			c.LastUsedAt, c.LastUsedIP = h0.Add(-time.Hour), "198.51.100.2"
 		}
-		if err := s.CreateCredential(ctx(t), c); err != nil {
+		if _, err := s.CreateCredential(ctx(t), c); err != nil {
 			t.Fatal(err)
 		}
 	}
+	versions := map[string]int64{}
+	lastBefore := mustVersions(t, s, versions)
 	// "hours": two hours in one call, then an older hour and a refusal in
 	// a newer one; the last use stays in the latest hour that has one.
 	addUsage(t, s, use("hours", h0.Add(5*time.Minute), "192.0.2.1"), use("hours", h1.Add(5*time.Minute), "192.0.2.2"))
@@ -173,12 +175,12 @@ func testCredentialLastUse(t *testing.T, s store.Store) {
 		if w := want[c.ClientID]; !c.LastUsedAt.Equal(w.at) || c.LastUsedIP != w.ip {
 			t.Errorf("ListCredentials: %s last used %v from %q, want %v from %q", c.ClientID, c.LastUsedAt, c.LastUsedIP, w.at, w.ip)
 		}
-		if !c.UpdatedAt.Equal(base) || c.Name != c.ClientID || c.OrgID != "org_1" {
+		if c.Version != versions[c.ClientID] || c.Name != c.ClientID || c.OrgID != "org_1" {
 			t.Errorf("ListCredentials: %+v; usage changed the credential", c)
 		}
 	}
-	if changed, _ := s.CredentialsUpdatedSince(ctx(t), base.Add(time.Microsecond)); len(changed) != 0 {
-		t.Errorf("writing usage changed %d credentials for pollers", len(changed))
+	if last, _ := s.LastChange(ctx(t)); last != lastBefore {
+		t.Errorf("writing usage moved the change log from %d to %d", lastBefore, last)
 	}
 
 	// An update reads the last use the same way and leaves it alone.
@@ -207,7 +209,7 @@ func testPruneUsageKeepsLastUse(t *testing.T, s store.Store) {
 		if id == "kept" {
 			c.LastUsedAt, c.LastUsedIP = h0.Add(50*time.Minute), "198.51.100.1"
 		}
-		if err := s.CreateCredential(ctx(t), c); err != nil {
+		if _, err := s.CreateCredential(ctx(t), c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -224,6 +226,7 @@ func testPruneUsageKeepsLastUse(t *testing.T, s store.Store) {
 		// no credential: pruned without effect.
 		use("gone", h0.Add(time.Minute), "192.0.2.5"),
 	)
+	lastBefore := mustVersions(t, s, map[string]int64{})
 	n, err := s.PruneUsage(ctx(t), h1)
 	if err != nil || n != 6 {
 		t.Fatalf("PruneUsage(h1) = %d, %v; want 6 buckets", n, err)
@@ -245,17 +248,25 @@ func testPruneUsageKeepsLastUse(t *testing.T, s store.Store) {
 	}
 	wantLastUse(t, s, "old", h0.Add(5*time.Minute), "192.0.2.1")
 	wantLastUse(t, s, "recent", h1.Add(time.Minute), "192.0.2.3")
-	if changed, _ := s.CredentialsUpdatedSince(ctx(t), base.Add(time.Microsecond)); len(changed) != 0 {
-		t.Errorf("PruneUsage changed %d credentials for pollers", len(changed))
+	if last, _ := s.LastChange(ctx(t)); last != lastBefore {
+		t.Errorf("PruneUsage moved the change log from %d to %d", lastBefore, last)
 	}
-	// The hot path's read sees what pruning kept with the credential.
-	polled, err := s.CredentialsUpdatedSince(ctx(t), base)
+}
+
+// mustVersions records each credential's version in versions and returns
+// the change log's position.
+func mustVersions(t *testing.T, s store.Store, versions map[string]int64) int64 {
+	t.Helper()
+	list, err := s.ListCredentials(ctx(t), store.CredentialFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range polled {
-		if c.ClientID == "recent" && (!c.LastUsedAt.Equal(h1.Add(time.Minute)) || c.LastUsedIP != "192.0.2.3") {
-			t.Errorf("credentials row of recent holds %v from %q after pruning", c.LastUsedAt, c.LastUsedIP)
-		}
+	for _, c := range list {
+		versions[c.ClientID] = c.Version
 	}
+	last, err := s.LastChange(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last
 }

@@ -20,12 +20,21 @@ func testScanCredentials(t *testing.T, s store.Store) {
 	rolled := credential("c2", "org_2", "rolled")
 	rolled.PreviousSecretHash, rolled.PreviousSecretExpiresAt = "old-hash", base.Add(time.Hour)
 	rolled.AllowedCIDRs = []string{"192.0.2.0/24", "2001:db8::/32"}
-	rolled.UpdatedAt = base.Add(time.Minute)
 	revoked := credential("c3", "org_1", "revoked")
 	revoked.RevokedAt, revoked.RevokedBy = base, "usr_1"
-	for _, c := range []store.Credential{plain, rolled, revoked} {
-		if err := s.CreateCredential(ctx(t), c); err != nil {
+	for i, c := range []store.Credential{plain, rolled, revoked} {
+		if _, err := s.CreateCredential(ctx(t), c); err != nil {
 			t.Fatal(err)
+		}
+		stored, err := s.GetCredential(ctx(t), c.ClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 0:
+			plain.UpdatedAt, plain.Version = stored.UpdatedAt, stored.Version
+		case 1:
+			rolled.UpdatedAt, rolled.Version = stored.UpdatedAt, stored.Version
 		}
 	}
 	got := map[string]store.Credential{}
@@ -46,7 +55,7 @@ func testScanCredentials(t *testing.T, s store.Store) {
 		if c.OrgID != want.OrgID || c.Name != want.Name || c.SecretHash != want.SecretHash ||
 			!slices.Equal(c.Scopes, want.Scopes) || !c.ExpiresAt.Equal(want.ExpiresAt) || !c.UpdatedAt.Equal(want.UpdatedAt) ||
 			c.PreviousSecretHash != want.PreviousSecretHash || !c.PreviousSecretExpiresAt.Equal(want.PreviousSecretExpiresAt) ||
-			!slices.Equal(c.AllowedCIDRs, want.AllowedCIDRs) {
+			!slices.Equal(c.AllowedCIDRs, want.AllowedCIDRs) || c.Version != want.Version || c.Version == 0 {
 			t.Errorf("scanned %+v\nwant %+v", c, want)
 		}
 	}

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/store"
+)
+
+// keysRetireCmd is `sapient keys retire KID`: a compromised key leaves
+// service at once, everywhere.
+func (a *app) keysRetireCmd() *cobra.Command {
+	return a.addJSON(&cobra.Command{
+		Use:   "retire KID",
+		Short: "Take a signing key out of service: unpublished, and its tokens refused everywhere within a second",
+		Long: "Retire a signing key that may have been compromised. It leaves the JWKS and every token it signed is " +
+			"refused, on every instance within a second. When it is the key that signs, a new key is made that " +
+			"signs at once.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kek, err := a.kek()
+			if err != nil {
+				return err
+			}
+			alg, err := keys.ParseAlgorithm(a.env("SAPIENT_SIGNING_ALG", "ES256"))
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd, func(s *store.SQL) error {
+				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, Now: time.Now, Rand: rand.Reader, Actor: access.CLI}
+				replacement, err := m.Retire(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(map[string]any{"kid": args[0], "retired": true, "signing_kid": m.SigningKeyID(), "new_kid": replacement})
+				}
+				fmt.Fprintf(a.stdout, "signing key %s is retired: no longer published, its tokens are refused\n", args[0])
+				if replacement != "" {
+					fmt.Fprintf(a.stdout, "new signing key %s signs from now on\n", replacement)
+				}
+				return nil
+			})
+		},
+	})
+}

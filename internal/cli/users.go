@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/user"
+)
+
+func (a *app) usersCmd() *cobra.Command {
+	var (
+		email, role, orgName string
+		passwordStdin        bool
+	)
+	c := &cobra.Command{Use: "users", Short: "Manage console users"}
+	create := a.addJSON(&cobra.Command{
+		Use:   "create --email E --role admin|customer [--org NAME] --password-stdin",
+		Short: "Create a user; the password is read from standard input",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !passwordStdin {
+				return errors.New("--password-stdin is required: pipe the password on standard input")
+			}
+			line, err := bufio.NewReader(a.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("no password on standard input")
+			}
+			password := strings.TrimRight(line, "\r\n")
+			return a.withStore(cmd, func(s *store.SQL) error {
+				req := user.CreateRequest{Email: email, Password: password, Role: store.Role(role)}
+				if orgName != "" {
+					if req.Role == store.RoleAdmin {
+						return errors.New("an admin belongs to no organisation: drop --org")
+					}
+					o, err := a.findOrg(cmd, s, orgName)
+					if err != nil {
+						return err
+					}
+					req.OrgID = o.ID
+				}
+				svc := &user.Service{Store: s, Now: time.Now, Rand: rand.Reader}
+				u, err := svc.Create(cmd.Context(), access.CLI, req)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "org_id": u.OrgID})
+				}
+				fmt.Fprintf(a.stdout, "created %s user %s (%s)\n", u.Role, u.Email, u.ID)
+				return nil
+			})
+		},
+	})
+	create.Flags().StringVar(&email, "email", "", "email address (required)")
+	create.Flags().StringVar(&role, "role", "", "admin or customer (required)")
+	create.Flags().StringVar(&orgName, "org", "", "organisation name (customers)")
+	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	create.MarkFlagRequired("email")
+	create.MarkFlagRequired("role")
+	c.AddCommand(create)
+	return c
+}

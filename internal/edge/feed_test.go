@@ -1,0 +1,192 @@
+package edge_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/edge"
+	"sapient.dev/sapient/internal/org"
+	"sapient.dev/sapient/internal/scope"
+	"sapient.dev/sapient/internal/server/servertest"
+	"sapient.dev/sapient/internal/store/storetest"
+)
+
+// feed asks srv's feed with a bearer token.
+func feed(t *testing.T, env *servertest.Env, bearer, query string) (int, edge.Page, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/edge/revocations"+query, nil)
+	if bearer != "" {
+		r.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	w := httptest.NewRecorder()
+	env.Server.Handler().ServeHTTP(w, r)
+	var p edge.Page
+	if w.Code == 200 {
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+			t.Fatalf("feed: %v: %s", err, w.Body)
+		}
+	}
+	return w.Code, p, w.Body.String()
+}
+
+// TestRevocationFeed: a verifier holding sapient:verify follows the feed
+// from a cursor and learns of revoked credentials and tokens, scopes
+// withdrawn and keys retired, on another instance than the one that made
+// the change; the feed refuses other callers and cursors it did not give.
+func TestRevocationFeed(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			a := servertest.New(t, b)
+			z := a.Join(t, servertest.WithSyncInterval(time.Hour)) // steps only when told
+			acme := a.Org(t, "Acme")
+			verifier := a.Credential(t, acme.ID, "verifier", []string{scope.Verify})
+			plain := a.Credential(t, acme.ID, "plain", nil)
+			vt, pt := z.Token(t, verifier), z.Token(t, plain)
+
+			if code, _, _ := feed(t, z, "", ""); code != 401 {
+				t.Errorf("without a token: %d, want 401", code)
+			}
+			if code, _, body := feed(t, z, pt, ""); code != 403 || !strings.Contains(body, "insufficient_scope") {
+				t.Errorf("without sapient:verify: %d %s, want 403 insufficient_scope", code, body)
+			}
+			for _, q := range []string{"?after=abc", "?after=-1", "?after=99999999", "?after=" + strings.Repeat("9", 30)} {
+				if code, _, body := feed(t, z, vt, q); code != 400 || !strings.Contains(body, "cursor") {
+					t.Errorf("%s: %d %s, want 400 about the cursor", q, code, body)
+				}
+			}
+			code, start, _ := feed(t, z, vt, "")
+			if code != 200 || start.Cursor == "" || start.Cursor == "0" {
+				t.Fatalf("from the start: %d %+v", code, start)
+			}
+
+			victim := a.Credential(t, acme.ID, "victim", nil)
+			tok := a.Token(t, plain)
+			if _, err := a.Server.Credentials.Revoke(t.Context(), access.CLI, victim.Credential.ClientID); err != nil {
+				t.Fatal(err)
+			}
+			form := strings.NewReader("token=" + tok)
+			r := httptest.NewRequest(http.MethodPost, "/connect/revocation", form)
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(plain.Credential.ClientID, plain.Secret)
+			w := httptest.NewRecorder()
+			a.Server.Handler().ServeHTTP(w, r)
+			if w.Code != 200 {
+				t.Fatalf("revoking a token: %d", w.Code)
+			}
+			if _, err := org.Withdraw(t.Context(), a.Store, access.CLI, acme.ID, []string{scope.AuditRead}, time.Now); err != nil {
+				t.Fatal(err)
+			}
+			kid := a.Server.Keys.SigningKeyID()
+			if _, err := a.Server.Keys.Retire(t.Context(), kid); err != nil {
+				t.Fatal(err)
+			}
+
+			code, page, _ := feed(t, z, a.Token(t, verifier), "?after="+start.Cursor)
+			if code != 200 {
+				t.Fatalf("after %s: %d", start.Cursor, code)
+			}
+			var sawCred, sawToken, sawOrg, sawKey bool
+			for _, e := range page.Entries {
+				switch {
+				case e.Type == "credential" && e.ClientID == victim.Credential.ClientID && e.Revoked:
+					sawCred = true
+				case e.Type == "token" && e.ClientID == plain.Credential.ClientID && e.JTI != "" && e.ExpiresAt != nil:
+					sawToken = true
+				case e.Type == "organization" && e.OrgID == acme.ID && !contains(e.Scopes, scope.AuditRead) && contains(e.Scopes, scope.UsageRead):
+					sawOrg = true
+				case e.Type == "key" && e.KID == kid:
+					sawKey = true
+				}
+			}
+			if !sawCred || !sawToken || !sawOrg || !sawKey {
+				t.Errorf("entries %+v: credential %v, token %v, organisation %v, key %v; want all", page.Entries, sawCred, sawToken, sawOrg, sawKey)
+			}
+		})
+	}
+}
+
+// TestRevocationFeedWaits: a long poll and an event stream, each held open
+// on an instance, return a revocation made on another instance as soon as
+// that instance's next sync step applies it.
+func TestRevocationFeedWaits(t *testing.T) {
+	a := servertest.New(t, storetest.Backend{Name: "sqlite", URL: storetest.SQLiteURL})
+	z := a.Join(t, servertest.WithSyncInterval(time.Hour))
+	acme := a.Org(t, "Acme")
+	verifier := a.Credential(t, acme.ID, "verifier", []string{scope.Verify})
+	vt := z.Token(t, verifier)
+	_, start, _ := feed(t, z, vt, "")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	get := func(accept string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, z.URL+"/edge/revocations?after="+start.Cursor, nil)
+		req.Header.Set("Authorization", "Bearer "+vt)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return resp
+	}
+	polled := make(chan edge.Page, 1)
+	go func() {
+		if resp := get(""); resp != nil {
+			defer resp.Body.Close()
+			var p edge.Page
+			json.NewDecoder(resp.Body).Decode(&p)
+			polled <- p
+		}
+	}()
+	stream := get("text/event-stream")
+	if stream == nil || stream.StatusCode != 200 || stream.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("event stream: %+v", stream)
+	}
+	defer stream.Body.Close()
+
+	victim := a.Credential(t, acme.ID, "victim", nil)
+	if _, err := a.Server.Credentials.Revoke(t.Context(), access.CLI, victim.Credential.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-polled:
+		t.Fatalf("the long poll answered %+v before the instance applied any change", p)
+	default:
+	}
+	if err := z.Server.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-polled:
+		if len(p.Entries) == 0 || p.Entries[len(p.Entries)-1].ClientID != victim.Credential.ClientID || !p.Entries[len(p.Entries)-1].Revoked {
+			t.Errorf("long poll answered %+v, want the revocation last", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("the long poll did not answer")
+	}
+	lines := bufio.NewScanner(stream.Body)
+	for lines.Scan() {
+		if l := lines.Text(); strings.HasPrefix(l, "data: ") && strings.Contains(l, victim.Credential.ClientID) && strings.Contains(l, `"revoked":true`) {
+			return
+		}
+	}
+	t.Fatalf("the event stream ended without the revocation: %v", lines.Err())
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
