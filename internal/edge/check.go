@@ -180,15 +180,24 @@ func parseQuery(raw string) (required []string, route, msg string) {
 		}
 	}
 	route = q.Get("route")
+	if msg := checkRoute(route); msg != "" {
+		return nil, "", "The route parameter of the check URL " + msg
+	}
+	return required, route, ""
+}
+
+// checkRoute says what is wrong with a route name, if anything: at most
+// maxRouteParam letters, digits and ._:/-.
+func checkRoute(route string) string {
 	if len(route) > maxRouteParam {
-		return nil, "", "The route parameter of the check URL is longer than " + strconv.Itoa(maxRouteParam) + " characters."
+		return "is longer than " + strconv.Itoa(maxRouteParam) + " characters."
 	}
 	for _, r := range route {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:/-", r)) {
-			return nil, "", "The route parameter of the check URL may hold only letters, digits and . _ : / -."
+			return "may hold only letters, digits and . _ : / -."
 		}
 	}
-	return required, route, ""
+	return ""
 }
 
 // validScopeToken reports whether t is a scope-token: 1*NQCHAR, that is

@@ -400,6 +400,11 @@ func (s *Server) apiAuth() *api.Auth {
 	}
 }
 
+// usageReports is POST /edge/usage, for verifiers holding sapient:verify.
+func (s *Server) usageReports() http.Handler {
+	return s.apiAuth().Bearer(&edge.ReportHandler{Credentials: s.Cache, Usage: s.Usage, Logger: s.log, Now: s.cfg.Now}, scope.Verify)
+}
+
 // revocationFeed is GET /edge/revocations, for verifiers holding
 // sapient:verify.
 func (s *Server) revocationFeed() http.Handler {

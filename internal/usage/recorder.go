@@ -67,7 +67,13 @@ type routeKey struct {
 // outcome ("accepted" or a refusal's reason), for the credential (empty
 // when the call's credential was not identified).
 func (r *Recorder) RecordRoute(clientID, orgID, route, outcome string, t time.Time) {
-	if r.disabled.Load() {
+	r.RecordRouteN(clientID, orgID, route, outcome, 1, t)
+}
+
+// RecordRouteN counts n calls to route with their outcome, as RecordRoute
+// counts one.
+func (r *Recorder) RecordRouteN(clientID, orgID, route, outcome string, n int64, t time.Time) {
+	if r.disabled.Load() || n <= 0 {
 		return
 	}
 	k := routeKey{t.Unix() / 3600, clientID, orgID, route, outcome}
@@ -75,7 +81,7 @@ func (r *Recorder) RecordRoute(clientID, orgID, route, outcome string, t time.Ti
 	if r.routes == nil {
 		r.routes = map[routeKey]int64{}
 	}
-	r.routes[k]++
+	r.routes[k] += n
 	r.routesMu.Unlock()
 }
 
@@ -152,7 +158,12 @@ func (r *Recorder) SetEnabled(on bool) { r.disabled.Store(!on) }
 // authenticated calls also move the last use of the credential in t's hour
 // to t and ip.
 func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip string) {
-	if r.disabled.Load() {
+	r.RecordN(clientID, orgID, ev, 1, t, ip)
+}
+
+// RecordN counts n events of a credential at t, as Record counts one.
+func (r *Recorder) RecordN(clientID, orgID string, ev Event, n int64, t time.Time, ip string) {
+	if r.disabled.Load() || n <= 0 {
 		return
 	}
 	sh := &r.shards[maphash.String(r.seed, clientID)%shards]
@@ -161,13 +172,13 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 	b := sh.bucket(key, clientID, orgID)
 	switch ev {
 	case TokenIssued:
-		b.TokensIssued++
+		b.TokensIssued += n
 	case TokenRefused:
-		b.TokensRefused++
+		b.TokensRefused += n
 	case APICall:
-		b.APICalls++
+		b.APICalls += n
 	case APIRefused:
-		b.APIRefused++
+		b.APIRefused += n
 	}
 	if (ev == TokenIssued || ev == APICall) && t.After(b.LastUsedAt) {
 		b.LastUsedAt, b.LastUsedIP = t, ip
