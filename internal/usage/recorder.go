@@ -47,9 +47,13 @@ type Recorder struct {
 	out     []store.UsageBucket
 
 	// routes counts calls to the operator's API by hour, credential, route
-	// and outcome.
-	routesMu sync.Mutex
-	routes   map[routeKey]int64
+	// and outcome, in shards as buckets are.
+	routes [shards]routeShard
+}
+
+type routeShard struct {
+	mu     sync.Mutex
+	counts map[routeKey]int64
 }
 
 // Writer is where a Recorder writes what it gathered.
@@ -77,21 +81,28 @@ func (r *Recorder) RecordRouteN(clientID, orgID, route, outcome string, n int64,
 		return
 	}
 	k := routeKey{t.Unix() / 3600, clientID, orgID, route, outcome}
-	r.routesMu.Lock()
-	if r.routes == nil {
-		r.routes = map[routeKey]int64{}
+	sh := &r.routes[maphash.String(r.seed, clientID)%shards]
+	sh.mu.Lock()
+	if sh.counts == nil {
+		sh.counts = map[routeKey]int64{}
 	}
-	r.routes[k] += n
-	r.routesMu.Unlock()
+	sh.counts[k] += n
+	sh.mu.Unlock()
 }
 
 // flushRoutes writes the route counts gathered since the last flush; on
 // failure they are kept for the next.
 func (r *Recorder) flushRoutes(ctx context.Context) error {
-	r.routesMu.Lock()
-	taken := r.routes
-	r.routes = nil
-	r.routesMu.Unlock()
+	taken := map[routeKey]int64{}
+	for i := range r.routes {
+		sh := &r.routes[i]
+		sh.mu.Lock()
+		for k, n := range sh.counts {
+			taken[k] += n
+		}
+		sh.counts = nil
+		sh.mu.Unlock()
+	}
 	if len(taken) == 0 {
 		return nil
 	}
@@ -101,14 +112,9 @@ func (r *Recorder) flushRoutes(ctx context.Context) error {
 			Route: k.route, Outcome: k.outcome, Calls: n})
 	}
 	if err := r.Store.AddRouteUsage(ctx, rows); err != nil {
-		r.routesMu.Lock()
-		if r.routes == nil {
-			r.routes = map[routeKey]int64{}
-		}
 		for k, n := range taken {
-			r.routes[k] += n
+			r.RecordRouteN(k.clientID, k.orgID, k.route, k.outcome, n, time.Unix(k.hour*3600, 0))
 		}
-		r.routesMu.Unlock()
 		return err
 	}
 	return nil
