@@ -31,6 +31,7 @@ import (
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
 	"sapient.dev/sapient/internal/ratelimit"
+	"sapient.dev/sapient/internal/resource"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/token"
@@ -112,10 +113,12 @@ type Server struct {
 	// Limiter and APILimiter hold the per-credential rate limits of the
 	// token endpoint and of API calls: separate budgets, so that one never
 	// spends or resets the other.
-	Limiter     *ratelimit.Limiter
-	APILimiter  *ratelimit.Limiter
-	ClientIP    *clientip.Resolver
-	Denylist    *token.Denylist
+	Limiter    *ratelimit.Limiter
+	APILimiter *ratelimit.Limiter
+	ClientIP   *clientip.Resolver
+	Denylist   *token.Denylist
+	// Resources are the APIs tokens may be issued for (RFC 8707).
+	Resources   *resource.Set
 	Usage       *usage.Recorder
 	Verifier    *token.Verifier
 	Metrics     *metrics.Metrics
@@ -225,6 +228,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		APILimiter: ratelimit.New(),
 		ClientIP:   &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
 		Denylist:   token.NewDenylist(),
+		Resources:  &resource.Set{},
 		Usage:      usage.NewRecorder(cfg.Store),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -241,6 +245,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	if err := s.Denylist.Load(ctx, cfg.Store, cfg.Now()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.Resources.Load(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
