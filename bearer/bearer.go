@@ -56,6 +56,10 @@ type Config struct {
 	// to Sapient per request. Call Close to stop following.
 	FeedClientID     string
 	FeedClientSecret string
+	// ReportUsage, with the feed credential, reports the calls Require
+	// accepted and refused to Sapient (POST /edge/usage) about once a
+	// second, so that they count in API > Usage as proxied calls do.
+	ReportUsage bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -87,6 +91,10 @@ func (c *Claims) HasScope(s string) bool {
 // ErrInvalidToken wraps every reason a token is refused.
 var ErrInvalidToken = errors.New("bearer: invalid token")
 
+// ErrRevoked wraps the refusals of a token that the revocation feed said
+// was revoked, or whose credential was; it wraps ErrInvalidToken.
+var ErrRevoked = fmt.Errorf("%w: revoked", ErrInvalidToken)
+
 const leeway = 30 * time.Second
 
 // Bounds on what a Verifier reads from Sapient: every response body is
@@ -117,8 +125,10 @@ type Verifier struct {
 	// share one fetch.
 	fetches singleflight.Group
 
-	// feed follows the revocation feed, when configured.
-	feed *follower
+	// feed follows the revocation feed, and reports sends usage, when
+	// configured.
+	feed    *follower
+	reports *reporter
 
 	mu        sync.Mutex
 	keys      map[string]jose.JSONWebKey
@@ -157,6 +167,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.FeedClientID != "" {
 		if err := v.startFeed(ctx, meta.TokenEndpoint); err != nil {
 			return nil, err
+		}
+		if cfg.ReportUsage {
+			v.startReports()
 		}
 	}
 	return v, nil
@@ -275,6 +288,17 @@ func invalid(format string, args ...any) error {
 
 // Verify checks a raw access token and returns its claims.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	c, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// verify is Verify, but also returns the claims of a genuine token that
+// was refused because it or its credential was revoked, so that the
+// refusal can be reported for its credential.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) > 8192 {
 		return nil, invalid("too long")
 	}
@@ -311,7 +335,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	if v.feed != nil {
 		if err := v.feed.state.check(&c, h.KeyID); err != nil {
-			return nil, err
+			return &c, err
 		}
 	}
 	if v.cfg.IntrospectionClientID != "" {
@@ -366,26 +390,43 @@ func FromContext(ctx context.Context) *Claims {
 // Authorization header that holds every one of scopes; other requests are
 // answered as RFC 6750 §3 says.
 func (v *Verifier) Require(next http.Handler, scopes ...string) http.Handler {
+	return v.RequireRoute("", next, scopes...)
+}
+
+// RequireRoute is Require for the calls of one route of your API: with
+// Config.ReportUsage, each call is reported to Sapient under that name
+// (letters, digits and ._:/-), accepted or refused with its reason, and
+// shows in API > Usage by route.
+func (v *Verifier) RequireRoute(route string, next http.Handler, scopes ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+			v.report("", route, "no_token")
 			challenge(w, http.StatusUnauthorized, "invalid_token", "An access token is required.", "")
 			return
 		}
-		c, err := v.Verify(r.Context(), strings.TrimSpace(h[7:]))
-		if errors.Is(err, ErrInvalidToken) {
+		c, err := v.verify(r.Context(), strings.TrimSpace(h[7:]))
+		switch {
+		case errors.Is(err, ErrRevoked):
+			v.report(c.ClientID, route, "revoked")
 			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid.", "")
 			return
-		} else if err != nil {
+		case errors.Is(err, ErrInvalidToken):
+			v.report("", route, "invalid_token")
+			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid.", "")
+			return
+		case err != nil:
 			http.Error(w, "token check unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		for _, s := range scopes {
 			if !c.HasScope(s) {
+				v.report(c.ClientID, route, "insufficient_scope")
 				challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+s+".", strings.Join(scopes, " "))
 				return
 			}
 		}
+		v.report(c.ClientID, route, "accepted")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 	})
 }

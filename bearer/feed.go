@@ -100,10 +100,10 @@ func (s *revocations) check(c *Claims, kid string) error {
 	case s.keys[kid]:
 		return invalid("signing key retired")
 	case cred.revoked:
-		return invalid("credential revoked")
+		return fmt.Errorf("%w: credential revoked", ErrRevoked)
 	}
 	if _, ok := s.tokens[c.JTI]; ok {
-		return invalid("token revoked")
+		return fmt.Errorf("%w: token revoked", ErrRevoked)
 	}
 	if !knownCred && !knownOrg {
 		return nil
@@ -227,6 +227,10 @@ func (f *follower) read(ctx context.Context) error {
 // Close stops following the revocation feed. The Verifier keeps checking
 // tokens against what it last knew.
 func (v *Verifier) Close() error {
+	if v.reports != nil {
+		v.reports.stopOnce.Do(func() { close(v.reports.stop) })
+		<-v.reports.done
+	}
 	if v.feed != nil && v.feed.cancel != nil {
 		v.feed.cancel()
 		<-v.feed.done

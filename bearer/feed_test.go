@@ -2,6 +2,7 @@ package bearer_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/server/servertest"
+	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
@@ -107,3 +109,72 @@ func TestFeedNeedsTheScope(t *testing.T) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestReportUsage: calls that Require accepted and refused in a Go service
+// reach API > Usage by route, for their credentials, as proxied calls do.
+func TestReportUsage(t *testing.T) {
+	env := servertest.New(t, storetest.Backends()[0])
+	acme := env.Org(t, "Acme")
+	feedCred := env.Credential(t, acme.ID, "verifier", []string{scope.Verify})
+	caller := env.Credential(t, acme.ID, "caller", []string{scope.UsageRead})
+	v, err := bearer.New(t.Context(), bearer.Config{Issuer: env.URL, FeedClientID: feedCred.Credential.ClientID,
+		FeedClientSecret: feedCred.Secret, ReportUsage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(v.RequireRoute("shipments", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "usage:read"))
+	defer api.Close()
+	admin := httptest.NewServer(v.RequireRoute("admin", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "credentials:write"))
+	defer admin.Close()
+	tok := getToken(t, env, caller)
+	call := func(url, bearerToken string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if bearerToken != "" {
+			req.Header.Set("Authorization", "Bearer "+bearerToken)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		url, tok string
+		want     int
+	}{{api.URL, tok, 200}, {api.URL, tok, 200}, {api.URL, "", 401}, {admin.URL, tok, 403}} {
+		if got := call(c.url, c.tok); got != c.want {
+			t.Fatalf("%s: %d, want %d", c.url, got, c.want)
+		}
+	}
+	v.Close() // sends the last batch
+	if err := env.Server.Usage.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := env.Store.ListRouteUsage(t.Context(), store.UsageFilter{From: time.Now().Add(-2 * time.Hour), To: time.Now().Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[[3]string]int64{}
+	for _, r := range rows {
+		got[[3]string{r.ClientID, r.Route, r.Outcome}] += r.Calls
+	}
+	want := map[[3]string]int64{
+		{caller.Credential.ClientID, "shipments", "accepted"}:       2,
+		{"", "shipments", "no_token"}:                               1,
+		{caller.Credential.ClientID, "admin", "insufficient_scope"}: 1,
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%v: %d calls, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+	buckets, _ := env.Store.ListUsage(t.Context(), store.UsageFilter{ClientID: caller.Credential.ClientID})
+	var calls, refused int64
+	for _, b := range buckets {
+		calls, refused = calls+b.APICalls, refused+b.APIRefused
+	}
+	if calls != 2 || refused != 1 {
+		t.Errorf("the caller's API calls: %d and %d refused, want 2 and 1", calls, refused)
+	}
+}

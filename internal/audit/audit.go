@@ -31,6 +31,7 @@ const (
 	ScopeCreated        = "scope.created"
 	KeyRotated          = "signing_key.rotated"
 	KeyRetired          = "signing_key.retired"
+	ResourceRegistered  = "resource.registered"
 	IntrospectRefused   = "introspection.refused"
 )
 

@@ -27,8 +27,11 @@ import (
 
 // Scenario names, in the order they run.
 const (
-	Token       = "token"
-	Me          = "me"
+	Token = "token"
+	Me    = "me"
+	// Check is GET /edge/check, as nginx's auth_request asks it, with a
+	// token the server has seen: what protecting your own API costs.
+	Check       = "check"
 	MeCold      = "me-cold"
 	Floor       = "floor"
 	FloorSign   = "floor-sign"
@@ -46,7 +49,7 @@ const (
 )
 
 // Scenarios lists every scenario in the order they run.
-var Scenarios = []string{Token, Me, MeCold, Floor, FloorSign, FloorVerify, TokenUnrecorded, MeUnrecorded, TokenThousand}
+var Scenarios = []string{Token, Me, Check, MeCold, Floor, FloorSign, FloorVerify, TokenUnrecorded, MeUnrecorded, TokenThousand}
 
 // thousand is the number of credentials token-1k spreads over.
 const thousand = 1000
@@ -189,14 +192,15 @@ type Ratio struct {
 	Met    bool    `json:"met"`
 }
 
-// ratioTargets are the throughput targets of issue 6, against the floor
-// measured in the same run.
+// ratioTargets are the throughput targets, against the floor measured in
+// the same run.
 var ratioTargets = []struct {
 	scenario, floor string
 	target          float64
 }{
-	{Token, FloorSign, 0.7},
+	{Token, FloorSign, 0.75},
 	{Me, Floor, 0.8},
+	{Check, Floor, 0.8},
 	{MeCold, FloorVerify, 0.8},
 	// Usage recording on against off (issue 4): at least 95%.
 	{Token, TokenUnrecorded, 0.95},

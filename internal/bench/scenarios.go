@@ -45,6 +45,17 @@ func (e *env) prepare(ctx context.Context, name string) (*prepared, error) {
 		return e.prepareToken(name, e.addr, min(thousand, e.cfg.Credentials), func() {}), nil
 	case Me:
 		return e.prepareBearer(name, e.addr, func() {})
+	case Check:
+		toks, err := e.workerTokens()
+		if err != nil {
+			return nil, err
+		}
+		reqs := make([][]byte, len(toks))
+		for i, tok := range toks {
+			reqs[i] = []byte("GET /edge/check?route=bench HTTP/1.1\r\nHost: " + e.addr + "\r\nAuthorization: Bearer " + tok +
+				"\r\nX-Original-Method: GET\r\nX-Original-URI: /shipments/1\r\n\r\n")
+		}
+		return e.newPrepared(name, e.addr, func(w *worker) []byte { return reqs[w.id] }, func() {}), nil
 	case TokenUnrecorded:
 		return e.unrecorded(e.prepareToken(name, e.addr, e.cfg.Credentials, func() {})), nil
 	case MeUnrecorded:

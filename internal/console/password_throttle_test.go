@@ -137,23 +137,24 @@ func TestPasswordChangeWaitsForHashing(t *testing.T) {
 }
 
 // blockedIn reports whether a goroutine is parked in a select or a channel
-// operation directly in the function fn (a suffix of its qualified name),
-// not in something it called.
+// operation waiting for a turn of the password-check queue
+// (user.(*LoginQueue).Enter), called from the function fn (a suffix of its
+// qualified name).
 func blockedIn(fn string) bool {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		lines := strings.Split(g, "\n")
-		if len(lines) < 2 || !(strings.Contains(lines[0], "[select") || strings.Contains(lines[0], "[chan send")) {
+		if len(lines) < 2 || !(strings.Contains(lines[0], "[select") || strings.Contains(lines[0], "[chan ")) {
 			continue
 		}
 		// Skip the runtime's frames (two lines each: function, file) to
-		// the first of the program's.
+		// the first of the program's: the queue's Enter, called by fn.
 		i := 1
 		for i < len(lines) && strings.HasPrefix(lines[i], "runtime.") {
 			i += 2
 		}
-		if i < len(lines) && strings.Contains(lines[i], fn+"(") {
+		if i+2 < len(lines) && strings.Contains(lines[i], "user.(*LoginQueue).Enter(") && strings.Contains(lines[i+2], fn+"(") {
 			return true
 		}
 	}

@@ -12,7 +12,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
@@ -67,12 +71,17 @@ type Check struct {
 	DefaultRateLimit int
 	// RateLimited is told when a credential is refused for its rate.
 	RateLimited func(e *credential.Entry, where string)
+
+	queries    sync.Map // raw query → *parsedQuery
+	queryCount atomic.Int64
+	validOnce  sync.Once
+	valid      prometheus.Counter
 }
 
 // ServeHTTP answers one check.
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	required, route, msg := parseQuery(r.URL.RawQuery)
+	required, route, msg := c.query(r.URL.RawQuery)
 	if msg != "" {
 		// The proxy's configuration is wrong, not the caller: say so, and
 		// count nothing.
@@ -143,13 +152,38 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ipText)
 	c.Usage.RecordRoute(e.ClientID, e.OrgID, route, usage.Accepted, now)
-	c.Metrics.TokenChecks.WithLabelValues("valid").Inc()
+	c.validOnce.Do(func() { c.valid = c.Metrics.TokenChecks.WithLabelValues("valid") })
+	c.valid.Inc()
 	h := w.Header()
 	h.Set(HeaderClientID, e.ClientID)
 	h.Set(HeaderOrgID, e.OrgID)
 	h.Set(HeaderCredentialName, headerValue(e.Name))
 	h.Set(HeaderScope, v.Scope)
 	w.WriteHeader(http.StatusOK)
+}
+
+// parsedQuery is a check URL's query, parsed.
+type parsedQuery struct {
+	required     []string
+	route, error string
+}
+
+// maxQueries bounds the parsed queries kept: a proxy sends the few its
+// configuration names, over and over.
+const maxQueries = 1024
+
+// query parses the check's query string once for all the calls that
+// carry it.
+func (c *Check) query(raw string) (required []string, route, msg string) {
+	if v, ok := c.queries.Load(raw); ok {
+		q := v.(*parsedQuery)
+		return q.required, q.route, q.error
+	}
+	required, route, msg = parseQuery(raw)
+	if c.queryCount.Add(1) <= maxQueries {
+		c.queries.Store(raw, &parsedQuery{required, route, msg})
+	}
+	return required, route, msg
 }
 
 // parseQuery reads the check's own parameters: scope (each scope-token of
@@ -180,15 +214,24 @@ func parseQuery(raw string) (required []string, route, msg string) {
 		}
 	}
 	route = q.Get("route")
+	if msg := checkRoute(route); msg != "" {
+		return nil, "", "The route parameter of the check URL " + msg
+	}
+	return required, route, ""
+}
+
+// checkRoute says what is wrong with a route name, if anything: at most
+// maxRouteParam letters, digits and ._:/-.
+func checkRoute(route string) string {
 	if len(route) > maxRouteParam {
-		return nil, "", "The route parameter of the check URL is longer than " + strconv.Itoa(maxRouteParam) + " characters."
+		return "is longer than " + strconv.Itoa(maxRouteParam) + " characters."
 	}
 	for _, r := range route {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:/-", r)) {
-			return nil, "", "The route parameter of the check URL may hold only letters, digits and . _ : / -."
+			return "may hold only letters, digits and . _ : / -."
 		}
 	}
-	return required, route, ""
+	return ""
 }
 
 // validScopeToken reports whether t is a scope-token: 1*NQCHAR, that is

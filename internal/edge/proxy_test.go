@@ -123,12 +123,18 @@ func TestRealProxies(t *testing.T) {
 			})
 			t.Run("no token", func(t *testing.T) {
 				resp, _ := call(t, http.DefaultClient, "/orders/1", nil)
+				if n := len(resp.Header.Values("WWW-Authenticate")); n != 1 {
+					t.Errorf("%d WWW-Authenticate headers, want 1", n)
+				}
 				if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("status %d, WWW-Authenticate %q; want 401 and a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 				}
 			})
 			t.Run("missing scope", func(t *testing.T) {
 				resp, _ := call(t, client(reader), "/shipments/1", nil)
+				if n := len(resp.Header.Values("WWW-Authenticate")); n != 1 {
+					t.Errorf("%d WWW-Authenticate headers, want 1", n)
+				}
 				if c := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 403 || !strings.Contains(c, `error="insufficient_scope"`) {
 					t.Errorf("status %d, WWW-Authenticate %q; want 403 insufficient_scope", resp.StatusCode, c)
 				}

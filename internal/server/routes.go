@@ -29,6 +29,7 @@ func (s *Server) routes() error {
 	// method, as nginx's auth_request asks with the caller's.
 	mux.Handle("/edge/check", s.edgeCheck())
 	mux.Handle("GET /edge/revocations", s.revocationFeed())
+	mux.Handle("POST /edge/usage", s.usageReports())
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -31,6 +31,7 @@ import (
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
 	"sapient.dev/sapient/internal/ratelimit"
+	"sapient.dev/sapient/internal/resource"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/token"
@@ -123,10 +124,12 @@ type Server struct {
 	// token endpoint and of API calls: separate budgets, so that one never
 	// spends or resets the other.
 	// With Config.RedisURL they are shared by every instance.
-	Limiter     ratelimit.Allower
-	APILimiter  ratelimit.Allower
-	ClientIP    *clientip.Resolver
-	Denylist    *token.Denylist
+	Limiter    ratelimit.Allower
+	APILimiter ratelimit.Allower
+	ClientIP   *clientip.Resolver
+	Denylist   *token.Denylist
+	// Resources are the APIs tokens may be issued for (RFC 8707).
+	Resources   *resource.Set
 	Usage       *usage.Recorder
 	Verifier    *token.Verifier
 	Metrics     *metrics.Metrics
@@ -238,6 +241,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		APILimiter: ratelimit.New(),
 		ClientIP:   &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
 		Denylist:   token.NewDenylist(),
+		Resources:  &resource.Set{},
 		Usage:      usage.NewRecorder(cfg.Store),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -254,6 +258,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	if err := s.Denylist.Load(ctx, cfg.Store, cfg.Now()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.Resources.Load(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
@@ -416,6 +423,11 @@ func (s *Server) apiAuth() *api.Auth {
 		Verifier: s.Verifier, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
 		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
+}
+
+// usageReports is POST /edge/usage, for verifiers holding sapient:verify.
+func (s *Server) usageReports() http.Handler {
+	return s.apiAuth().Bearer(&edge.ReportHandler{Credentials: s.Cache, Usage: s.Usage, Logger: s.log, Now: s.cfg.Now}, scope.Verify)
 }
 
 // revocationFeed is GET /edge/revocations, for verifiers holding

@@ -77,6 +77,8 @@ func (s *Server) apply(ctx context.Context, c store.Change) error {
 		s.Denylist.Add(t.JTI, t.ExpiresAt)
 	case store.ChangeKey:
 		return s.Keys.Reload(ctx)
+	case store.ChangeResource:
+		return s.Resources.Load(ctx, s.cfg.Store)
 	}
 	return nil
 }

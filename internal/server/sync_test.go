@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -310,6 +312,47 @@ func TestRevocationSeenWhileWritesWait(t *testing.T) {
 			}
 			if code, _ := token(t, srv, cred); code != 401 {
 				t.Errorf("token after revocation: %d, want 401", code)
+			}
+		})
+	}
+}
+
+// TestNewCredentialJudgedWhole: a credential created by another process
+// with a scope its organisation was granted a moment before is judged
+// against an organisation at least as new as itself, when an instance that
+// has not applied either change yet is asked for a token at once: it reads
+// the organisation again with the credential it had not seen.
+func TestNewCredentialJudgedWhole(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			env := servertest.New(t, b, servertest.WithSyncInterval(time.Hour)) // applies nothing by itself
+			acme := env.Org(t, "Acme")
+			warm := env.Credential(t, acme.ID, "warm", nil)
+			if code, _ := token(t, env.Server, warm); code != 200 { // the organisation is in memory now
+				t.Fatalf("token: %d", code)
+			}
+			cliStore := storetest.Open(t, env.DatabaseURL)
+			cli := &credential.Service{Store: cliStore, Now: time.Now, Rand: rand.Reader}
+			for i := range 100 {
+				name := fmt.Sprintf("shipments%d:read", i)
+				if _, err := scope.Create(t.Context(), cliStore, access.CLI, name, "", time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := org.Grant(t.Context(), cliStore, access.CLI, acme.ID, []string{name}, time.Now); err != nil {
+					t.Fatal(err)
+				}
+				c, err := cli.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: acme.ID, Name: fmt.Sprintf("c%d", i), Scopes: []string{name}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := servertest.TokenRequest(c)
+				body := url.Values{"grant_type": {"client_credentials"}, "scope": {name}}.Encode()
+				r.Body, r.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+				w := httptest.NewRecorder()
+				env.Server.Handler().ServeHTTP(w, r)
+				if w.Code != 200 {
+					t.Fatalf("attempt %d: token with the new scope: %d %s", i, w.Code, w.Body)
+				}
 			}
 		})
 	}

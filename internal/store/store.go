@@ -375,6 +375,7 @@ type Store interface {
 	Usage
 	Audit
 	Changes
+	Resources
 	// InTx runs fn with a Store whose calls form one transaction: all of
 	// them commit when fn returns nil, none otherwise. An audit event
 	// appended inside exists exactly when the change it records does.
@@ -394,6 +395,7 @@ const (
 	ChangeOrg        ChangeKind = "org"
 	ChangeToken      ChangeKind = "token"
 	ChangeKey        ChangeKind = "key"
+	ChangeResource   ChangeKind = "resource"
 )
 
 // Change is one entry of the change log: something that instances keep in
@@ -403,6 +405,20 @@ type Change struct {
 	Seq  int64
 	Kind ChangeKind
 	Ref  string
+}
+
+// Resource is one of the operator's APIs that tokens may be issued for
+// (RFC 8707): a token request naming its URI as resource gets it as aud.
+type Resource struct {
+	URI         string
+	Description string
+	CreatedAt   time.Time
+}
+
+// Resources stores the registered resources.
+type Resources interface {
+	CreateResource(ctx context.Context, r Resource) error
+	ListResources(ctx context.Context) ([]Resource, error)
 }
 
 // Changes is the ordered log of changes that instances, the CLI and

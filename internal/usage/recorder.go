@@ -47,9 +47,13 @@ type Recorder struct {
 	out     []store.UsageBucket
 
 	// routes counts calls to the operator's API by hour, credential, route
-	// and outcome.
-	routesMu sync.Mutex
-	routes   map[routeKey]int64
+	// and outcome, in shards as buckets are.
+	routes [shards]routeShard
+}
+
+type routeShard struct {
+	mu     sync.Mutex
+	counts map[routeKey]int64
 }
 
 // Writer is where a Recorder writes what it gathered.
@@ -67,25 +71,38 @@ type routeKey struct {
 // outcome ("accepted" or a refusal's reason), for the credential (empty
 // when the call's credential was not identified).
 func (r *Recorder) RecordRoute(clientID, orgID, route, outcome string, t time.Time) {
-	if r.disabled.Load() {
+	r.RecordRouteN(clientID, orgID, route, outcome, 1, t)
+}
+
+// RecordRouteN counts n calls to route with their outcome, as RecordRoute
+// counts one.
+func (r *Recorder) RecordRouteN(clientID, orgID, route, outcome string, n int64, t time.Time) {
+	if r.disabled.Load() || n <= 0 {
 		return
 	}
 	k := routeKey{t.Unix() / 3600, clientID, orgID, route, outcome}
-	r.routesMu.Lock()
-	if r.routes == nil {
-		r.routes = map[routeKey]int64{}
+	sh := &r.routes[maphash.String(r.seed, clientID)%shards]
+	sh.mu.Lock()
+	if sh.counts == nil {
+		sh.counts = map[routeKey]int64{}
 	}
-	r.routes[k]++
-	r.routesMu.Unlock()
+	sh.counts[k] += n
+	sh.mu.Unlock()
 }
 
 // flushRoutes writes the route counts gathered since the last flush; on
 // failure they are kept for the next.
 func (r *Recorder) flushRoutes(ctx context.Context) error {
-	r.routesMu.Lock()
-	taken := r.routes
-	r.routes = nil
-	r.routesMu.Unlock()
+	taken := map[routeKey]int64{}
+	for i := range r.routes {
+		sh := &r.routes[i]
+		sh.mu.Lock()
+		for k, n := range sh.counts {
+			taken[k] += n
+		}
+		sh.counts = nil
+		sh.mu.Unlock()
+	}
 	if len(taken) == 0 {
 		return nil
 	}
@@ -95,14 +112,9 @@ func (r *Recorder) flushRoutes(ctx context.Context) error {
 			Route: k.route, Outcome: k.outcome, Calls: n})
 	}
 	if err := r.Store.AddRouteUsage(ctx, rows); err != nil {
-		r.routesMu.Lock()
-		if r.routes == nil {
-			r.routes = map[routeKey]int64{}
-		}
 		for k, n := range taken {
-			r.routes[k] += n
+			r.RecordRouteN(k.clientID, k.orgID, k.route, k.outcome, n, time.Unix(k.hour*3600, 0))
 		}
-		r.routesMu.Unlock()
 		return err
 	}
 	return nil
@@ -152,7 +164,12 @@ func (r *Recorder) SetEnabled(on bool) { r.disabled.Store(!on) }
 // authenticated calls also move the last use of the credential in t's hour
 // to t and ip.
 func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip string) {
-	if r.disabled.Load() {
+	r.RecordN(clientID, orgID, ev, 1, t, ip)
+}
+
+// RecordN counts n events of a credential at t, as Record counts one.
+func (r *Recorder) RecordN(clientID, orgID string, ev Event, n int64, t time.Time, ip string) {
+	if r.disabled.Load() || n <= 0 {
 		return
 	}
 	sh := &r.shards[maphash.String(r.seed, clientID)%shards]
@@ -161,13 +178,13 @@ func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip stri
 	b := sh.bucket(key, clientID, orgID)
 	switch ev {
 	case TokenIssued:
-		b.TokensIssued++
+		b.TokensIssued += n
 	case TokenRefused:
-		b.TokensRefused++
+		b.TokensRefused += n
 	case APICall:
-		b.APICalls++
+		b.APICalls += n
 	case APIRefused:
-		b.APIRefused++
+		b.APIRefused += n
 	}
 	if (ev == TokenIssued || ev == APICall) && t.After(b.LastUsedAt) {
 		b.LastUsedAt, b.LastUsedIP = t, ip

@@ -42,6 +42,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChangeLog", testChangeLog},
 		{"ChangeLogConcurrent", testChangeLogConcurrent},
 		{"RetireSigningKey", testRetireSigningKey},
+		{"Resources", testResources},
 		{"Usage", testUsage},
 		{"Audit", testAudit},
 		{"Transactions", testTransactions},
