@@ -213,6 +213,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.Denylist.Sync(ctx, cfg.Store, time.Time{}, cfg.Now()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.Cache.Orgs = s.Orgs // a credential first read here is judged against its organisation as new
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
 	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand}
 	s.Verifier = &token.Verifier{
@@ -308,10 +309,9 @@ func (s *Server) syncLoop() {
 			return
 		case <-syncT.C:
 			now := s.cfg.Now()
-			err1 := s.Cache.Sync(ctx, since)
+			err1 := s.pollChanges(ctx, since)
 			err2 := s.Denylist.Sync(ctx, s.cfg.Store, since, now)
-			err3 := s.Orgs.Sync(ctx, since)
-			if err := errors.Join(err1, err2, err3); err != nil {
+			if err := errors.Join(err1, err2); err != nil {
 				s.log.Warn("sync with database failed", "err", err)
 				continue
 			}
@@ -322,6 +322,21 @@ func (s *Server) syncLoop() {
 			s.APILimiter.Prune(idle)
 		}
 	}
+}
+
+// pollChanges puts the credentials and organisations changed since the
+// given time into the caches, which keep of each the version with the
+// higher Version.
+func (s *Server) pollChanges(ctx context.Context, since time.Time) error {
+	creds, err1 := s.cfg.Store.CredentialsUpdatedSince(ctx, since)
+	for _, c := range creds {
+		s.Cache.Put(c)
+	}
+	orgs, err2 := s.cfg.Store.OrgsUpdatedSince(ctx, since)
+	for _, o := range orgs {
+		s.Orgs.Put(o)
+	}
+	return errors.Join(err1, err2)
 }
 
 // writeLoop writes usage (every FlushInterval) and does the upkeep of every
