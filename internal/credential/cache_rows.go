@@ -7,16 +7,25 @@ import (
 )
 
 // rows holds the Cache's credentials by client ID. Nearly every credential
-// is a row in compact: a map keyed by the 16 bytes of a client ID in
-// Sapient's form, whose rows hold no pointers (strings are offsets into
-// names, or numbers given by the interners), so that the garbage
-// collector never scans it, at a million credentials as at a thousand.
-// The few that a row cannot hold (see fits) are kept whole.
+// is a row: index maps the 16 bytes of a client ID in Sapient's form to
+// the number of its row in slab. Neither holds a pointer (a row's strings
+// are offsets into names, or numbers given by the interners), so the
+// garbage collector never scans them, at a million credentials as at a
+// thousand. The few credentials a row cannot hold (see fits) are kept
+// whole.
+//
+// The rows are apart from the map because a Go map's slots are most of
+// its memory: with the row in the slot (88 bytes), a million credentials
+// took 213 MB, against 24 to 48 MB of 20-byte slots beside 72 MB of rows
+// (see docs/BENCHMARKS.md, "One credential map").
 //
 // rows is not safe for concurrent use; Cache guards it.
 type rows struct {
-	compact map[[clientIDBytes]byte]row
-	whole   map[string]*Entry
+	index map[[clientIDBytes]byte]uint32
+	slab  [][]row  // in chunks of slabChunk rows, never moved
+	used  uint32   // rows handed out
+	free  []uint32 // rows given back, by a credential now kept whole
+	whole map[string]*Entry
 
 	names  names
 	orgs   interner
@@ -34,12 +43,14 @@ type row struct {
 	nameLen          uint16
 }
 
+const slabChunk = 8192 // rows allocated at once: 576 KiB
+
 // maxRowName is the longest name a row holds, in bytes: four times
 // MaxNameLen and more, so that only a name made by hand is longer.
 const maxRowName = 1 << 10
 
 func newRows() rows {
-	return rows{compact: map[[clientIDBytes]byte]row{}, whole: map[string]*Entry{}}
+	return rows{index: map[[clientIDBytes]byte]uint32{}, whole: map[string]*Entry{}}
 }
 
 // fits reports whether a row holds e: a client ID in Sapient's form is
@@ -49,14 +60,24 @@ func fits(e *Entry) bool {
 	return e.PreviousHash == (Hash{}) && e.PreviousUntil.IsZero() && len(e.Allowed) == 0 && len(e.Name) <= maxRowName
 }
 
-func (t *rows) len() int { return len(t.compact) + len(t.whole) }
+func (t *rows) len() int { return len(t.index) + len(t.whole) }
+
+func (t *rows) row(i uint32) *row { return &t.slab[i/slabChunk][i%slabChunk] }
+
+// find returns the row of clientID, if it has one.
+func (t *rows) find(clientID string) (*row, bool) {
+	if k, ok := clientIDKey(clientID); ok {
+		if i, ok := t.index[k]; ok {
+			return t.row(i), true
+		}
+	}
+	return nil, false
+}
 
 // get returns the entry of clientID.
 func (t *rows) get(clientID string) (*Entry, bool) {
-	if k, ok := clientIDKey(clientID); ok {
-		if r, ok := t.compact[k]; ok {
-			return t.entry(clientID, &r), true
-		}
+	if r, ok := t.find(clientID); ok {
+		return t.entry(clientID, r), true
 	}
 	e, ok := t.whole[clientID]
 	return e, ok
@@ -64,10 +85,8 @@ func (t *rows) get(clientID string) (*Entry, bool) {
 
 // version returns the Version of the credential held for clientID.
 func (t *rows) version(clientID string) (int64, bool) {
-	if k, ok := clientIDKey(clientID); ok {
-		if r, ok := t.compact[k]; ok {
-			return r.version, true
-		}
+	if r, ok := t.find(clientID); ok {
+		return r.version, true
 	}
 	e, ok := t.whole[clientID]
 	if !ok {
@@ -79,27 +98,44 @@ func (t *rows) version(clientID string) (int64, bool) {
 // put holds e in place of whatever was held for its client ID.
 func (t *rows) put(e *Entry) {
 	k, canonical := clientIDKey(e.ClientID)
+	i, had := t.index[k]
 	if !canonical || !fits(e) {
-		if canonical {
-			delete(t.compact, k)
+		if had {
+			delete(t.index, k)
+			t.free = append(t.free, i)
 		}
 		t.whole[e.ClientID] = e
 		return
 	}
 	delete(t.whole, e.ClientID)
-	r := row{
-		hash: e.Hash, version: e.Version, revoked: micros(e.RevokedAt), expires: micros(e.ExpiresAt),
-		org: t.orgs.intern(e.OrgID), scopes: t.scopes.intern(e.Scope),
+	if !had {
+		i = t.alloc()
+		t.index[k] = i
 	}
-	if int(r.scopes) == len(t.sets) {
-		t.sets = append(t.sets, slices.Clone(e.Scopes))
-	}
-	if old, ok := t.compact[k]; ok && string(t.names.get(old.name, old.nameLen)) == e.Name {
-		r.name, r.nameLen = old.name, old.nameLen // most changes keep the name
-	} else {
+	r := t.row(i)
+	if !had || string(t.names.get(r.name, r.nameLen)) != e.Name { // most changes keep the name
 		r.name, r.nameLen = t.names.add(e.Name), uint16(len(e.Name))
 	}
-	t.compact[k] = r
+	r.hash, r.version = e.Hash, e.Version
+	r.revoked, r.expires = micros(e.RevokedAt), micros(e.ExpiresAt)
+	r.org = t.orgs.intern(e.OrgID)
+	if r.scopes = t.scopes.intern(e.Scope); int(r.scopes) == len(t.sets) {
+		t.sets = append(t.sets, slices.Clone(e.Scopes))
+	}
+}
+
+// alloc returns the number of a row not in use.
+func (t *rows) alloc() uint32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i
+	}
+	if int(t.used/slabChunk) == len(t.slab) {
+		t.slab = append(t.slab, make([]row, slabChunk))
+	}
+	t.used++
+	return t.used - 1
 }
 
 // entry rebuilds the Entry of clientID from its row.

@@ -48,9 +48,9 @@ func TestClientIDKey(t *testing.T) {
 	}
 }
 
-// TestRowsHoldNoPointers: the map that holds nearly every credential has
-// keys and values without pointers, so that the garbage collector never
-// scans it.
+// TestRowsHoldNoPointers: the map and the rows that hold nearly every
+// credential have no pointers, so that the garbage collector never scans
+// them.
 func TestRowsHoldNoPointers(t *testing.T) {
 	var hasPointers func(reflect.Type) bool
 	hasPointers = func(t reflect.Type) bool {
@@ -70,9 +70,12 @@ func TestRowsHoldNoPointers(t *testing.T) {
 		}
 		return true
 	}
-	m := reflect.TypeOf(rows{}.compact)
+	m := reflect.TypeOf(rows{}.index)
 	if hasPointers(m.Key()) || hasPointers(m.Elem()) {
 		t.Fatalf("%v holds pointers", m)
+	}
+	if r := reflect.TypeOf(row{}); hasPointers(r) {
+		t.Fatalf("%v holds pointers", r)
 	}
 }
 
