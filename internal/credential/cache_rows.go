@@ -97,8 +97,14 @@ func (t *rows) version(clientID string) (int64, bool) {
 
 // put holds e in place of whatever was held for its client ID.
 func (t *rows) put(e *Entry) {
+	var (
+		i   uint32
+		had bool
+	)
 	k, canonical := clientIDKey(e.ClientID)
-	i, had := t.index[k]
+	if canonical {
+		i, had = t.index[k]
+	}
 	if !canonical || !fits(e) {
 		if had {
 			delete(t.index, k)
