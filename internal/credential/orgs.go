@@ -79,8 +79,8 @@ func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
 	return c.Refresh(ctx, id)
 }
 
-// Refresh reads the organisation from the store and keeps it, unless a
-// newer state arrived meanwhile, and returns the state kept.
+// Refresh reads the organisation from the store and keeps it, unless the
+// cache holds a state at least as new, and returns the state kept.
 func (c *OrgCache) Refresh(ctx context.Context, id string) (*OrgState, error) {
 	so, err := c.store.GetOrg(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
