@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,23 +17,14 @@ import (
 	"sapient.dev/sapient/internal/store"
 )
 
-// countingStore counts the reads the cache makes of single credentials.
-// Its ScanCredentials reads every row first, then runs duringScan (as if
-// other changes committed while the scan ran), then hands the rows over;
-// CredentialsUpdatedSince does the same with duringPoll.
+// countingStore counts the reads the cache makes of single credentials,
+// Its ScanCredentials
+// reads every row first, then runs duringScan (as if other changes
+// committed while the scan ran), then hands the rows over.
 type countingStore struct {
 	store.Credentials
 	gets       atomic.Int64
 	duringScan func()
-	duringPoll func() // as duringScan, for CredentialsUpdatedSince
-}
-
-func (s *countingStore) CredentialsUpdatedSince(ctx context.Context, since time.Time) ([]store.Credential, error) {
-	changed, err := s.Credentials.CredentialsUpdatedSince(ctx, since)
-	if s.duringPoll != nil {
-		s.duringPoll()
-	}
-	return changed, err
 }
 
 func (s *countingStore) ScanCredentials(ctx context.Context, fn func(store.Credential) error) error {
@@ -56,12 +48,12 @@ func (s *countingStore) ScanCredentials(ctx context.Context, fn func(store.Crede
 
 func (s *countingStore) GetCredential(ctx context.Context, clientID string) (store.Credential, error) {
 	s.gets.Add(1)
-	return s.Credentials.GetCredential(ctx, clientID)
+	c, err := s.Credentials.GetCredential(ctx, clientID)
+	return c, err
 }
 
-// cacheFixture is a fixture with a cache over a counting store, fed at
-// once by the fixture's service (as on the instance that makes changes),
-// and a second service with no cache (as the CLI or another instance).
+// cacheFixture is a fixture with a cache over a counting store, and a
+// second service with no cache (as the CLI or another instance).
 type cacheFixture struct {
 	*fixture
 	counting *countingStore
@@ -77,6 +69,12 @@ func forEachCacheBackend(t *testing.T, fn func(t *testing.T, f *cacheFixture)) {
 		cf.other = &credential.Service{Store: f.store, Now: f.clock.Now, Rand: rand.Reader}
 		fn(t, cf)
 	})
+}
+
+// putChanges makes the fixture's service tell the cache of every change
+// it makes, as server.New wires it.
+func (f *cacheFixture) putChanges() {
+	f.svc.Changed = func(c store.Credential) { f.cache.Put(c) }
 }
 
 func (f *cacheFixture) lookup(t *testing.T, clientID string) *credential.Entry {
@@ -95,7 +93,7 @@ func (f *cacheFixture) wantGets(t *testing.T, want int64) {
 	}
 }
 
-func TestCacheLookupLoadsOnce(t *testing.T) {
+func TestCacheLookupReadsOnce(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
 		// Made without the cache, as by the CLI.
 		c, err := f.other.Create(t.Context(), access.CLI, credential.CreateRequest{
@@ -123,8 +121,8 @@ func TestCacheLookupLoadsOnce(t *testing.T) {
 			t.Fatal("new credential is not active")
 		}
 		for range 10 {
-			if again := f.lookup(t, id); again != e {
-				t.Fatal("Lookup returned a different entry")
+			if again := f.lookup(t, id); !reflect.DeepEqual(again, e) {
+				t.Fatalf("Lookup answered %+v, then %+v", e, again)
 			}
 		}
 		var wg sync.WaitGroup
@@ -171,9 +169,8 @@ func TestCacheUnknown(t *testing.T) {
 	})
 }
 
-// createPredicted creates a credential through the uncached service with a
-// client ID known beforehand, so that a test can look it up before it
-// exists.
+// createPredicted creates a credential through svc with a client ID known
+// beforehand, so that a test can look it up before it exists.
 func (f *cacheFixture) createPredicted(t *testing.T, svc *credential.Service, name string) (id string, create func() store.Credential) {
 	t.Helper()
 	seed := make([]byte, 16+32)
@@ -199,21 +196,22 @@ func (f *cacheFixture) createPredicted(t *testing.T, svc *credential.Service, na
 }
 
 // TestCacheSeesCredentialCreatedElsewhere: a client ID looked up before it
-// existed is found once another instance created it: at the next Sync, or
-// on its own once the remembered miss has expired.
+// existed is found once another instance created it: at once when the
+// change reaches the cache (Put, as the change log's reader does), or on
+// its own once the remembered miss has expired.
 func TestCacheSeesCredentialCreatedElsewhere(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
 		ctx := t.Context()
 		now := f.clock.Now()
-		bySync, createBySync := f.createPredicted(t, f.other, "by sync")
+		byPut, createByPut := f.createPredicted(t, f.other, "by put")
 		byExpiry, createByExpiry := f.createPredicted(t, f.other, "by expiry")
-		for _, id := range []string{bySync, byExpiry} {
+		for _, id := range []string{byPut, byExpiry} {
 			if _, err := f.cache.Lookup(ctx, id, now); !errors.Is(err, credential.ErrNotFound) {
 				t.Fatalf("Lookup before create = %v, want ErrNotFound", err)
 			}
 		}
 		f.wantGets(t, 2)
-		createBySync()
+		put := createByPut()
 		createByExpiry()
 		// Still remembered as missing: no read, still not found.
 		if _, err := f.cache.Lookup(ctx, byExpiry, now.Add(500*time.Millisecond)); !errors.Is(err, credential.ErrNotFound) {
@@ -221,19 +219,16 @@ func TestCacheSeesCredentialCreatedElsewhere(t *testing.T) {
 		}
 		f.wantGets(t, 2)
 
-		// Without a Sync, the miss expires after a second and the next
-		// Lookup reads the database.
+		// Untold, the cache reads the database once the miss expires.
 		if e, err := f.cache.Lookup(ctx, byExpiry, now.Add(1500*time.Millisecond)); err != nil || e.ClientID != byExpiry {
 			t.Fatalf("Lookup after the miss expired = %v, %v", e, err)
 		}
 		f.wantGets(t, 3)
 
-		// Sync brings in a credential remembered as missing, with no read.
-		if err := f.cache.Sync(ctx, now.Add(-time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if e, err := f.cache.Lookup(ctx, bySync, now.Add(500*time.Millisecond)); err != nil || e.ClientID != bySync {
-			t.Fatalf("Lookup after Sync = %v, %v", e, err)
+		// Told, it knows at once, with no read.
+		f.cache.Put(put)
+		if e, err := f.cache.Lookup(ctx, byPut, now.Add(500*time.Millisecond)); err != nil || e.ClientID != byPut {
+			t.Fatalf("Lookup after Put = %v, %v", e, err)
 		}
 		f.wantGets(t, 3)
 	})
@@ -242,7 +237,7 @@ func TestCacheSeesCredentialCreatedElsewhere(t *testing.T) {
 func TestCachePut(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
 		ctx := t.Context()
-		f.svc.Changed = f.cache.Put // as server.New wires it
+		f.putChanges()
 		c := f.create(t, access.CLI, f.acme.ID, "billing", nil)
 		id := c.Credential.ClientID
 		e := f.lookup(t, id)
@@ -281,7 +276,7 @@ func TestCachePut(t *testing.T) {
 // looked up as unknown is found at once, not after the miss expires.
 func TestCachePutClearsMiss(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
-		f.svc.Changed = f.cache.Put
+		f.putChanges()
 		id, create := f.createPredicted(t, f.svc, "x")
 		now := f.clock.Now()
 		if _, err := f.cache.Lookup(t.Context(), id, now); !errors.Is(err, credential.ErrNotFound) {
@@ -295,54 +290,117 @@ func TestCachePutClearsMiss(t *testing.T) {
 	})
 }
 
-func TestCacheSync(t *testing.T) {
+// noStore is a store that holds nothing, for tests whose cache must
+// answer from what it was told.
+type noStore struct{ store.Credentials }
+
+func (noStore) GetCredential(context.Context, string) (store.Credential, error) {
+	return store.Credential{}, store.ErrNotFound
+}
+
+// TestCachePutOrder: of the versions of a credential, the cache keeps the
+// one with the highest Version, whatever order they arrive in; of two
+// with the same Version, the one it holds. It holds for every form a
+// credential can take in the cache.
+func TestCachePutOrder(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	id, err := credential.NewClientID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := func(v int64, name string) store.Credential {
+		return store.Credential{
+			ClientID: id, OrgID: "org_1", Name: name, SecretHash: credential.HashSecret("s").String(),
+			Scopes: []string{"usage:read"}, UpdatedAt: t0, Version: v,
+		}
+	}
+	v1, v2, v3 := version(1, "v1"), version(2, "v2"), version(3, "v3 revoked")
+	v3.RevokedAt = t0
+	tie := version(2, "v2 again")
+	forms := []struct {
+		name string
+		form func(c *store.Credential)
+	}{
+		{"plain", func(*store.Credential) {}},
+		{"hand-made client ID", func(c *store.Credential) { c.ClientID = "c1" }},
+		{"allow-list", func(c *store.Credential) { c.AllowedCIDRs = []string{"192.0.2.0/24"} }},
+		{"secret being rolled in odd versions", func(c *store.Credential) {
+			if c.Version%2 == 1 {
+				c.PreviousSecretHash, c.PreviousSecretExpiresAt = credential.HashSecret("old").String(), t0.Add(time.Hour)
+			}
+		}},
+	}
+	tests := []struct {
+		name string
+		puts []store.Credential
+		want store.Credential
+	}{
+		{"older then newer", []store.Credential{v1, v2}, v2},
+		{"newer then older", []store.Credential{v2, v1}, v2},
+		{"revocation then stale active", []store.Credential{v3, v2, v1}, v3},
+		{"stale active then revocation", []store.Credential{v1, v3, v2}, v3},
+		{"same version: the one held stays", []store.Credential{v2, tie}, v2},
+	}
+	for _, fm := range forms {
+		for _, tt := range tests {
+			t.Run(fm.name+"/"+tt.name, func(t *testing.T) {
+				c := credential.NewCache(noStore{})
+				for _, p := range tt.puts {
+					fm.form(&p)
+					c.Put(p)
+				}
+				want := tt.want
+				fm.form(&want)
+				got, err := c.Lookup(t.Context(), want.ClientID, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Version != want.Version || got.Name != want.Name || got.Active(t0) != want.Active(t0) {
+					t.Fatalf("kept version %d %q (active %v), want %d %q", got.Version, got.Name, got.Active(t0), want.Version, want.Name)
+				}
+				if n := c.Len(); n != 1 {
+					t.Fatalf("Len = %d, want 1", n)
+				}
+			})
+		}
+	}
+}
+
+// TestCacheLookupKeepsNewerPut: a version read from the store on a miss
+// does not replace a newer one that reached the cache while the read was
+// on its way back.
+func TestCacheLookupKeepsNewerPut(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
 		ctx := t.Context()
-		watched := f.create(t, access.CLI, f.acme.ID, "watched", nil).Credential
-		unwatched := f.create(t, access.CLI, f.acme.ID, "unwatched", nil).Credential
-		if e := f.lookup(t, watched.ClientID); !e.Active(f.clock.Now()) {
-			t.Fatal("not active")
-		}
-		f.wantGets(t, 1)
-
-		// Another instance (or the CLI) revokes both; this cache is not told.
-		f.clock.Advance(time.Minute)
-		since := f.clock.Now().Add(-5 * time.Second)
-		for _, id := range []string{watched.ClientID, unwatched.ClientID} {
-			if _, err := f.other.Revoke(ctx, access.CLI, id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if e := f.lookup(t, watched.ClientID); !e.Active(f.clock.Now()) {
-			t.Fatal("the cache read the database without a Sync: this test proves nothing")
-		}
-
-		if err := f.cache.Sync(ctx, since); err != nil {
+		c := f.create(t, access.CLI, f.acme.ID, "billing", nil).Credential
+		f.clock.Advance(time.Second)
+		revoked, err := f.other.Revoke(ctx, access.CLI, c.ClientID)
+		if err != nil {
 			t.Fatal(err)
 		}
-		e := f.lookup(t, watched.ClientID)
-		if e.Active(f.clock.Now()) || !e.RevokedAt.Equal(f.clock.Now()) {
-			t.Fatalf("after Sync: revoked at %v, active %v", e.RevokedAt, e.Active(f.clock.Now()))
+		slow := &readThenPut{Credentials: f.store, read: c}
+		cache := credential.NewCache(slow)
+		slow.put = func() { cache.Put(revoked) }
+		if e, err := cache.Lookup(ctx, c.ClientID, f.clock.Now()); err != nil || e.Active(f.clock.Now()) {
+			t.Fatalf("Lookup = %+v, %v; want the revoked version", e, err)
 		}
-		f.wantGets(t, 1)
-		// Sync refreshes what is cached and does not load the rest.
-		if f.cache.Len() != 1 {
-			t.Fatalf("Len = %d after Sync, want 1", f.cache.Len())
-		}
-		if e := f.lookup(t, unwatched.ClientID); e.Active(f.clock.Now()) {
-			t.Fatal("uncached credential loaded as active after revoke")
-		}
-		f.wantGets(t, 2)
-
-		// A Sync window that ends before the change misses nothing it
-		// should keep: an older since still includes it.
-		if err := f.cache.Sync(ctx, t0); err != nil {
-			t.Fatal(err)
-		}
-		if e := f.lookup(t, watched.ClientID); e.Active(f.clock.Now()) {
-			t.Fatal("revocation undone by a later Sync")
+		if e, err := cache.Lookup(ctx, c.ClientID, f.clock.Now()); err != nil || e.Active(f.clock.Now()) {
+			t.Fatalf("Lookup after = %+v, %v; want the revoked version kept", e, err)
 		}
 	})
+}
+
+// readThenPut answers GetCredential with read, an older version of the
+// credential, after running put.
+type readThenPut struct {
+	store.Credentials
+	read store.Credential
+	put  func()
+}
+
+func (s *readThenPut) GetCredential(context.Context, string) (store.Credential, error) {
+	s.put()
+	return s.read, nil
 }
 
 func TestEntryActive(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
@@ -21,7 +20,9 @@ type OrgState struct {
 	Scopes         []string
 	TokenRateLimit int
 	APIRateLimit   int
-	UpdatedAt      time.Time
+	// Version is the store's Version of the organisation: of two states
+	// of one organisation, the one with the higher Version is the newer.
+	Version int64
 }
 
 // Allows reports whether a credential of the organisation may use scope s
@@ -49,8 +50,10 @@ func (o *OrgState) Effective(e *Entry) string {
 	return e.Scope // the common case: nothing withdrawn, nothing allocated
 }
 
-// OrgCache keeps the organisations in memory, loading each on first use
-// and refreshing them by polling, like Cache does for credentials.
+// OrgCache keeps the organisations in memory, reading each from the store
+// on first use. Changes reach it through Put (made here, or read from the
+// store's change log) and Refresh; as in Cache, a state replaces the one
+// held only if its Version is higher.
 type OrgCache struct {
 	store store.Orgs
 	mu    sync.RWMutex
@@ -73,6 +76,12 @@ func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
 	if ok {
 		return o, nil
 	}
+	return c.Refresh(ctx, id)
+}
+
+// Refresh reads the organisation from the store and keeps it, unless the
+// cache holds a state at least as new, and returns the state kept.
+func (c *OrgCache) Refresh(ctx context.Context, id string) (*OrgState, error) {
 	so, err := c.store.GetOrg(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknownOrg
@@ -82,15 +91,17 @@ func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
 	return c.put(so), nil
 }
 
-// Put records an organisation changed on this instance.
+// Put records a state of an organisation: a change made on this instance,
+// or one read from the store's change log. It replaces the state held
+// only if its Version is higher.
 func (c *OrgCache) Put(so store.Org) { c.put(so) }
 
 func (c *OrgCache) put(so store.Org) *OrgState {
 	o := &OrgState{ID: so.ID, Name: so.Name, Scopes: so.Scopes, TokenRateLimit: so.TokenRateLimit,
-		APIRateLimit: so.APIRateLimit, UpdatedAt: so.UpdatedAt}
+		APIRateLimit: so.APIRateLimit, Version: so.Version}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.orgs[so.ID]; ok && old.UpdatedAt.After(o.UpdatedAt) {
+	if old, ok := c.orgs[so.ID]; ok && old.Version >= o.Version {
 		return old
 	}
 	c.orgs[so.ID] = o

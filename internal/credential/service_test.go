@@ -176,7 +176,8 @@ func TestCreate(t *testing.T) {
 		if cr.Name != "billing" || cr.OrgID != f.acme.ID || cr.CreatedBy != actor.Label {
 			t.Fatalf("credential = %+v", cr)
 		}
-		if !cr.CreatedAt.Equal(t0) || !cr.UpdatedAt.Equal(t0) || !cr.RevokedAt.IsZero() || !cr.ExpiresAt.IsZero() {
+		// The store stamps UpdatedAt and gives the change its Version.
+		if !cr.CreatedAt.Equal(t0) || cr.UpdatedAt.IsZero() || cr.Version == 0 || !cr.RevokedAt.IsZero() || !cr.ExpiresAt.IsZero() {
 			t.Fatalf("times = created %v updated %v revoked %v expires %v", cr.CreatedAt, cr.UpdatedAt, cr.RevokedAt, cr.ExpiresAt)
 		}
 		// The store holds only the hash; nothing read back contains the secret.
@@ -494,7 +495,7 @@ func TestRevoke(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.RevokedAt.Equal(revokedAt) || r.RevokedBy != "alice@acme.test" || !r.UpdatedAt.Equal(revokedAt) {
+		if !r.RevokedAt.Equal(revokedAt) || r.RevokedBy != "alice@acme.test" || r.Version <= c.Version {
 			t.Fatalf("revoked = at %v by %q updated %v", r.RevokedAt, r.RevokedBy, r.UpdatedAt)
 		}
 		if r.Active(revokedAt.Add(time.Hour)) {
@@ -510,7 +511,7 @@ func TestRevoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("second Revoke: %v", err)
 		}
-		if !again.RevokedAt.Equal(revokedAt) || again.RevokedBy != "alice@acme.test" || !again.UpdatedAt.Equal(revokedAt) {
+		if !again.RevokedAt.Equal(revokedAt) || again.RevokedBy != "alice@acme.test" || !again.UpdatedAt.Equal(r.UpdatedAt) || again.Version != r.Version {
 			t.Fatalf("second revoke moved the record: at %v by %q updated %v", again.RevokedAt, again.RevokedBy, again.UpdatedAt)
 		}
 		stored, err := f.svc.Get(ctx, access.CLI, c.ClientID)

@@ -1,7 +1,7 @@
 // Package doorkeeper lets a cache admit a key only the second time it is
 // asked for, as TinyLFU's doorkeeper does: keys asked for once (a token
-// used a single time, one credential among a million) then never fill the
-// cache, allocate for it or push out the keys that come back.
+// used a single time) then never fill the cache, allocate for it or push
+// out the keys that come back.
 package doorkeeper
 
 import "sync/atomic"

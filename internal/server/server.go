@@ -263,6 +263,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.Resources.Load(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.Cache.Orgs = s.Orgs // a credential first read here is judged against its organisation as new
 	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
 	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Password: cfg.Password}
 	s.Verifier = &token.Verifier{

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 
 	"github.com/pressly/goose/v3"
@@ -140,6 +141,10 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 		if err != nil {
 			return err
 		}
+		if sameCredential(old, c) {
+			out = old // nothing to write, and no change for instances to apply
+			return nil
+		}
 		if c.Version, err = s.recordChange(ctx, tx, ChangeCredential, clientID); err != nil {
 			return err
 		}
@@ -157,4 +162,13 @@ func (s *SQL) UpdateCredential(ctx context.Context, clientID string, update func
 		return nil
 	})
 	return out, err
+}
+
+// sameCredential reports whether an update leaves every field it may
+// change as it was.
+func sameCredential(a, b Credential) bool {
+	return a.Name == b.Name && a.SecretHash == b.SecretHash && slices.Equal(a.Scopes, b.Scopes) &&
+		a.RevokedAt.Equal(b.RevokedAt) && a.RevokedBy == b.RevokedBy && a.ExpiresAt.Equal(b.ExpiresAt) &&
+		a.PreviousSecretHash == b.PreviousSecretHash && a.PreviousSecretExpiresAt.Equal(b.PreviousSecretExpiresAt) &&
+		slices.Equal(a.AllowedCIDRs, b.AllowedCIDRs)
 }

@@ -43,7 +43,7 @@ type shared struct {
 var _ Store = (*SQL)(nil)
 
 func newSQL(db *sql.DB, dialect goose.Dialect) *SQL {
-	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, shared: &shared{}, now: func() time.Time { return time.Now().UTC() }}
+	s := &SQL{db: db, dialect: dialect, queries: &sync.Map{}, shared: &shared{}, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 	if dialect == goose.DialectPostgres {
 		s.forUpdate = " FOR UPDATE"
 		s.forUpdateCredential = " FOR UPDATE OF c"
