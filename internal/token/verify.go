@@ -126,8 +126,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 // checkSignature establishes that raw was signed by a published key and
 // decodes its claims into c. The verified-token cache is consulted first,
 // before any parsing: a token it holds (the same bytes, verified before,
-// its key still published) is not verified again. Anything else goes
-// through go-jose, and the cache keeps it from its second verification on.
+// its key still published) is not verified again. A token in Sapient's own
+// form takes the fast path; anything else, and every failure, goes through
+// go-jose. The cache keeps a token from its second verification on.
 func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) error {
 	digest := sha256.Sum256([]byte(raw))
 	if t := v.seen.get(&digest); t != nil {
@@ -136,9 +137,12 @@ func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) er
 			return nil
 		}
 	}
-	payload, kid, err := v.verifyJWS(ctx, raw)
-	if err != nil {
-		return err
+	payload, kid, ok := v.fastVerify(ctx, raw)
+	if !ok {
+		var err error
+		if payload, kid, err = v.verifyJWS(ctx, raw); err != nil {
+			return err
+		}
 	}
 	*c = Claims{}
 	if err := json.Unmarshal(payload, c); err != nil {

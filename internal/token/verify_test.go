@@ -14,9 +14,9 @@ import (
 )
 
 // TestCheckSignature checks that a token signed by the key manager, with
-// every algorithm, verifies and gives back its claims, and that every
-// other string made from it is refused: changed, re-encoded, re-headed or
-// unsigned.
+// every algorithm, verifies and gives back its claims, on the fast path
+// and on the go-jose path alike, and that every other string made from it
+// is refused by both: changed, re-encoded, re-headed or unsigned.
 func TestCheckSignature(t *testing.T) {
 	for _, alg := range keys.Algorithms {
 		t.Run(string(alg), func(t *testing.T) {
@@ -42,6 +42,9 @@ func TestCheckSignature(t *testing.T) {
 				t.Fatalf("checkSignature(own token) = %+v, %v; want %+v", got, err, want)
 			}
 			kid := m.SigningKeyID()
+			if p, k, err := v.verifyJWS(t.Context(), raw); err != nil || k != kid || !strings.Contains(string(p), `"jti":"j"`) {
+				t.Fatalf("go-jose path on own token = %s, %q, %v", p, k, err)
+			}
 			if h, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0]); string(h) != `{"alg":"`+string(alg)+`","kid":"`+kid+`","typ":"at+jwt"}` {
 				t.Errorf("protected header %s", h)
 			}
@@ -81,6 +84,9 @@ func TestCheckSignature(t *testing.T) {
 					for range 2 { // the second time would admit it to the cache
 						if err := v.checkSignature(t.Context(), tok, new(Claims)); !errors.Is(err, ErrInvalid) {
 							t.Fatalf("checkSignature = %v, want ErrInvalid", err)
+						}
+						if _, _, err := v.verifyJWS(t.Context(), tok); !errors.Is(err, ErrInvalid) {
+							t.Fatalf("verifyJWS = %v, want ErrInvalid", err)
 						}
 					}
 				})
