@@ -81,7 +81,7 @@ type loadedKey struct {
 
 // ring is the view of the keys at one moment: who signs, who verifies.
 type ring struct {
-	signer     jose.Signer
+	signer     *jwsSigner
 	signerID   string
 	verify     map[string]jose.JSONWebKey
 	jwks       []byte
@@ -334,10 +334,7 @@ func (m *Manager) build(now time.Time) (*ring, error) {
 		set.Keys = append(set.Keys, k.public)
 	}
 	k := m.loaded[signer]
-	// RFC 9068 §2.1: the protected header carries typ "at+jwt" and the
-	// kid of the signing key (go-jose sets kid from the JWK).
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.private, KeyID: k.id}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
+	s, err := newJWSSigner(k.alg, k.id, k.private)
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer: %w", err)
 	}
@@ -348,22 +345,14 @@ func (m *Manager) build(now time.Time) (*ring, error) {
 	return r, nil
 }
 
-// Sign signs payload as a compact JWS (RFC 7515 §7.1) with the current
-// key, with the headers typ "at+jwt" and kid (RFC 9068 §2.1).
+// Sign signs payload as a compact JWS with the current key, with the
+// headers typ "at+jwt" and kid (RFC 9068 §2.1).
 func (m *Manager) Sign(payload []byte) (string, error) {
 	r, err := m.view()
 	if err != nil {
 		return "", err
 	}
-	jws, err := r.signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("keys: sign: %w", err)
-	}
-	compact, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("keys: sign: %w", err)
-	}
-	return compact, nil
+	return r.signer.compact(payload)
 }
 
 // PublicKey returns the published key with the given ID.
