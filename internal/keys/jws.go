@@ -19,23 +19,27 @@ import (
 // the signature comes straight from the standard library (crypto/ecdsa,
 // crypto/ed25519, crypto/rsa), with the encodings RFC 7518 §3 prescribes.
 // This is what go-jose's Signer does, without its per-token header map,
-// JSON encoding and intermediate objects.
+// JSON encoding and intermediate objects. It is the one hand-written
+// signer kept beside go-jose, for its measured gain on the token endpoint
+// (docs/BENCHMARKS.md, "One JOSE path"); go-jose verifies what it signs
+// (TestAlgorithms) and writes the same header (TestHeaderMatchesGoJOSE).
 type jwsSigner struct {
 	header string // base64url of the protected header JSON
 	sign   func(signingInput []byte) ([]byte, error)
 	sigLen int // length of the signature in bytes
 }
 
-// Header is the protected header of Sapient's access tokens (RFC 9068
-// §2.1). Its JSON has the members in the order json.Marshal gives a map,
-// byte for byte what go-jose wrote before.
-func Header(alg jose.SignatureAlgorithm, kid string) string {
+// header is the protected header of Sapient's access tokens (RFC 9068
+// §2.1), base64url-encoded. Its JSON has the members in the order
+// json.Marshal gives a map, byte for byte what go-jose's Signer writes for
+// the same alg, kid and typ.
+func header(alg jose.SignatureAlgorithm, kid string) string {
 	raw, _ := json.Marshal(map[string]string{"alg": string(alg), "kid": kid, "typ": "at+jwt"})
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
 func newJWSSigner(alg jose.SignatureAlgorithm, kid string, key crypto.Signer) (*jwsSigner, error) {
-	s := &jwsSigner{header: Header(alg, kid)}
+	s := &jwsSigner{header: header(alg, kid)}
 	switch alg {
 	case jose.ES256:
 		// RFC 7518 §3.4: the signature is R and S as 32-byte big-endian

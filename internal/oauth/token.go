@@ -11,7 +11,6 @@ import (
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
-	"sapient.dev/sapient/internal/jsonw"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/token"
@@ -139,7 +138,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
 	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip.String())
-	writeTokenResponse(w, &tokenResponse{
+	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
 	return "issued"
@@ -155,28 +154,4 @@ func checkQuery(r *http.Request) *authError {
 			". Send the parameters in the body, as application/x-www-form-urlencoded."}
 	}
 	return nil
-}
-
-// writeTokenResponse answers 200 with the token response, the same bytes
-// writeJSON would send (json.Encoder's output, newline included), built
-// without reflection: this is the answer to every successful request.
-func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
-	b := make([]byte, 0, len(t.AccessToken)+len(t.Scope)+96)
-	b = append(b, `{"access_token":`...)
-	b = jsonw.String(b, t.AccessToken)
-	b = append(b, `,"token_type":`...)
-	b = jsonw.String(b, t.TokenType)
-	b = append(b, `,"expires_in":`...)
-	b = strconv.AppendInt(b, t.ExpiresIn, 10)
-	if t.Scope != "" {
-		b = append(b, `,"scope":`...)
-		b = jsonw.String(b, t.Scope)
-	}
-	b = append(b, "}\n"...)
-	h := w.Header()
-	h["Content-Type"] = []string{"application/json; charset=utf-8"}
-	h["Cache-Control"] = []string{"no-store"}
-	h["Pragma"] = []string{"no-cache"}
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
 }

@@ -4,13 +4,12 @@ package token
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"sapient.dev/sapient/internal/credential"
-	"sapient.dev/sapient/internal/jsonw"
 )
 
 // Claims are the JWT claims of an access token (RFC 9068 §2.2), plus the
@@ -66,41 +65,13 @@ func (i *Issuer) Issue(e *credential.Entry, scope string, now time.Time) (Issued
 		ExpiresAt: exp.Unix(), IssuedAt: now.Unix(), JTI: base64.RawURLEncoding.EncodeToString(id[:]),
 		ClientID: e.ClientID, Scope: scope, OrgID: e.OrgID,
 	}
-	payload := c.appendJSON(make([]byte, 0, 384))
+	payload, err := json.Marshal(&c)
+	if err != nil {
+		return Issued{}, fmt.Errorf("token: claims: %w", err)
+	}
 	tok, err := i.Signer.Sign(payload)
 	if err != nil {
 		return Issued{}, fmt.Errorf("token: %w", err)
 	}
 	return Issued{Token: tok, ExpiresAt: exp, ExpiresIn: int64(exp.Sub(now) / time.Second)}, nil
-}
-
-// appendJSON appends the claims as JSON, exactly as json.Marshal(&c)
-// writes them (same members, order and escaping) but without reflection:
-// this runs once per token issued.
-func (c *Claims) appendJSON(b []byte) []byte {
-	b = append(b, `{"iss":`...)
-	b = jsonw.String(b, c.Issuer)
-	b = append(b, `,"sub":`...)
-	b = jsonw.String(b, c.Subject)
-	b = append(b, `,"aud":`...)
-	b = jsonw.String(b, c.Audience)
-	b = append(b, `,"exp":`...)
-	b = strconv.AppendInt(b, c.ExpiresAt, 10)
-	b = append(b, `,"iat":`...)
-	b = strconv.AppendInt(b, c.IssuedAt, 10)
-	if c.NotBefore != 0 {
-		b = append(b, `,"nbf":`...)
-		b = strconv.AppendInt(b, c.NotBefore, 10)
-	}
-	b = append(b, `,"jti":`...)
-	b = jsonw.String(b, c.JTI)
-	b = append(b, `,"client_id":`...)
-	b = jsonw.String(b, c.ClientID)
-	if c.Scope != "" {
-		b = append(b, `,"scope":`...)
-		b = jsonw.String(b, c.Scope)
-	}
-	b = append(b, `,"org_id":`...)
-	b = jsonw.String(b, c.OrgID)
-	return append(b, '}')
 }

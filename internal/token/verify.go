@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -125,14 +126,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 	return &out, nil
 }
 
-// checkSignature establishes that raw is canonical and was signed by a
-// published key, and decodes its claims into c. A token in the
-// verified-token cache (which keeps a token from its second verification
-// on: the same bytes, so canonical then and now, its key still published)
-// is not checked again; another in Sapient's own form takes the fast
-// path; anything else goes through go-jose.
+// checkSignature establishes that raw was signed by a published key and
+// decodes its claims into c. The verified-token cache is consulted first,
+// before any parsing: a token it holds (the same bytes, verified before,
+// its key still published) is not verified again. A token in Sapient's own
+// form takes the fast path; anything else, and every failure, goes through
+// go-jose. The cache keeps a token from its second verification on.
 func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) error {
-	digest := sha256.Sum256(bytesOf(raw))
+	digest := sha256.Sum256([]byte(raw))
 	if t := v.seen.get(&digest); t != nil {
 		if _, ok := v.Keys.PublicKey(t.kid); ok {
 			*c = t.claims
@@ -141,15 +142,13 @@ func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) er
 	}
 	payload, kid, ok := v.fastVerify(ctx, raw)
 	if !ok {
-		if !canonical(raw) {
-			return invalid("malformed token")
-		}
 		var err error
-		if payload, kid, err = v.verifyJOSE(ctx, raw); err != nil {
+		if payload, kid, err = v.verifyJWS(ctx, raw); err != nil {
 			return err
 		}
 	}
-	if err := c.decode(payload); err != nil {
+	*c = Claims{}
+	if err := json.Unmarshal(payload, c); err != nil {
 		return invalid("malformed claims")
 	}
 	if v.seen.admit(&digest) {
@@ -158,12 +157,20 @@ func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) er
 	return nil
 }
 
-// verifyJOSE is the general path: go-jose parses the JWS allowing only
-// the asymmetric algorithms, then the header, key and signature are
-// checked, each failure with its own reason.
-func (v *Verifier) verifyJOSE(ctx context.Context, raw string) ([]byte, string, error) {
+// verifyJWS parses raw with go-jose, allowing only the asymmetric
+// algorithms, checks the header and the key, verifies the signature and
+// returns the payload and the key ID, each failure with its own reason.
+func (v *Verifier) verifyJWS(ctx context.Context, raw string) ([]byte, string, error) {
 	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
+		return nil, "", invalid("malformed token")
+	}
+	// RFC 7515 §7.1 and §2: each part is base64url without padding or line
+	// breaks. go-jose's decoder skips line breaks and ignores the unused
+	// bits of a final character, so many strings would verify as one
+	// token; only the one form go-jose itself serializes is accepted, which
+	// is the form Sapient issues.
+	if again, err := jws.CompactSerialize(); err != nil || again != raw {
 		return nil, "", invalid("malformed token")
 	}
 	h := jws.Signatures[0].Protected
