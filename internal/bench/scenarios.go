@@ -259,7 +259,7 @@ func (e *env) freshTokens(ctx context.Context, n int) ([]string, error) {
 					return
 				}
 				ent := entries[k%m]
-				t, err := iss.Issue(ent, ent.Scope, time.Now())
+				t, err := iss.Issue(ent, ent.Scope, "", time.Now())
 				if err != nil {
 					fail.Store(err)
 					return

@@ -81,7 +81,8 @@ type Check struct {
 // ServeHTTP answers one check.
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	required, route, msg := c.query(r.URL.RawQuery)
+	q := c.query(r.URL.RawQuery)
+	required, route, msg := q.required, q.route, q.error
 	if msg != "" {
 		// The proxy's configuration is wrong, not the caller: say so, and
 		// count nothing.
@@ -104,7 +105,11 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		challenge(w, http.StatusUnauthorized, "invalid_token", msg, "")
 		return
 	}
-	v, err := c.Verifier.Verify(r.Context(), raw)
+	audience := q.resource
+	if audience == "" {
+		audience = c.Verifier.Audience
+	}
+	v, err := c.Verifier.VerifyFor(r.Context(), raw, audience)
 	if err != nil {
 		if terr, ok := err.(*token.Error); ok {
 			if terr.ClientID != "" {
@@ -164,8 +169,8 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // parsedQuery is a check URL's query, parsed.
 type parsedQuery struct {
-	required     []string
-	route, error string
+	required               []string
+	route, resource, error string
 }
 
 // maxQueries bounds the parsed queries kept: a proxy sends the few its
@@ -174,50 +179,57 @@ const maxQueries = 1024
 
 // query parses the check's query string once for all the calls that
 // carry it.
-func (c *Check) query(raw string) (required []string, route, msg string) {
+func (c *Check) query(raw string) *parsedQuery {
 	if v, ok := c.queries.Load(raw); ok {
-		q := v.(*parsedQuery)
-		return q.required, q.route, q.error
+		return v.(*parsedQuery)
 	}
-	required, route, msg = parseQuery(raw)
+	q := parseQuery(raw)
 	if c.queryCount.Add(1) <= maxQueries {
-		c.queries.Store(raw, &parsedQuery{required, route, msg})
+		c.queries.Store(raw, q)
 	}
-	return required, route, msg
+	return q
 }
 
 // parseQuery reads the check's own parameters: scope (each scope-token of
-// RFC 6749 §3.3, separated by single spaces) and route (a name of letters,
-// digits and ._:/-). A message says what is wrong.
-func parseQuery(raw string) (required []string, route, msg string) {
+// RFC 6749 §3.3, separated by single spaces), route (a name of letters,
+// digits and ._:/-) and resource (the API the location is, as registered:
+// its tokens' aud; absent, Sapient's own audience). Its error says what is
+// wrong.
+func parseQuery(raw string) *parsedQuery {
+	bad := func(msg string) *parsedQuery { return &parsedQuery{error: msg} }
 	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return nil, "", "The query string of the check URL is not valid: check the proxy's configuration."
+		return bad("The query string of the check URL is not valid: check the proxy's configuration.")
 	}
 	for name, values := range q {
-		if name != "scope" && name != "route" {
-			return nil, "", "The check URL takes only the parameters scope and route, not " + strconv.Quote(name) + "."
+		if name != "scope" && name != "route" && name != "resource" {
+			return bad("The check URL takes only the parameters scope, route and resource, not " + strconv.Quote(name) + ".")
 		}
 		if len(values) > 1 {
-			return nil, "", "The check URL names " + name + " more than once."
+			return bad("The check URL names " + name + " more than once.")
 		}
 	}
+	var required []string
 	if s := q.Get("scope"); s != "" {
 		if len(s) > maxScopeParam {
-			return nil, "", "The scope parameter of the check URL is longer than " + strconv.Itoa(maxScopeParam) + " characters."
+			return bad("The scope parameter of the check URL is longer than " + strconv.Itoa(maxScopeParam) + " characters.")
 		}
 		required = strings.Split(s, " ")
 		for _, t := range required {
 			if !validScopeToken(t) {
-				return nil, "", "The scope parameter of the check URL must be scope names separated by single spaces."
+				return bad("The scope parameter of the check URL must be scope names separated by single spaces.")
 			}
 		}
 	}
-	route = q.Get("route")
+	route := q.Get("route")
 	if msg := checkRoute(route); msg != "" {
-		return nil, "", "The route parameter of the check URL " + msg
+		return bad("The route parameter of the check URL " + msg)
 	}
-	return required, route, ""
+	res := q.Get("resource")
+	if len(res) > 512 {
+		return bad("The resource parameter of the check URL is longer than 512 characters.")
+	}
+	return &parsedQuery{required: required, route: route, resource: res}
 }
 
 // checkRoute says what is wrong with a route name, if anything: at most

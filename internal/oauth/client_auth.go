@@ -45,6 +45,10 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *authError) 
 		return nil, &authError{ErrInvalidRequest, "The request body is not a valid form."}
 	}
 	for k, v := range r.PostForm {
+		if len(v) > 1 && k == "resource" {
+			// RFC 8707 §2 allows several; a token here is for one API.
+			return nil, &authError{ErrInvalidTarget, "A token is issued for one resource at a time: send resource once."}
+		}
 		if len(v) > 1 {
 			return nil, &authError{ErrInvalidRequest, "Parameter " + k + " is repeated."}
 		}

@@ -17,6 +17,7 @@ const (
 	ErrUnauthorizedClient   = "unauthorized_client"
 	ErrUnsupportedGrantType = "unsupported_grant_type"
 	ErrInvalidScope         = "invalid_scope"
+	ErrInvalidTarget        = "invalid_target" // RFC 8707 §2
 	ErrServerError          = "server_error"
 	ErrInsufficientScope    = "insufficient_scope"
 	// ErrTooManyRequests answers a credential over its rate limit, with

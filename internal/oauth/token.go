@@ -22,6 +22,9 @@ type TokenHandler struct {
 	Credentials *credential.Cache
 	Orgs        *credential.OrgCache
 	Issuer      *token.Issuer
+	// Resources are the APIs a token may be issued for (RFC 8707); nil
+	// refuses every resource.
+	Resources interface{ Has(uri string) bool }
 	Usage       *usage.Recorder
 	Metrics     *metrics.Metrics
 	Logger      *slog.Logger
@@ -132,7 +135,16 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		}
 		scope = strings.Join(granted, " ")
 	}
-	issued, err := h.Issuer.Issue(e, scope, now)
+	// RFC 8707: a resource names the API the token is for, which becomes
+	// its audience; it must be one an Admin registered.
+	audience := ""
+	if res := form.Get("resource"); res != "" || form.Has("resource") {
+		if h.Resources == nil || !h.Resources.Has(res) {
+			return refuse(&authError{ErrInvalidTarget, "The resource " + strconv.Quote(res) + " is not an API this server issues tokens for."})
+		}
+		audience = res
+	}
+	issued, err := h.Issuer.Issue(e, scope, audience, now)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "token: signing failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})

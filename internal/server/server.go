@@ -405,6 +405,7 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 		Credentials: s.Cache, Orgs: s.Orgs, Usage: s.Usage, Metrics: s.Metrics, Logger: s.log, Now: c.Now,
 		Issuer:   &token.Issuer{Signer: s.Keys, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TokenTTL, Rand: c.Rand},
 		ClientIP: s.ClientIP, Limiter: s.Limiter, DefaultRateLimit: c.TokenRateLimit, RateLimited: s.rateLimited, Failures: failures,
+		Resources: s.Resources,
 	}
 	introspect = &oauth.IntrospectHandler{Credentials: s.Cache, Verifier: s.Verifier, Usage: s.Usage, Logger: s.log, Now: c.Now,
 		ClientIP: s.ClientIP, Refused: s.introspectionRefused, Failures: failures}

@@ -32,7 +32,7 @@ func BenchmarkIssue(b *testing.B) {
 	_, iss, e := benchEnv(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := iss.Issue(e, e.Scope, time.Now()); err != nil {
+		if _, err := iss.Issue(e, e.Scope, "", time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -45,7 +45,7 @@ func BenchmarkVerify(b *testing.B) {
 	env, iss, e := benchEnv(b)
 	v := env.Server.Verifier
 	b.Run("seen", func(b *testing.B) {
-		t, err := iss.Issue(e, e.Scope, time.Now())
+		t, err := iss.Issue(e, e.Scope, "", time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.Run("new", func(b *testing.B) {
 		toks := make([]string, b.N)
 		for i := range toks {
-			t, err := iss.Issue(e, e.Scope, time.Now())
+			t, err := iss.Issue(e, e.Scope, "", time.Now())
 			if err != nil {
 				b.Fatal(err)
 			}

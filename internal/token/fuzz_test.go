@@ -88,7 +88,7 @@ func FuzzVerify(f *testing.F) {
 			f.Fatal(err)
 		}
 		iss := &token.Issuer{Signer: m, Issuer: fuzzIssuer, Audience: audience, TTL: time.Hour, Rand: rand.Reader}
-		t, err := iss.Issue(e, e.Scope, at)
+		t, err := iss.Issue(e, e.Scope, "", at)
 		if err != nil {
 			f.Fatal(err)
 		}

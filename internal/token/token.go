@@ -49,8 +49,12 @@ type Issued struct {
 }
 
 // Issue returns a signed access token for the credential with the granted
-// scope (already checked by the caller).
-func (i *Issuer) Issue(e *credential.Entry, scope string, now time.Time) (Issued, error) {
+// scope (already checked by the caller), for audience (a registered RFC 8707
+// resource), or for the Issuer's own Audience when audience is empty.
+func (i *Issuer) Issue(e *credential.Entry, scope, audience string, now time.Time) (Issued, error) {
+	if audience == "" {
+		audience = i.Audience
+	}
 	var id [16]byte
 	if _, err := io.ReadFull(i.Rand, id[:]); err != nil {
 		return Issued{}, fmt.Errorf("token: jti: %w", err)
@@ -61,7 +65,7 @@ func (i *Issuer) Issue(e *credential.Entry, scope string, now time.Time) (Issued
 		exp = e.ExpiresAt // never outlive the credential
 	}
 	c := Claims{
-		Issuer: i.Issuer, Subject: e.ClientID, Audience: i.Audience,
+		Issuer: i.Issuer, Subject: e.ClientID, Audience: audience,
 		ExpiresAt: exp.Unix(), IssuedAt: now.Unix(), JTI: base64.RawURLEncoding.EncodeToString(id[:]),
 		ClientID: e.ClientID, Scope: scope, OrgID: e.OrgID,
 	}
