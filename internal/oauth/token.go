@@ -25,12 +25,12 @@ type TokenHandler struct {
 	// Resources are the APIs a token may be issued for (RFC 8707); nil
 	// refuses every resource.
 	Resources interface{ Has(uri string) bool }
-	Usage       *usage.Recorder
-	Metrics     *metrics.Metrics
-	Logger      *slog.Logger
-	Now         func() time.Time
-	ClientIP    *clientip.Resolver
-	Limiter     ratelimit.Allower
+	Usage     *usage.Recorder
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
+	Now       func() time.Time
+	ClientIP  *clientip.Resolver
+	Limiter   ratelimit.Allower
 	// DefaultRateLimit is the per-credential limit in requests per second
 	// for organisations that set none; 0 means unlimited.
 	DefaultRateLimit int
