@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,8 +42,62 @@ type browserTab struct {
 	step int
 }
 
-// newBrowser starts a fresh Chromium with an empty profile, or skips the
-// test when there is none (fails instead under SAPIENT_TEST_REQUIRE_BROWSER=1).
+// chromium is the one Chromium the package's tests share, started by the
+// first that needs it and stopped by TestMain; each test gets a browser
+// context of its own (cookies, storage and permissions apart, like a fresh
+// profile) in it, which takes milliseconds where a new Chromium takes a
+// second.
+var chromium struct {
+	once   sync.Once
+	ctx    context.Context // the browser
+	err    error
+	stop   func()
+	tmpDir string
+}
+
+// TestMain stops the shared Chromium once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if chromium.stop != nil {
+		chromium.stop()
+	}
+	if chromium.tmpDir != "" {
+		os.RemoveAll(chromium.tmpDir)
+	}
+	os.Exit(code)
+}
+
+// startChromium starts the shared Chromium at path.
+func startChromium(path string) {
+	dir, err := os.MkdirTemp("", "sapient-chromium-")
+	if err != nil {
+		chromium.err = err
+		return
+	}
+	chromium.tmpDir = dir
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1280, 860),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	chromium.stop = func() { cancelCtx(); cancelAlloc() }
+	chromium.ctx = ctx
+	chromium.err = chromedp.Do(ctx) // starts the browser, bound to ctx
+}
+
+// newBrowser gives the test a fresh browser context (an empty profile) in
+// the shared Chromium, or skips the test when there is no Chromium (fails
+// instead under SAPIENT_TEST_REQUIRE_BROWSER=1).
 func newBrowser(t *testing.T) *browserTab {
 	t.Helper()
 	path := os.Getenv(chromiumEnv)
@@ -55,24 +110,17 @@ func newBrowser(t *testing.T) *browserTab {
 		}
 		t.Skipf("browser tests skipped: no Chromium at %s (install the chromium package or set %s)", path, chromiumEnv)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 860),
+	// Browser tests run beside each other, each in its own browser
+	// context of the one Chromium.
+	t.Parallel()
+	chromium.once.Do(func() { startChromium(path) })
+	if chromium.err != nil {
+		t.Fatalf("start Chromium: %v", chromium.err)
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
-		t.Fatalf("start Chromium: %v", err)
+	ctx, cancelCtx := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancelCtx)
+	if err := chromedp.Do(ctx); err != nil { // opens the tab in a browser context of its own
+		t.Fatalf("open a tab: %v", err)
 	}
 	// Each step below must finish well within this.
 	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -238,7 +286,7 @@ func (b *browserTab) count(role, name string) int {
 		if err == nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil {
 		b.t.Fatalf("look for %s %q: %v", role, name, err)
@@ -326,7 +374,7 @@ func (b *browserTab) waitFor(cond string) error {
 			}
 			return err
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -379,6 +427,7 @@ func (b *browserTab) grantClipboard(origin string) {
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		_, err := chromedp.CallBrowser(b.ctx, browser.SetPermission, browser.SetPermissionParams{
 			Permission: &browser.PermissionDescriptor{Name: name}, Setting: browser.PermissionSettingGranted, Origin: origin,
+			BrowserContextID: chromedp.FromContext(b.ctx).BrowserContextID,
 		})
 		if err != nil {
 			b.t.Fatalf("grant %s: %v", name, err)
