@@ -85,6 +85,7 @@ func TestFeed(t *testing.T) {
 	}
 
 	// Sapient goes away: the Verifier keeps what it knew.
+	a.Server.Drain() // as a shutdown begins: the long poll in flight ends
 	a.HTTP.CloseClientConnections()
 	a.HTTP.Close()
 	if _, err := v.Verify(t.Context(), vt); err == nil {

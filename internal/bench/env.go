@@ -162,7 +162,7 @@ func (e *env) start(ctx context.Context, kek *keys.KEK, dbURL string) (listening
 	e.stop, e.stopped = stop, make(chan error, 1)
 	up := make(chan struct{})
 	go func() {
-		e.stopped <- server.ListenAndServe(srvCtx, e.addr, e.srv.Handler(), func(net.Addr) { close(up) })
+		e.stopped <- server.ListenAndServe(srvCtx, e.addr, e.srv.Handler(), func(net.Addr) { close(up) }, e.srv.Drain)
 	}()
 	select {
 	case <-up:
@@ -311,7 +311,7 @@ func startFloor(ctx context.Context, h http.Handler) (string, func(), error) {
 	ready := make(chan net.Addr, 1)
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	errc := make(chan error, 1)
-	go func() { errc <- server.ListenAndServe(fctx, "127.0.0.1:0", h, func(a net.Addr) { ready <- a }) }()
+	go func() { errc <- server.ListenAndServe(fctx, "127.0.0.1:0", h, func(a net.Addr) { ready <- a }, nil) }()
 	select {
 	case a := <-ready:
 		return a.String(), func() { cancel(); <-errc }, nil

@@ -84,7 +84,7 @@ and prints the login once.`,
 				if created {
 					a.printBootstrap(srv.Issuer(), a.env("SAPIENT_ADMIN_EMAIL", "admin@localhost"), generated)
 				}
-			})
+			}, srv.Drain)
 			log.Info("sapient stopped")
 			return err
 		},

@@ -77,6 +77,9 @@ type Feed struct {
 	// KeepAlive is how often an event stream sends a comment while
 	// nothing happens; default 15 s.
 	KeepAlive time.Duration
+	// Draining, when closed, ends every wait at once: the server is
+	// shutting down. A long poll answers what it has; a stream ends.
+	Draining <-chan struct{}
 }
 
 // maxEntries bounds the changes one page reads.
@@ -123,6 +126,9 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-changed:
 		case <-wait.C:
+			writeJSON(w, page)
+			return
+		case <-f.Draining:
 			writeJSON(w, page)
 			return
 		case <-r.Context().Done():
@@ -173,6 +179,8 @@ func (f *Feed) stream(w http.ResponseWriter, r *http.Request, after int64) {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
+		case <-f.Draining:
+			return
 		case <-r.Context().Done():
 			return
 		}

@@ -190,3 +190,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestRevocationFeedDrains: a shutdown ends a long poll at once, with what
+// it has, rather than after its wait.
+func TestRevocationFeedDrains(t *testing.T) {
+	env := servertest.New(t, storetest.Backend{Name: "sqlite", URL: storetest.SQLiteURL})
+	verifier := env.Credential(t, env.Org(t, "Acme").ID, "verifier", []string{scope.Verify})
+	vt := env.Token(t, verifier)
+	_, start, _ := feed(t, env, vt, "")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // well under the 25 s wait
+	defer cancel()
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.URL+"/edge/revocations?after="+start.Cursor, nil)
+		req.Header.Set("Authorization", "Bearer "+vt)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	select {
+	case code := <-answered:
+		t.Fatalf("the long poll answered %d before anything changed", code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	env.Server.Drain()
+	if code := <-answered; code != 200 {
+		t.Errorf("the long poll ended with %d, want 200 and what it had", code)
+	}
+}

@@ -12,8 +12,10 @@ import (
 // ListenAndServe serves h on addr until ctx is cancelled, then shuts down
 // gracefully: it stops accepting, lets requests in flight finish (up to
 // 20 seconds) and returns. ready, if not nil, is called with the bound
-// address once the listener is open.
-func ListenAndServe(ctx context.Context, addr string, h http.Handler, ready func(net.Addr)) error {
+// address once the listener is open; drain, if not nil, when the shutdown
+// begins, to end requests that would otherwise wait (long polls, event
+// streams).
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, ready func(net.Addr), drain func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", addr, err)
@@ -26,6 +28,9 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, ready func
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if drain != nil {
+		srv.RegisterOnShutdown(drain)
 	}
 	if ready != nil {
 		ready(ln.Addr())

@@ -144,6 +144,9 @@ type Server struct {
 	syncMu  sync.Mutex
 	cursor  int64
 	applied broadcast // fires when a Sync step applied changes
+	// draining is closed by Drain: requests that wait for changes end.
+	draining  chan struct{}
+	drainOnce sync.Once
 
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -246,6 +249,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 		preloaded:  make(chan struct{}),
+		draining:   make(chan struct{}),
 	}
 	// The position in the change log comes first: whatever changes while
 	// the keys, the revoked tokens and the credentials are read is applied
@@ -320,6 +324,7 @@ func (s *Server) Issuer() string { return s.cfg.Issuer }
 // Close stops the background work and writes pending usage. It does not
 // close the store.
 func (s *Server) Close() error {
+	s.Drain()
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.cancel()
 	<-s.preloaded
@@ -435,7 +440,7 @@ func (s *Server) usageReports() http.Handler {
 // revocationFeed is GET /edge/revocations, for verifiers holding
 // sapient:verify.
 func (s *Server) revocationFeed() http.Handler {
-	return s.apiAuth().Bearer(&edge.Feed{Store: s.cfg.Store, Logger: s.log, Changed: s.Changed}, scope.Verify)
+	return s.apiAuth().Bearer(&edge.Feed{Store: s.cfg.Store, Logger: s.log, Changed: s.Changed, Draining: s.draining}, scope.Verify)
 }
 
 func (s *Server) edgeCheck() http.Handler {

@@ -167,3 +167,8 @@ func (b *broadcast) fire() {
 		b.ch = nil
 	}
 }
+
+// Drain ends the requests that wait for changes (the revocation feed's
+// long polls and event streams) at once, as a shutdown begins; Close
+// does too.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
