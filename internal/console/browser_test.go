@@ -40,6 +40,9 @@ type browserTab struct {
 	ctx  context.Context
 	dir  string
 	step int
+	// always takes every screenshot shot asks for; otherwise only with
+	// SAPIENT_TEST_SCREENSHOTS, and the page as it is when a test fails.
+	always bool
 }
 
 // chromium is the one Chromium the package's tests share, started by the
@@ -126,6 +129,11 @@ func newBrowser(t *testing.T) *browserTab {
 	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(cancel)
 	b := &browserTab{t: t, ctx: tctx, dir: screenshotDir(t)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.capture("failed") // the page the test failed on
+		}
+	})
 	b.viewport(1280, 860)
 	return b
 }
@@ -183,6 +191,15 @@ func (b *browserTab) open(url string) {
 
 // shot saves a screenshot of the viewport as the next step of the test.
 func (b *browserTab) shot(name string) string {
+	b.t.Helper()
+	if !b.always && os.Getenv(screenshotsEnv) == "" {
+		return "" // a screenshot costs a tenth of a second; see newBrowser for failures
+	}
+	return b.capture(name)
+}
+
+// capture saves a screenshot of the page as it is now.
+func (b *browserTab) capture(name string) string {
 	b.t.Helper()
 	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	if err != nil {

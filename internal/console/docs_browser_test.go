@@ -34,6 +34,7 @@ func TestDocsScreenshots(t *testing.T) {
 	a := &app{URL: env.URL, APIURL: env.URL, Env: env}
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	b := newBrowser(t)
+	b.always = true
 	b.viewport(1280, 800)
 	save := func(name string) {
 		t.Helper()
