@@ -58,17 +58,7 @@ func (h *Usage) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rows, err := h.Service.List(r.Context(), actor, uq)
-	var qerr *usage.QueryError
-	switch {
-	case errors.As(err, &qerr):
-		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", qerr.Message, []FieldError{{qerr.Field, qerr.Message}})
-		return
-	case errors.Is(err, usage.ErrNoOrganisation):
-		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
-		return
-	case err != nil:
-		h.Logger.ErrorContext(r.Context(), "api: usage", "err", err)
-		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
+	if h.failed(w, r, err) {
 		return
 	}
 	if q.Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
@@ -96,17 +86,7 @@ func writeCSV(w http.ResponseWriter, rows []usage.Row) {
 // route and period, accepted and refused by reason.
 func (h *Usage) routes(w http.ResponseWriter, r *http.Request, q usage.Query, granularity string) {
 	rows, err := h.Service.Routes(r.Context(), Caller(r.Context()).Actor, q)
-	var qerr *usage.QueryError
-	switch {
-	case errors.As(err, &qerr):
-		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", qerr.Message, []FieldError{{qerr.Field, qerr.Message}})
-		return
-	case errors.Is(err, usage.ErrNoOrganisation):
-		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
-		return
-	case err != nil:
-		h.Logger.ErrorContext(r.Context(), "api: usage by route", "err", err)
-		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
+	if h.failed(w, r, err) {
 		return
 	}
 	if r.URL.Query().Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
@@ -130,4 +110,21 @@ func (h *Usage) routes(w http.ResponseWriter, r *http.Request, q usage.Query, gr
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"granularity": granularity, "from": q.From, "to": q.To, "by": "route", "data": rows})
+}
+
+// failed answers a usage.Service error as a problem, if there is one.
+func (h *Usage) failed(w http.ResponseWriter, r *http.Request, err error) bool {
+	var qerr *usage.QueryError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &qerr):
+		problem(w, r, http.StatusUnprocessableEntity, "Invalid request", qerr.Message, []FieldError{{qerr.Field, qerr.Message}})
+	case errors.Is(err, usage.ErrNoOrganisation):
+		problem(w, r, http.StatusForbidden, "Forbidden", "No organisation.", nil)
+	default:
+		h.Logger.ErrorContext(r.Context(), "api: usage", "err", err)
+		problem(w, r, http.StatusInternalServerError, "Internal error", "Try again.", nil)
+	}
+	return true
 }

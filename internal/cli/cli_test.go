@@ -438,6 +438,33 @@ func testAdministration(t *testing.T, s *sapient) {
 	if ks := okJSON[[]keyOut](t, s, "", "keys", "list", "--json"); len(ks) != 3 {
 		t.Fatalf("after a second rotate %d keys, want 3", len(ks))
 	}
+	// Retiring the key that signs: it is listed as retired, a new one
+	// signs, and a server on this database neither publishes the retired
+	// key nor signs with it.
+	var retired struct {
+		KID        string `json:"kid"`
+		Retired    bool   `json:"retired"`
+		SigningKID string `json:"signing_kid"`
+		NewKID     string `json:"new_kid"`
+	}
+	if err := json.Unmarshal([]byte(s.ok(t, "", "keys", "retire", third.KID, "--json")), &retired); err != nil {
+		t.Fatal(err)
+	}
+	if !retired.Retired || retired.NewKID == "" || retired.SigningKID != retired.NewKID {
+		t.Fatalf("keys retire = %+v, want a new key signing", retired)
+	}
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.PublicKey(third.KID); ok || m.SigningKeyID() != retired.NewKID {
+		t.Fatalf("after retiring %s a server publishes it (%v) or signs with %s, want %s", third.KID, ok, m.SigningKeyID(), retired.NewKID)
+	}
+	if text := s.ok(t, "", "keys", "list"); !strings.Contains(text, "RETIRED") {
+		t.Fatalf("keys list (text) lacks the RETIRED column:\n%s", text)
+	}
+	if msg := s.fails(t, "", "keys", "retire", "no-such-key"); !strings.Contains(msg, "no such key") {
+		t.Fatalf("retiring an unknown key: %q", msg)
+	}
 
 	// The secret appeared once, in the create output, and never again.
 	for i, out := range s.outputs[leakCheckFrom:] {

@@ -20,16 +20,9 @@ func (a *app) keysCmd() *cobra.Command {
 		Short: "Create a new signing key: published now, signing after --activate-in",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kek, err := a.kek()
-			if err != nil {
-				return err
-			}
-			alg, err := keys.ParseAlgorithm(a.env("SAPIENT_SIGNING_ALG", "ES256"))
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd, func(s *store.SQL) error {
-				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, PublishLead: activateIn, Now: time.Now, Rand: rand.Reader, Actor: access.CLI}
+			return a.withKeys(cmd, func(m *keys.Manager) error {
+				m.PublishLead = activateIn
+				alg := m.Algorithm
 				// Init, not Reload: on a database with no key yet it first
 				// makes the key that signs at once, as serve would; otherwise
 				// the only key would sign from --activate-in on, and until
@@ -66,4 +59,21 @@ func (a *app) keysCmd() *cobra.Command {
 	})
 	c.AddCommand(rotate, list, a.keysRetireCmd())
 	return c
+}
+
+// withKeys runs fn with a key manager over the database, acting as the
+// CLI, with the key-encryption key and signing algorithm of the
+// environment.
+func (a *app) withKeys(cmd *cobra.Command, fn func(m *keys.Manager) error) error {
+	kek, err := a.kek()
+	if err != nil {
+		return err
+	}
+	alg, err := keys.ParseAlgorithm(a.env("SAPIENT_SIGNING_ALG", "ES256"))
+	if err != nil {
+		return err
+	}
+	return a.withStore(cmd, func(s *store.SQL) error {
+		return fn(&keys.Manager{Store: s, KEK: kek, Algorithm: alg, Now: time.Now, Rand: rand.Reader, Actor: access.CLI})
+	})
 }

@@ -1,15 +1,11 @@
 package cli
 
 import (
-	"crypto/rand"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/keys"
-	"sapient.dev/sapient/internal/store"
 )
 
 // keysRetireCmd is `sapient keys retire KID`: a compromised key leaves
@@ -23,16 +19,7 @@ func (a *app) keysRetireCmd() *cobra.Command {
 			"signs at once.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kek, err := a.kek()
-			if err != nil {
-				return err
-			}
-			alg, err := keys.ParseAlgorithm(a.env("SAPIENT_SIGNING_ALG", "ES256"))
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd, func(s *store.SQL) error {
-				m := &keys.Manager{Store: s, KEK: kek, Algorithm: alg, Now: time.Now, Rand: rand.Reader, Actor: access.CLI}
+			return a.withKeys(cmd, func(m *keys.Manager) error {
 				replacement, err := m.Retire(cmd.Context(), args[0])
 				if err != nil {
 					return err

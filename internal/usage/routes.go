@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"sapient.dev/sapient/internal/access"
-	"sapient.dev/sapient/internal/store"
 )
 
 // The outcomes of a call to the operator's API, as usage counts them per
@@ -44,15 +43,9 @@ type RouteRow struct {
 // credential, route and hour (or day), in time order, with the same rules
 // as List.
 func (s *Service) Routes(ctx context.Context, actor access.Actor, q Query) ([]RouteRow, error) {
-	if !q.From.Before(q.To) {
-		return nil, &QueryError{"from", "from must be before to."}
-	}
-	if q.To.Sub(q.From) > MaxSpan {
-		return nil, &QueryError{"to", "At most 400 days at once."}
-	}
-	f := store.UsageFilter{OrgID: actor.OrgFilter(q.OrgID), ClientID: q.ClientID, From: q.From, To: q.To}
-	if !actor.IsAdmin() && f.OrgID == "" {
-		return nil, ErrNoOrganisation
+	f, err := filter(actor, q)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.Store.ListRouteUsage(ctx, f)
 	if err != nil {

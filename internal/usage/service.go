@@ -46,15 +46,9 @@ type Query struct {
 // and hour (or day), in time order. Whatever the query names, a Customer
 // or a credential sees only their own organisation's usage.
 func (s *Service) List(ctx context.Context, actor access.Actor, q Query) ([]Row, error) {
-	if !q.From.Before(q.To) {
-		return nil, &QueryError{"from", "from must be before to."}
-	}
-	if q.To.Sub(q.From) > MaxSpan {
-		return nil, &QueryError{"to", "At most 400 days at once."}
-	}
-	f := store.UsageFilter{OrgID: actor.OrgFilter(q.OrgID), ClientID: q.ClientID, From: q.From, To: q.To}
-	if !actor.IsAdmin() && f.OrgID == "" {
-		return nil, ErrNoOrganisation
+	f, err := filter(actor, q)
+	if err != nil {
+		return nil, err
 	}
 	buckets, err := s.Store.ListUsage(ctx, f)
 	if err != nil {
@@ -97,4 +91,20 @@ func Aggregate(buckets []store.UsageBucket, daily bool) []Row {
 		rows[i].APIRefused += b.APIRefused
 	}
 	return rows
+}
+
+// filter turns a query into the store's filter for what actor may see:
+// the rules of the period, and the organisation decided by access.Actor.
+func filter(actor access.Actor, q Query) (store.UsageFilter, error) {
+	if !q.From.Before(q.To) {
+		return store.UsageFilter{}, &QueryError{"from", "from must be before to."}
+	}
+	if q.To.Sub(q.From) > MaxSpan {
+		return store.UsageFilter{}, &QueryError{"to", "At most 400 days at once."}
+	}
+	f := store.UsageFilter{OrgID: actor.OrgFilter(q.OrgID), ClientID: q.ClientID, From: q.From, To: q.To}
+	if !actor.IsAdmin() && f.OrgID == "" {
+		return store.UsageFilter{}, ErrNoOrganisation
+	}
+	return f, nil
 }
