@@ -46,6 +46,11 @@ const (
 	// two moments of a machine whose speed drifts. It runs by default
 	// only when there are more than 1,000 credentials.
 	TokenThousand = "token-1k"
+	// Feed is not a load scenario: a bearer.Verifier follows the
+	// revocation feed while credentials are revoked one after another;
+	// it reports revocations delivered per second and the time from a
+	// revocation to the verifier's refusal. It runs after the others.
+	Feed = "feed"
 )
 
 // Scenarios lists every scenario in the order they run.
@@ -114,14 +119,15 @@ func (c *Config) defaults() error {
 		c.Credentials = thousand
 	}
 	if len(c.Scenarios) == 0 {
-		c.Scenarios = Scenarios
+		c.Scenarios = slices.Clone(Scenarios)
 		if c.Credentials <= thousand {
-			c.Scenarios = Scenarios[:len(Scenarios)-1] // token-1k would be token again
+			c.Scenarios = c.Scenarios[:len(Scenarios)-1] // token-1k would be token again
 		}
+		c.Scenarios = append(c.Scenarios, Feed)
 	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(Scenarios, s) {
-			return fmt.Errorf("bench: unknown scenario %q (use %s)", s, strings.Join(Scenarios, ", "))
+		if !slices.Contains(Scenarios, s) && s != Feed {
+			return fmt.Errorf("bench: unknown scenario %q (use %s or %s)", s, strings.Join(Scenarios, ", "), Feed)
 		}
 	}
 	if c.Concurrency == 0 {
@@ -220,7 +226,8 @@ type Report struct {
 	UsedThisHour  time.Duration // time to write this hour's usage rows (Config.UsedThisHour)
 	Database      string        // "sqlite" or "postgres"
 	CPUs          int
-	Config        Config // the configuration, defaults applied
+	Config        Config      // the configuration, defaults applied
+	Feed          *FeedResult // when the feed measurement ran
 }
 
 // Errors is the number of failed requests over every scenario.
@@ -277,6 +284,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, p := range preps {
 		rep.Results = append(rep.Results, env.result(p))
+	}
+	if slices.Contains(cfg.Scenarios, Feed) {
+		if rep.Feed, err = env.measureFeed(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range ratioTargets {
 		i := slices.IndexFunc(rep.Results, func(r Result) bool { return r.Name == t.scenario })

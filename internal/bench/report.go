@@ -50,6 +50,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "  %-22s %5.2f  target >= %.2f  %s\n", t.scenario+"/"+t.floor, ratio.Value, ratio.Target, verdict)
 		}
 	}
+	if f := r.Feed; f != nil {
+		fmt.Fprintf(w, "\nrevocation feed: %d revocations delivered to a bearer.Verifier at %.0f/s; revoke to refusal p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d never refused\n",
+			f.Revocations, f.Delivered, f.P50ms, f.P99ms, f.MaxMs, f.Errors)
+	}
 	for _, res := range r.Results {
 		if res.FirstError != "" {
 			fmt.Fprintf(w, "\n%s: %s\n", res.Name, res.FirstError)

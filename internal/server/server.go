@@ -143,7 +143,8 @@ type Server struct {
 	// log of the last change applied.
 	syncMu  sync.Mutex
 	cursor  int64
-	applied broadcast // fires when a Sync step applied changes
+	applied broadcast     // fires when a Sync step applied changes
+	wake    chan struct{} // a Sync step is wanted now (see kick)
 	// draining is closed by Drain: requests that wait for changes end.
 	draining  chan struct{}
 	drainOnce sync.Once
@@ -250,6 +251,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		done:       make(chan struct{}),
 		preloaded:  make(chan struct{}),
 		draining:   make(chan struct{}),
+		wake:       make(chan struct{}, 1),
 	}
 	// The position in the change log comes first: whatever changes while
 	// the keys, the revoked tokens and the credentials are read is applied
@@ -268,7 +270,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Cache.Orgs = s.Orgs // a credential first read here is judged against its organisation as new
-	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Changed: s.Cache.Put, OrgChanged: s.Orgs.Put}
+	s.Credentials = &credential.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand,
+		Changed:    func(c store.Credential) { s.Cache.Put(c); s.kick() },
+		OrgChanged: func(o store.Org) { s.Orgs.Put(o); s.kick() }}
 	s.Users = &user.Service{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Rand, Password: cfg.Password}
 	s.Verifier = &token.Verifier{
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,

@@ -93,21 +93,15 @@ func (s *Server) syncLoop() {
 	pruneT := time.NewTicker(ratelimit.FullAfter)
 	defer syncT.Stop()
 	defer pruneT.Stop()
-	wake := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.watch(ctx, func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
+	go s.watch(ctx, s.kick)
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-syncT.C:
-		case <-wake:
+		case <-s.wake:
 		case <-pruneT.C:
 			now := s.cfg.Now()
 			idle := now.Add(-ratelimit.FullAfter)
@@ -172,3 +166,13 @@ func (b *broadcast) fire() {
 // long polls and event streams) at once, as a shutdown begins; Close
 // does too.
 func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
+// kick makes the sync loop take a step now: the database announced a
+// change, or this instance made one, which followers of the revocation
+// feed then hear of at once rather than at the next poll.
+func (s *Server) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
