@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"context"
 	"encoding/json"
 	"net"
@@ -171,6 +172,26 @@ func TestRealProxies(t *testing.T) {
 				}
 				if resp, _ := call(t, hc, "/shipments/2", nil); resp.StatusCode != 401 {
 					t.Errorf("after revocation: %d, want 401", resp.StatusCode)
+				}
+			})
+			t.Run("revoked with the CLI", func(t *testing.T) {
+				// Another process (sapient credentials revoke) writes the
+				// revocation; the instance applies it at its next sync step
+				// (every 250 ms, taken here at once).
+				c := env.Credential(t, acme.ID, "revoked-elsewhere", []string{"shipments:read"})
+				hc := client(c)
+				if resp, _ := call(t, hc, "/shipments/3", nil); resp.StatusCode != 200 {
+					t.Fatalf("before revocation: %d", resp.StatusCode)
+				}
+				cli := &credential.Service{Store: storetest.Open(t, env.DatabaseURL), Now: time.Now, Rand: rand.Reader}
+				if _, err := cli.Revoke(ctx, access.CLI, c.Credential.ClientID); err != nil {
+					t.Fatal(err)
+				}
+				if err := env.Server.Sync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if resp, _ := call(t, hc, "/shipments/3", nil); resp.StatusCode != 401 {
+					t.Errorf("after revocation with the CLI: %d, want 401", resp.StatusCode)
 				}
 			})
 			t.Run("counted", func(t *testing.T) {
