@@ -2,8 +2,8 @@ package edge_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"net"
 	"net/http"
