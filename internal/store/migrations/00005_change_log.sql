@@ -28,12 +28,10 @@ ALTER TABLE credentials ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE orgs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE signing_keys ADD COLUMN retired_at BIGINT;
 ALTER TABLE signing_keys ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
-DROP INDEX credentials_updated;
-DROP INDEX orgs_updated;
+-- credentials_updated and orgs_updated stay while instances of the
+-- release before, which poll by updated_at, may still run beside this one.
 
 -- +goose Down
-CREATE INDEX credentials_updated ON credentials (updated_at);
-CREATE INDEX orgs_updated ON orgs (updated_at);
 ALTER TABLE signing_keys DROP COLUMN version;
 ALTER TABLE signing_keys DROP COLUMN retired_at;
 ALTER TABLE orgs DROP COLUMN version;
