@@ -289,13 +289,21 @@ func b64token(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("-._~+/", b) >= 0) {
+		if !b64tokenChar[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// b64tokenChar marks the bytes a b64token is made of, looked up once per
+// byte of every token checked.
+var b64tokenChar = func() (t [256]bool) {
+	for b := range 256 {
+		t[b] = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("-._~+/", byte(b)) >= 0
+	}
+	return t
+}()
 
 // headerValue percent-encodes what is not printable ASCII, and the percent
 // sign itself, so that any name is a safe header value.
