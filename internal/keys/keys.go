@@ -452,7 +452,7 @@ func (m *Manager) Retire(ctx context.Context, kid string) (string, error) {
 				return "", nil // retired already
 			}
 		}
-		return "", fmt.Errorf("keys: retire %s: %w", kid, ErrUnknownKey)
+		return "", fmt.Errorf("%w: %s", ErrUnknownKey, kid)
 	}
 	var replacement string
 	if m.SigningKeyID() == kid || !others {
@@ -482,4 +482,4 @@ func (m *Manager) Retire(ctx context.Context, kid string) (string, error) {
 }
 
 // ErrUnknownKey is returned for a key ID that names no signing key.
-var ErrUnknownKey = errors.New("keys: no such key")
+var ErrUnknownKey = errors.New("keys: no such signing key")
