@@ -462,7 +462,7 @@ func testAdministration(t *testing.T, s *sapient) {
 	if text := s.ok(t, "", "keys", "list"); !strings.Contains(text, "RETIRED") {
 		t.Fatalf("keys list (text) lacks the RETIRED column:\n%s", text)
 	}
-	if msg := s.fails(t, "", "keys", "retire", "no-such-key"); !strings.Contains(msg, "no such key") {
+	if msg := s.fails(t, "", "keys", "retire", "no-such-key"); !strings.Contains(msg, "no such signing key") {
 		t.Fatalf("retiring an unknown key: %q", msg)
 	}
 
