@@ -5,7 +5,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -101,31 +100,25 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 			return
 		}
 		e, now, ip := v.Credential, a.Now(), a.ClientIP.IP(r)
-		refused := func() { a.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ip.String()) }
-		if !e.AllowedFrom(ip) {
-			refused()
-			a.Metrics.TokenChecks.WithLabelValues("address_not_allowed").Inc()
-			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
-			return
-		}
-		if ok, wait := a.Limiter.Allow(e.ClientID, cmp.Or(v.Org.APIRateLimit, a.DefaultRateLimit), now); !ok {
-			refused()
-			a.Metrics.TokenChecks.WithLabelValues("rate_limited").Inc()
-			if a.RateLimited != nil {
-				a.RateLimited(e, "API")
-			}
-			w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
-			problem(w, r, http.StatusTooManyRequests, "Too many requests",
-				"This credential made too many API calls; retry after the time in Retry-After.", nil)
-			return
-		}
-		if scope != "" && !credential.ScopeListHas(v.Scope, scope) {
-			refused()
-			a.Metrics.TokenChecks.WithLabelValues("insufficient_scope").Inc()
-			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+scope+".", scope)
-			return
-		}
 		ipText := ip.String()
+		if no := v.Admit(ip, now, a.Limiter, a.DefaultRateLimit, scope); no != nil {
+			a.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ipText)
+			a.Metrics.TokenChecks.WithLabelValues(no.Reason).Inc()
+			switch no.Reason {
+			case usage.AddressNotAllowed:
+				challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
+			case usage.RateLimited:
+				if a.RateLimited != nil {
+					a.RateLimited(e, "API")
+				}
+				w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(no.Wait)))
+				problem(w, r, http.StatusTooManyRequests, "Too many requests",
+					"This credential made too many API calls; retry after the time in Retry-After.", nil)
+			default:
+				challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+no.Scope+".", scope)
+			}
+			return
+		}
 		a.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ipText)
 		valid.Inc()
 		actor := access.Credential(e.ClientID, e.Name, e.OrgID, strings.Fields(v.Scope))

@@ -5,7 +5,6 @@
 package edge
 
 import (
-	"cmp"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -128,32 +127,24 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e, now, ip := v.Credential, c.Now(), c.ClientIP.IP(r)
 	ipText := ip.String()
-	refuse := func(outcome string) {
+	if no := v.Admit(ip, now, c.Limiter, c.DefaultRateLimit, required...); no != nil {
 		c.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ipText)
-		c.Usage.RecordRoute(e.ClientID, e.OrgID, route, outcome, now)
-		c.Metrics.TokenChecks.WithLabelValues(outcome).Inc()
-	}
-	if !e.AllowedFrom(ip) {
-		refuse(usage.AddressNotAllowed)
-		challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
-		return
-	}
-	if ok, wait := c.Limiter.Allow(e.ClientID, cmp.Or(v.Org.APIRateLimit, c.DefaultRateLimit), now); !ok {
-		refuse(usage.RateLimited)
-		if c.RateLimited != nil {
-			c.RateLimited(e, "API")
+		c.Usage.RecordRoute(e.ClientID, e.OrgID, route, no.Reason, now)
+		c.Metrics.TokenChecks.WithLabelValues(no.Reason).Inc()
+		switch no.Reason {
+		case usage.AddressNotAllowed:
+			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token may not be used from this address.", "")
+		case usage.RateLimited:
+			if c.RateLimited != nil {
+				c.RateLimited(e, "API")
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(no.Wait)))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sapient", error_description="Too many calls for this credential; retry after the time in Retry-After."`)
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "Too many calls for this credential; retry after the time in Retry-After.")
+		default:
+			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+no.Scope+".", strings.Join(required, " "))
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sapient", error_description="Too many calls for this credential; retry after the time in Retry-After."`)
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "Too many calls for this credential; retry after the time in Retry-After.")
 		return
-	}
-	for _, s := range required {
-		if !credential.ScopeListHas(v.Scope, s) {
-			refuse(usage.InsufficientScope)
-			challenge(w, http.StatusForbidden, "insufficient_scope", "This call requires the scope "+s+".", strings.Join(required, " "))
-			return
-		}
 	}
 	c.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ipText)
 	c.Usage.RecordRoute(e.ClientID, e.OrgID, route, usage.Accepted, now)
