@@ -161,6 +161,9 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 // would otherwise blame the body. The parameters of the grant come from
 // the body (RFC 6749 §4.4.2); a query string that parses is ignored.
 func checkQuery(r *http.Request) *authError {
+	if r.URL.RawQuery == "" {
+		return nil // the common case: nothing to parse
+	}
 	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
 		return &authError{ErrInvalidRequest, "The query string of the URL is not valid: " + err.Error() +
 			". Send the parameters in the body, as application/x-www-form-urlencoded."}
