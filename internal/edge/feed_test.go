@@ -108,6 +108,17 @@ func TestRevocationFeed(t *testing.T) {
 			if !sawCred || !sawToken || !sawOrg || !sawKey {
 				t.Errorf("entries %+v: credential %v, token %v, organisation %v, key %v; want all", page.Entries, sawCred, sawToken, sawOrg, sawKey)
 			}
+			// A reconnecting event-stream client names its cursor in
+			// Last-Event-ID: the same entries.
+			r = httptest.NewRequest(http.MethodGet, "/edge/revocations", nil)
+			r.Header.Set("Authorization", "Bearer "+a.Token(t, verifier))
+			r.Header.Set("Last-Event-ID", start.Cursor)
+			w = httptest.NewRecorder()
+			z.Server.Handler().ServeHTTP(w, r)
+			var resumed edge.Page
+			if err := json.Unmarshal(w.Body.Bytes(), &resumed); err != nil || resumed.Cursor != page.Cursor || len(resumed.Entries) != len(page.Entries) {
+				t.Errorf("from Last-Event-ID %s: %d %s, want the %d entries up to %s", start.Cursor, w.Code, w.Body, len(page.Entries), page.Cursor)
+			}
 		})
 	}
 }
