@@ -8,21 +8,36 @@ import (
 
 // CreateSession stores a console session.
 func (s *SQL) CreateSession(ctx context.Context, se Session) error {
-	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
-		se.ID, se.UserID, micros(se.CreatedAt), micros(se.LastSeenAt), micros(se.ExpiresAt))
+	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		se.ID, se.UserID, micros(se.CreatedAt), micros(se.LastSeenAt), micros(se.ExpiresAt), se.UserAgent, se.IP, se.Pending)
 	return mapErr("create session", err)
 }
 
 // GetSession finds a session by the digest of its cookie value.
 func (s *SQL) GetSession(ctx context.Context, id string) (Session, error) {
+	se, err := scanSession(s.conn().QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE id = ?`), id))
+	return se, mapErr("get session", err)
+}
+
+const sessionColumns = `id, user_id, created_at, last_seen_at, expires_at, user_agent, ip, pending`
+
+func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var (
 		se                     Session
 		created, seen, expires sql.NullInt64
 	)
-	err := s.conn().QueryRowContext(ctx, s.q(`SELECT id, user_id, created_at, last_seen_at, expires_at FROM sessions WHERE id = ?`), id).
-		Scan(&se.ID, &se.UserID, &created, &seen, &expires)
+	err := row.Scan(&se.ID, &se.UserID, &created, &seen, &expires, &se.UserAgent, &se.IP, &se.Pending)
 	se.CreatedAt, se.LastSeenAt, se.ExpiresAt = fromMicros(created), fromMicros(seen), fromMicros(expires)
-	return se, mapErr("get session", err)
+	return se, err
+}
+
+// ListUserSessions returns the sessions of a user, newest first.
+func (s *SQL) ListUserSessions(ctx context.Context, userID string) ([]Session, error) {
+	rows, err := s.conn().QueryContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id`), userID)
+	if err != nil {
+		return nil, mapErr("list sessions", err)
+	}
+	return collect(rows, scanSession, "list sessions")
 }
 
 // TouchSession records activity on a session.

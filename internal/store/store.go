@@ -162,7 +162,22 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// UserAgent and IP are the browser and address the session began
+	// from, for the person's list of sessions.
+	UserAgent string
+	IP        string
+	// Pending is empty for a whole login. A half login is pending:
+	// PendingSecondFactor waits for a code or a passkey, PendingEnrol may
+	// only enrol the second factor that policy requires. A pending session
+	// reaches nothing else.
+	Pending string
 }
+
+// The kinds of pending session.
+const (
+	PendingSecondFactor = "second_factor"
+	PendingEnrol        = "enrol"
+)
 
 // UsageBucket counts one credential's activity in one hour, and carries
 // its last use in that hour.
@@ -358,6 +373,8 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of a user except keepID.
 	DeleteUserSessions(ctx context.Context, userID, keepID string) error
+	// ListUserSessions returns the sessions of a user, newest first.
+	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
 	// DeleteExpiredSessions removes sessions whose absolute expiry or idle
 	// limit has passed: ExpiresAt before now, or LastSeenAt before idleSince.
 	DeleteExpiredSessions(ctx context.Context, now, idleSince time.Time) (int, error)
@@ -376,6 +393,7 @@ type Store interface {
 	Audit
 	Changes
 	Resources
+	TwoFactor
 	// InTx runs fn with a Store whose calls form one transaction: all of
 	// them commit when fn returns nil, none otherwise. An audit event
 	// appended inside exists exactly when the change it records does.
