@@ -33,6 +33,15 @@ const (
 	KeyRetired          = "signing_key.retired"
 	ResourceRegistered  = "resource.registered"
 	IntrospectRefused   = "introspection.refused"
+	SessionEnded        = "session.ended"
+	SessionsEnded       = "sessions.ended"
+	TwoFactorEnabled    = "two_factor.enabled"
+	TwoFactorDisabled   = "two_factor.disabled"
+	RecoveryCodeUsed    = "two_factor.recovery_code_used"
+	RecoveryCodesNew    = "two_factor.recovery_codes_generated"
+	PasskeyAdded        = "passkey.added"
+	PasskeyRemoved      = "passkey.removed"
+	TwoFactorPolicySet  = "two_factor.policy_set"
 )
 
 // Event builds an event of actor on target in orgID at now.

@@ -161,6 +161,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 
 	get("/account/password", c.user(c.passwordForm))
 	post("/account/password", c.user(c.passwordChange))
+	get("/account/sessions", c.user(c.sessionList))
+	post("/account/sessions/end", c.user(c.sessionEnd))
+	post("/account/sessions/end-others", c.user(c.sessionEndOthers))
 
 	get("/admin/customers", c.admin(c.customerList))
 	post("/admin/customers", c.admin(c.customerCreate))

@@ -152,7 +152,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 
 // startSession starts a session for u and hands its token to the browser.
 func (c *Console) startSession(w http.ResponseWriter, r *http.Request, u store.User) error {
-	token, _, err := c.sessions.Start(r.Context(), u)
+	token, _, err := c.sessions.StartAs(r.Context(), c.actor(r, u), u)
 	if err != nil {
 		return err
 	}

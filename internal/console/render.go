@@ -23,6 +23,7 @@ var pages = []string{
 	"login", "home", "credentials", "password", "error",
 	"admin_customers", "admin_customer", "admin_users", "admin_scopes",
 	"usage", "audit",
+	"sessions",
 }
 
 // views holds the parsed templates and the fingerprints of static files.

@@ -50,18 +50,24 @@ func SessionID(token string) string {
 
 // Start begins a new session for u and returns its token.
 func (s *Sessions) Start(ctx context.Context, u store.User) (token string, se store.Session, err error) {
-	return s.start(ctx, s.Store, u)
+	return s.start(ctx, s.Store, u, access.Actor{}, "")
 }
 
 // Login begins a session for u, who has just proved their password, and
 // writes the login.succeeded event of actor (u, with the request's IP and
 // user agent) in the same transaction.
 func (s *Sessions) Login(ctx context.Context, actor access.Actor, u store.User) (token string, se store.Session, err error) {
+	return s.LoginWith(ctx, actor, u, "")
+}
+
+// LoginWith is Login whose event says how the person proved who they are
+// (detail, for example "with an authenticator code"), never with what.
+func (s *Sessions) LoginWith(ctx context.Context, actor access.Actor, u store.User, detail string) (token string, se store.Session, err error) {
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
-		if token, se, err = s.start(ctx, tx, u); err != nil {
+		if token, se, err = s.start(ctx, tx, u, actor, ""); err != nil {
 			return err
 		}
-		return audit.Write(ctx, tx, actor, audit.LoginSucceeded, u.OrgID, u.Email, "", se.CreatedAt)
+		return audit.Write(ctx, tx, actor, audit.LoginSucceeded, u.OrgID, u.Email, detail, se.CreatedAt)
 	})
 	if err != nil {
 		return "", store.Session{}, fmt.Errorf("user: login: %w", err)
@@ -69,7 +75,26 @@ func (s *Sessions) Login(ctx context.Context, actor access.Actor, u store.User) 
 	return token, se, nil
 }
 
-func (s *Sessions) start(ctx context.Context, st store.Sessions, u store.User) (token string, se store.Session, err error) {
+// StartAs begins a session for u acting as actor (after a password
+// change, for example), remembering the browser and address of actor.
+func (s *Sessions) StartAs(ctx context.Context, actor access.Actor, u store.User) (token string, se store.Session, err error) {
+	return s.start(ctx, s.Store, u, actor, "")
+}
+
+// PendingMax is how long half a login lasts: the time to type a code, use
+// a passkey or enrol a second factor.
+const PendingMax = 15 * time.Minute
+
+// BeginPending begins half a login for u, who has proved their password
+// but not yet a second factor (kind store.PendingSecondFactor), or must
+// enrol one first (store.PendingEnrol). Lookup refuses the session; only
+// LookupPending of the same kind accepts it.
+func (s *Sessions) BeginPending(ctx context.Context, actor access.Actor, u store.User, kind string) (token string, err error) {
+	token, _, err = s.start(ctx, s.Store, u, actor, kind)
+	return token, err
+}
+
+func (s *Sessions) start(ctx context.Context, st store.Sessions, u store.User, from access.Actor, pending string) (token string, se store.Session, err error) {
 	r := s.Rand
 	if r == nil {
 		r = rand.Reader
@@ -80,7 +105,11 @@ func (s *Sessions) start(ctx context.Context, st store.Sessions, u store.User) (
 	}
 	token = base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.Now().UTC().Truncate(time.Microsecond)
-	se = store.Session{ID: SessionID(token), UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionMax)}
+	se = store.Session{ID: SessionID(token), UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionMax),
+		UserAgent: truncate(from.UserAgent, maxUserAgentLen), IP: from.IP, Pending: pending}
+	if pending != "" {
+		se.ExpiresAt = now.Add(PendingMax)
+	}
 	if err := st.CreateSession(ctx, se); err != nil {
 		return "", store.Session{}, fmt.Errorf("user: start session: %w", err)
 	}
@@ -91,6 +120,33 @@ func (s *Sessions) start(ctx context.Context, st store.Sessions, u store.User) (
 // A session that has expired, idled out, or began before the user's last
 // password change is deleted and reported as ErrNoSession.
 func (s *Sessions) Lookup(ctx context.Context, token string) (store.User, store.Session, error) {
+	u, se, err := s.lookup(ctx, token)
+	if err == nil && se.Pending != "" {
+		return store.User{}, store.Session{}, &PendingError{Kind: se.Pending}
+	}
+	return u, se, err
+}
+
+// LookupPending returns the user of a valid half login of kind.
+func (s *Sessions) LookupPending(ctx context.Context, token, kind string) (store.User, store.Session, error) {
+	u, se, err := s.lookup(ctx, token)
+	if err == nil && se.Pending != kind {
+		return store.User{}, store.Session{}, ErrNoSession
+	}
+	return u, se, err
+}
+
+// PendingError is the answer of Lookup for half a login: it is
+// ErrNoSession to everyone who does not look closer, and Kind tells the
+// console where to send the person.
+type PendingError struct{ Kind string }
+
+func (e *PendingError) Error() string { return "user: login pending (" + e.Kind + ")" }
+
+// Unwrap makes a PendingError an ErrNoSession.
+func (e *PendingError) Unwrap() error { return ErrNoSession }
+
+func (s *Sessions) lookup(ctx context.Context, token string) (store.User, store.Session, error) {
 	if token == "" {
 		return store.User{}, store.Session{}, ErrNoSession
 	}
@@ -119,6 +175,9 @@ func (s *Sessions) Lookup(ctx context.Context, token string) (store.User, store.
 	}
 	return u, se, nil
 }
+
+// maxUserAgentLen bounds the User-Agent kept with a session.
+const maxUserAgentLen = 512
 
 // End deletes the session of token. Ending a session that does not exist
 // is not an error.
