@@ -22,6 +22,7 @@ import (
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
@@ -47,6 +48,9 @@ type Config struct {
 	// Logins bounds the password checks run at once and the logins
 	// waiting for one; nil takes user.NewLoginQueue().
 	Logins *user.LoginQueue
+	// KEK seals the secrets of authenticator apps at rest; nil turns
+	// two-factor authentication off.
+	KEK *keys.KEK
 }
 
 // Console serves the HTML pages. Build it with New.
@@ -65,6 +69,8 @@ type Console struct {
 	throttle *user.Throttle
 	views    *views
 	logins   *user.LoginQueue
+	// twofactor is nil when two-factor authentication is off (no KEK).
+	twofactor *user.TwoFactor
 }
 
 // New checks cfg and parses the embedded templates; a missing or broken
@@ -97,21 +103,26 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logins == nil {
 		cfg.Logins = user.NewLoginQueue()
 	}
+	var tf *user.TwoFactor
+	if cfg.KEK != nil {
+		tf = &user.TwoFactor{Store: cfg.Store, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Users.Rand, Issuer: "Sapient (" + u.Hostname() + ")"}
+	}
 	return &Console{
-		store:    cfg.Store,
-		creds:    cfg.Credentials,
-		users:    cfg.Users,
-		sessions: &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
-		usage:    &usage.Service{Store: cfg.Store},
-		audit:    &audit.Service{Store: cfg.Store},
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		issuer:   issuer,
-		secure:   u.Scheme == "https",
-		clientIP: cfg.ClientIP,
-		throttle: cfg.Throttle,
-		views:    v,
-		logins:   cfg.Logins,
+		twofactor: tf,
+		store:     cfg.Store,
+		creds:     cfg.Credentials,
+		users:     cfg.Users,
+		sessions:  &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
+		usage:     &usage.Service{Store: cfg.Store},
+		audit:     &audit.Service{Store: cfg.Store},
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		issuer:    issuer,
+		secure:    u.Scheme == "https",
+		clientIP:  cfg.ClientIP,
+		throttle:  cfg.Throttle,
+		views:     v,
+		logins:    cfg.Logins,
 	}, nil
 }
 
@@ -164,6 +175,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	get("/account/sessions", c.user(c.sessionList))
 	post("/account/sessions/end", c.user(c.sessionEnd))
 	post("/account/sessions/end-others", c.user(c.sessionEndOthers))
+	c.registerTwoFactor(get, post)
 
 	get("/admin/customers", c.admin(c.customerList))
 	post("/admin/customers", c.admin(c.customerCreate))

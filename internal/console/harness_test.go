@@ -73,7 +73,7 @@ func newHarness(t *testing.T, backend storetest.Backend) *harness {
 	h.URL = "http://" + srv.Listener.Addr().String()
 	c, err := console.New(console.Config{
 		Store: st, Credentials: h.Creds, Users: h.Users, Now: clk.Now, Issuer: h.URL,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), KEK: testKEK(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, err)
 		return
 	}
+	if c.afterPassword(w, r, u, email, next) {
+		return
+	}
 	c.throttle.Succeeded(email, ip)
 	// End the session this browser had, if any, before starting anew.
 	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
@@ -141,6 +144,14 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		if err := c.sessions.Logout(r.Context(), s.Actor, s.token); err != nil {
 			c.fail(w, r, nil, err)
 			return
+		}
+	} else if pending := (*user.PendingError)(nil); errors.As(err, &pending) {
+		// Half a login ends too, rather than waiting for its expiry.
+		if ck, cerr := r.Cookie(user.CookieName(c.secure)); cerr == nil {
+			if err := c.sessions.End(r.Context(), ck.Value); err != nil {
+				c.fail(w, r, nil, err)
+				return
+			}
 		}
 	} else if !errors.Is(err, user.ErrNoSession) {
 		c.fail(w, r, nil, err)

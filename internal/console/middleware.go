@@ -38,6 +38,9 @@ type session struct {
 	Actor access.Actor
 	Org   store.Org // the customer's organisation; zero for an Admin
 	token string
+	// Pending is true for half a login that may only enrol the second
+	// factor policy requires (see enroller).
+	Pending bool
 }
 
 // handler is a console page that needs a logged-in person.
@@ -50,6 +53,16 @@ func (c *Console) user(h handler) http.HandlerFunc {
 		// Pages show an organisation's data: never keep them in a cache.
 		w.Header().Set("Cache-Control", "no-store")
 		s, err := c.currentSession(r)
+		var pending *user.PendingError
+		if errors.As(err, &pending) {
+			// Half a login reaches nothing but its next step.
+			if r.Method != http.MethodGet {
+				c.renderError(w, r, nil, http.StatusUnauthorized, "Finish logging in first: your second factor is still needed.")
+				return
+			}
+			http.Redirect(w, r, pendingStep(pending.Kind), http.StatusSeeOther)
+			return
+		}
 		if errors.Is(err, user.ErrNoSession) {
 			c.clearCookie(w)
 			if r.Method != http.MethodGet {
