@@ -19,6 +19,9 @@ type customersView struct {
 	Rows   []customerRow
 	Form   customerForm
 	Scopes []store.Scope // scopes a customer may be allowed to grant
+	// TwoFactor is whom the customer requires two-factor authentication
+	// of (store.RequireNobody or store.RequireEveryone).
+	TwoFactor string
 }
 
 // customerRow is one organisation in the table.
@@ -177,7 +180,15 @@ func (c *Console) customerEdit(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	v := &customersView{Scopes: scopes, Form: customerForm{ID: o.ID, Name: o.Name, Scopes: o.Scopes}}
-	c.render(w, r, http.StatusOK, "admin_customer", page{Title: o.Name, Nav: "customers", S: s, Data: v})
+	if v.TwoFactor, err = c.store.TwoFactorPolicy(r.Context(), o.ID); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	p := page{Title: o.Name, Nav: "customers", S: s, Data: v}
+	if r.URL.Query().Get("saved") == "two-factor" {
+		p.Notice = "The two-factor policy of " + o.Name + " is saved."
+	}
+	c.render(w, r, http.StatusOK, "admin_customer", p)
 }
 
 // customerUpdate replaces the permissions a customer may grant. Existing

@@ -20,8 +20,9 @@ type usersView struct {
 
 // userRow is one person in the table.
 type userRow struct {
-	User    store.User
-	OrgName string
+	User      store.User
+	OrgName   string
+	TwoFactor bool // has an authenticator app or a passkey
 }
 
 // userForm is the create form with what was typed and what to correct.
@@ -64,9 +65,13 @@ func (c *Console) usersView(r *http.Request) (*usersView, error) {
 	for _, o := range orgs {
 		names[o.ID] = o.Name
 	}
+	twoFactor, err := c.store.TwoFactorUsers(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	v := &usersView{Orgs: orgs, MinLen: user.MinPasswordLen}
 	for _, u := range users {
-		v.Rows = append(v.Rows, userRow{User: u, OrgName: names[u.OrgID]})
+		v.Rows = append(v.Rows, userRow{User: u, OrgName: names[u.OrgID], TwoFactor: twoFactor[u.ID]})
 	}
 	return v, nil
 }

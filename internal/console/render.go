@@ -23,7 +23,7 @@ var pages = []string{
 	"login", "home", "credentials", "password", "error",
 	"admin_customers", "admin_customer", "admin_users", "admin_scopes",
 	"usage", "audit",
-	"sessions", "twofactor", "login_twofactor",
+	"sessions", "twofactor", "login_twofactor", "admin_twofactor",
 }
 
 // views holds the parsed templates and the fingerprints of static files.

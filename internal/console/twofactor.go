@@ -26,6 +26,9 @@ func (c *Console) registerTwoFactor(get, post func(string, http.HandlerFunc)) {
 	post("/account/two-factor/totp/disable", c.user(c.totpDisable))
 	get("/login/two-factor", c.secondStepForm)
 	post("/login/two-factor", c.secondStep)
+	get("/admin/two-factor", c.admin(c.policyPage))
+	post("/admin/two-factor", c.admin(c.policySave))
+	post("/admin/customers/{id}/two-factor", c.admin(c.customerPolicySave))
 }
 
 // pendingStep is where half a login of kind continues.

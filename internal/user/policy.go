@@ -1,0 +1,59 @@
+package user
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/store"
+)
+
+// ErrAdminOnly refuses a change that only an Admin may make.
+var ErrAdminOnly = errors.New("user: only an Admin may change this")
+
+// SetPolicy sets whom two-factor authentication is required of: globally
+// (orgID "") nobody, Admins or everyone; in one organisation nobody
+// beyond the global policy, or everyone. People without a second factor
+// who must have one enrol at their next login. Only an Admin may set it;
+// the change and the two_factor.policy_set event are written in one
+// transaction. An unknown organisation is store.ErrNotFound.
+func (t *TwoFactor) SetPolicy(ctx context.Context, actor access.Actor, orgID, require string) error {
+	if !actor.IsAdmin() {
+		return ErrAdminOnly
+	}
+	switch require {
+	case store.RequireNobody, store.RequireEveryone:
+	case store.RequireAdmins:
+		if orgID != "" {
+			return &ValidationError{"require", "An organisation has no Admins: require two-factor authentication of everyone in it, or of nobody."}
+		}
+	default:
+		return &ValidationError{"require", "Choose whom to require two-factor authentication of: nobody, Admins or everyone."}
+	}
+	detail := "required of " + require
+	if require == store.RequireNobody {
+		detail = "required of nobody"
+	}
+	target := "global"
+	err := t.Store.InTx(ctx, func(tx store.Store) error {
+		if orgID != "" {
+			o, err := tx.GetOrg(ctx, orgID)
+			if err != nil {
+				return err
+			}
+			target = o.Name
+		}
+		if err := tx.SetTwoFactorPolicy(ctx, orgID, require); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.TwoFactorPolicySet, orgID, target, detail, t.Now())
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("user: set two-factor policy: %w", err)
+	}
+	return nil
+}
