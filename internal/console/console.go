@@ -106,6 +106,9 @@ func New(cfg Config) (*Console, error) {
 	var tf *user.TwoFactor
 	if cfg.KEK != nil {
 		tf = &user.TwoFactor{Store: cfg.Store, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Users.Rand, Issuer: "Sapient (" + u.Hostname() + ")"}
+		if tf.WebAuthn, err = user.NewWebAuthn(issuer); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
 	}
 	return &Console{
 		twofactor: tf,

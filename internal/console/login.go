@@ -19,6 +19,14 @@ type loginView struct {
 	Email string
 	Next  string
 	Error string
+	// Passkeys offers "Sign in with a passkey".
+	Passkeys bool
+}
+
+// loginData is v with what the login page offers besides the password.
+func (c *Console) loginData(v loginView) loginView {
+	v.Passkeys = c.passkeysOn()
+	return v
 }
 
 // loginFailed is the one message for every failed login: it never says
@@ -33,7 +41,7 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginView{Next: next}})
+	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: next})})
 }
 
 // maxLoginBytes bounds the body of the login form: an email address of
@@ -67,7 +75,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	v := loginView{Email: email, Next: next, Error: loginFailed}
+	v := c.loginData(loginView{Email: email, Next: next, Error: loginFailed})
 	if email == "" || password == "" {
 		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
 		return

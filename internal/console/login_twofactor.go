@@ -100,7 +100,7 @@ func (c *Console) renderSecondStep(w http.ResponseWriter, r *http.Request, statu
 		c.fail(w, r, nil, err)
 		return
 	}
-	v := secondStepView{Email: u.Email, Next: next, TOTP: st.TOTP || st.RecoveryLeft > 0, Passkeys: len(st.Passkeys) > 0, Error: msg}
+	v := secondStepView{Email: u.Email, Next: next, TOTP: st.TOTP || st.RecoveryLeft > 0, Passkeys: len(st.Passkeys) > 0 && c.passkeysOn(), Error: msg}
 	c.render(w, r, status, "login_twofactor", page{Title: "Two-factor authentication", Data: v})
 }
 

@@ -29,6 +29,7 @@ func (c *Console) registerTwoFactor(get, post func(string, http.HandlerFunc)) {
 	get("/admin/two-factor", c.admin(c.policyPage))
 	post("/admin/two-factor", c.admin(c.policySave))
 	post("/admin/customers/{id}/two-factor", c.admin(c.customerPolicySave))
+	c.registerPasskeys(get, post)
 }
 
 // pendingStep is where half a login of kind continues.
@@ -77,6 +78,8 @@ type twoFactorView struct {
 	Error string
 	// Passkeys is true when passkeys can be used here.
 	Passkeys bool
+	// PasskeyError is a message about the Passkeys section.
+	PasskeyError string
 }
 
 // totpEnrolView is the QR code and secret of an authenticator app being
@@ -95,7 +98,7 @@ func (c *Console) renderTwoFactor(w http.ResponseWriter, r *http.Request, status
 		c.fail(w, r, s, err)
 		return
 	}
-	v.Email, v.Status, v.Pending = s.User.Email, st, s.Pending
+	v.Email, v.Status, v.Pending, v.Passkeys = s.User.Email, st, s.Pending, c.passkeysOn()
 	p := page{Title: "Two-factor authentication", Nav: "two-factor", S: s, Notice: notice, Data: v}
 	if s.Pending {
 		p.S = nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/pquerna/otp/totp"
 
 	"sapient.dev/sapient/internal/access"
@@ -47,6 +48,9 @@ type TwoFactor struct {
 	// Issuer names Sapient in authenticator apps, for example
 	// "Sapient (localhost)".
 	Issuer string
+	// WebAuthn is the relying party of passkeys (see NewWebAuthn); nil
+	// when the issuer's host is an IP address, which cannot have them.
+	WebAuthn *webauthn.WebAuthn
 }
 
 // totpOpts are the parameters of codes: RFC 6238's defaults, which every
