@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pquerna/otp"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"sapient.dev/sapient/internal/access"
