@@ -57,6 +57,13 @@ func (c *clock) Advance(d time.Duration) {
 // newHarness starts the console on a fresh database of backend.
 func newHarness(t *testing.T, backend storetest.Backend) *harness {
 	t.Helper()
+	return newHarnessAt(t, backend, "")
+}
+
+// newHarnessAt is newHarness whose issuer names host (for example
+// "localhost", which passkeys need) instead of the listener's address.
+func newHarnessAt(t *testing.T, backend storetest.Backend, host string) *harness {
+	t.Helper()
 	st := storetest.New(t, backend)
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	if err := scope.EnsureBuiltin(t.Context(), st, clk.Now()); err != nil {
@@ -71,6 +78,10 @@ func newHarness(t *testing.T, backend storetest.Backend) *harness {
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	h.URL = "http://" + srv.Listener.Addr().String()
+	if host != "" {
+		_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
+		h.URL = "http://" + host + ":" + port
+	}
 	c, err := console.New(console.Config{
 		Store: st, Credentials: h.Creds, Users: h.Users, Now: clk.Now, Issuer: h.URL,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), KEK: testKEK(t),
