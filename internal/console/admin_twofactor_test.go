@@ -102,3 +102,42 @@ func TestTwoFactorPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminEndsSessionsOfUser ends every session of one person; only an
+// Admin may, and an unknown user changes nothing.
+func TestAdminEndsSessionsOfUser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, storetest.Backends()[0])
+	acme := h.org(t, "Acme")
+	h.user(t, "root@sapient.test", "")
+	alice := h.user(t, "alice@acme.test", acme.ID)
+	h.user(t, "bob@acme.test", acme.ID)
+	root, a1, a2, bob := h.client(t), h.client(t), h.client(t), h.client(t)
+	root.login("root@sapient.test")
+	a1.login("alice@acme.test")
+	a2.login("alice@acme.test")
+	bob.login("bob@acme.test")
+	if r := bob.post("/admin/users/"+alice.ID+"/sessions/end", url.Values{}); r.Status != http.StatusForbidden {
+		t.Errorf("customer ends another's sessions: %d", r.Status)
+	}
+	if r := root.post("/admin/users/usr_nope/sessions/end", url.Values{}); r.Status != http.StatusNotFound {
+		t.Errorf("unknown user: %d", r.Status)
+	}
+	if !a1.loggedIn() || !a2.loggedIn() {
+		t.Fatal("refused requests ended sessions")
+	}
+	r := root.post("/admin/users/"+alice.ID+"/sessions/end", url.Values{})
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("end sessions: %d", r.Status)
+	}
+	if a1.loggedIn() || a2.loggedIn() || !bob.loggedIn() || !root.loggedIn() {
+		t.Errorf("after ending alice's sessions: a1 %v a2 %v bob %v root %v", a1.loggedIn(), a2.loggedIn(), bob.loggedIn(), root.loggedIn())
+	}
+	if page := root.get(r.Header.Get("Location")); !strings.Contains(page.Body, "Every session of alice@acme.test has ended.") {
+		t.Error("no notice after ending sessions")
+	}
+	events, _ := h.Store.ListAudit(t.Context(), store.AuditFilter{Action: "sessions.ended"})
+	if len(events) != 1 || events[0].Target != "alice@acme.test" || events[0].Detail != "all sessions ended by an Admin: 2" {
+		t.Errorf("sessions.ended events: %+v", events)
+	}
+}

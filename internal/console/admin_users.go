@@ -42,6 +42,13 @@ func (c *Console) userList(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	v.Form.Role = string(store.RoleCustomer)
 	p := page{Title: "Users", Nav: "users", S: s, Data: v}
+	if id := r.URL.Query().Get("sessions_ended"); id != "" {
+		for _, row := range v.Rows {
+			if row.User.ID == id {
+				p.Notice = fmt.Sprintf("Every session of %s has ended.", row.User.Email)
+			}
+		}
+	}
 	if id := r.URL.Query().Get("created"); id != "" {
 		for _, row := range v.Rows {
 			if row.User.ID == id {

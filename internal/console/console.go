@@ -178,6 +178,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	get("/account/sessions", c.user(c.sessionList))
 	post("/account/sessions/end", c.user(c.sessionEnd))
 	post("/account/sessions/end-others", c.user(c.sessionEndOthers))
+	post("/admin/users/{id}/sessions/end", c.admin(c.userSessionsEnd))
 	c.registerTwoFactor(get, post)
 
 	get("/admin/customers", c.admin(c.customerList))
