@@ -212,7 +212,27 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, s *session
 		c.renderTwoFactor(w, r, http.StatusTooManyRequests, s, twoFactorView{Error: tooManyAttempts(secs)}, "")
 		return
 	}
-	err := c.twofactor.DisableTOTP(r.Context(), s.Actor, s.User, r.PostFormValue("code"))
+	code, password := r.PostFormValue("code"), r.PostFormValue("password")
+	var err error
+	if code == "" && password != "" {
+		done, qerr := c.logins.Enter(r.Context(), ip, c.throttle.Failures(ip) == 0)
+		if qerr != nil {
+			c.throttle.Undo(s.User.Email, ip)
+			if errors.Is(qerr, user.ErrBusy) {
+				w.Header().Set("Retry-After", strconv.Itoa(busyRetrySeconds))
+				c.renderTwoFactor(w, r, http.StatusServiceUnavailable, s, twoFactorView{Error: "Sapient is busy checking other passwords. Try again in a second."}, "")
+			}
+			return
+		}
+		err = c.twofactor.DisableTOTPWithPassword(r.Context(), s.Actor, s.User, password)
+		done()
+		if errors.Is(err, user.ErrBadLogin) {
+			c.renderTwoFactor(w, r, http.StatusUnprocessableEntity, s, twoFactorView{Error: "That password is incorrect."}, "")
+			return
+		}
+	} else {
+		err = c.twofactor.DisableTOTP(r.Context(), s.Actor, s.User, code)
+	}
 	switch {
 	case errors.Is(err, user.ErrBadCode):
 		c.log.InfoContext(r.Context(), "console: two-factor disable refused, wrong code", "user", s.User.ID, "ip", ip)

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -213,6 +214,21 @@ func TestTOTP(t *testing.T) {
 			}
 			b5 := h.client(t)
 			b5.login("alice@acme.test") // the password alone again
+
+			// Or with the password instead of a code.
+			enrolTOTP(t, h, alice)
+			if r := alice.post("/account/two-factor/totp/disable", url.Values{"password": {"not the password"}}); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "That password is incorrect.") {
+				t.Errorf("disable with a wrong password: %d", r.Status)
+			}
+			if st, err := h.Store.GetTOTP(t.Context(), u.ID); err != nil || st.ConfirmedAt.IsZero() {
+				t.Fatalf("a wrong password turned two-factor off: %+v, %v", st, err)
+			}
+			if r := alice.post("/account/two-factor/totp/disable", url.Values{"password": {testPassword}}); r.Status != http.StatusSeeOther {
+				t.Errorf("disable with the password: %d", r.Status)
+			}
+			if _, err := h.Store.GetTOTP(t.Context(), u.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("authenticator after disabling with the password: %v", err)
+			}
 		})
 	}
 }

@@ -222,6 +222,33 @@ func (t *TwoFactor) VerifyCode(ctx context.Context, actor access.Actor, u store.
 // passkey left, the recovery codes go too. It is refused when policy
 // requires two-factor of u and no passkey remains.
 func (t *TwoFactor) DisableTOTP(ctx context.Context, actor access.Actor, u store.User, code string) error {
+	return t.disableTOTP(ctx, actor, u, func() error {
+		_, err := t.VerifyCode(ctx, actor, u, code)
+		return err
+	})
+}
+
+// DisableTOTPWithPassword is DisableTOTP for a person who proves
+// themselves with their password instead of a code; a wrong password is
+// ErrBadLogin, with a login.failed event. It computes argon2id: callers
+// throttle and bound it as a login.
+func (t *TwoFactor) DisableTOTPWithPassword(ctx context.Context, actor access.Actor, u store.User, password string) error {
+	return t.disableTOTP(ctx, actor, u, func() error {
+		fresh, err := t.Store.GetUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if ok, _ := VerifyPassword(fresh.PasswordHash, password); !ok {
+			if err := audit.Write(ctx, t.Store, actor, audit.LoginFailed, u.OrgID, u.Email, "wrong password to turn off two-factor", t.Now()); err != nil {
+				return err
+			}
+			return ErrBadLogin
+		}
+		return nil
+	})
+}
+
+func (t *TwoFactor) disableTOTP(ctx context.Context, actor access.Actor, u store.User, prove func() error) error {
 	st, err := t.Status(ctx, u)
 	if err != nil {
 		return err
@@ -232,7 +259,7 @@ func (t *TwoFactor) DisableTOTP(ctx context.Context, actor access.Actor, u store
 	if st.Required && len(st.Passkeys) == 0 {
 		return ErrTwoFactorRequired
 	}
-	if _, err := t.VerifyCode(ctx, actor, u, code); err != nil {
+	if err := prove(); err != nil {
 		return err
 	}
 	now := t.Now().UTC().Truncate(time.Microsecond)
