@@ -24,6 +24,7 @@ func (c *Console) registerTwoFactor(get, post func(string, http.HandlerFunc)) {
 	post("/account/two-factor/totp", c.enroller(c.totpBegin))
 	post("/account/two-factor/totp/confirm", c.enroller(c.totpConfirm))
 	post("/account/two-factor/totp/disable", c.user(c.totpDisable))
+	post("/account/two-factor/recovery-codes", c.user(c.recoveryCodesNew))
 	get("/login/two-factor", c.secondStepForm)
 	post("/login/two-factor", c.secondStep)
 	get("/admin/two-factor", c.admin(c.policyPage))
@@ -250,4 +251,18 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, s *session
 	default:
 		http.Redirect(w, r, "/account/two-factor?disabled=1", http.StatusSeeOther)
 	}
+}
+
+// recoveryCodesNew replaces the person's recovery codes and shows the new
+// ones once.
+func (c *Console) recoveryCodesNew(w http.ResponseWriter, r *http.Request, s *session) {
+	codes, err := c.twofactor.RegenerateRecoveryCodes(r.Context(), s.Actor, s.User)
+	if errors.Is(err, user.ErrNoSecondFactor) {
+		c.renderTwoFactor(w, r, http.StatusConflict, s, twoFactorView{Error: "Set up an authenticator app or a passkey first: recovery codes stand in for them."}, "")
+		return
+	} else if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.renderTwoFactor(w, r, http.StatusOK, s, twoFactorView{Codes: codes}, "New recovery codes are made; the old ones no longer work. Save these now: they are shown only this once.")
 }

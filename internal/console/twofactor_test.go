@@ -201,6 +201,21 @@ func TestTOTP(t *testing.T) {
 				}
 			}
 
+			// New recovery codes replace the old ones.
+			r = alice.post("/account/two-factor/recovery-codes", url.Values{})
+			fresh := recoveryCode.FindAllStringSubmatch(r.Body, -1)
+			if r.Status != http.StatusOK || len(fresh) != 10 {
+				t.Fatalf("new recovery codes: %d, %d codes", r.Status, len(fresh))
+			}
+			b6 := h.client(t)
+			passwordStep(t, b6, "alice@acme.test")
+			if r := second(b6, codes[1][1]); r.Status != http.StatusUnprocessableEntity {
+				t.Errorf("an old recovery code after new ones: %d", r.Status)
+			}
+			if r := second(b6, fresh[0][1]); r.Status != http.StatusSeeOther {
+				t.Errorf("a new recovery code: %d", r.Status)
+			}
+
 			// Turning it off needs a code.
 			if r := alice.post("/account/two-factor/totp/disable", url.Values{"code": {"123"}}); r.Status != http.StatusUnprocessableEntity {
 				t.Errorf("disable with a wrong code: %d", r.Status)

@@ -1,11 +1,17 @@
 package user
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/store"
 )
 
 // RecoveryCodeCount is how many recovery codes a person gets at once.
@@ -60,4 +66,36 @@ func looksLikeRecoveryCode(code string) bool {
 func recoveryDigest(userID, code string) string {
 	sum := sha256.Sum256([]byte("sapient recovery code\x00" + userID + "\x00" + normalizeRecoveryCode(code)))
 	return hex.EncodeToString(sum[:])
+}
+
+// ErrNoSecondFactor refuses recovery codes to a person without a second
+// factor: they would recover nothing.
+var ErrNoSecondFactor = errors.New("user: no second factor to recover")
+
+// RegenerateRecoveryCodes replaces the recovery codes of u with ten new
+// ones, returned to be shown this once; the codes' digests and the
+// two_factor.recovery_codes_generated event are written in one
+// transaction.
+func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, actor access.Actor, u store.User) ([]string, error) {
+	st, err := t.Status(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Enabled() {
+		return nil, ErrNoSecondFactor
+	}
+	codes, digests, err := t.newRecoveryCodes(u.ID)
+	if err != nil {
+		return nil, err
+	}
+	err = t.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.SetRecoveryCodes(ctx, u.ID, digests); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.RecoveryCodesNew, u.OrgID, u.Email, fmt.Sprintf("%d new recovery codes", len(codes)), t.Now())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("user: recovery codes: %w", err)
+	}
+	return codes, nil
 }
