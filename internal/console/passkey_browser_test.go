@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
@@ -83,6 +84,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 	b.authenticator()
 	b.login(h.URL, "alice@acme.test", testPassword)
 	b.addPasskey(h.URL, "Laptop")
+	b.shot("passkey-added")
 	if n := strings.Count(b.html(), "<li><code>"); n != 10 {
 		t.Errorf("%d recovery codes shown after the first passkey, want 10", n)
 	}
@@ -90,6 +92,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 		t.Errorf("passkeys listed: %v", rows)
 	}
 	b.logout()
+	b.shot("login-with-passkey")
 
 	// Sign in with a passkey: no email, no password.
 	b.reloaded(func() { b.click("button", "Sign in with a passkey") })
@@ -154,4 +157,56 @@ func TestPasskeysInBrowser(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d logins of Alice with a passkey in the audit trail, want 2", n)
 	}
+}
+
+// TestTOTPInBrowser sets up an authenticator app in Chromium from the QR
+// code page, logs in with a code, and lists and ends a session on
+// Account > Sessions.
+func TestTOTPInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	h := newHarness(t, storetest.Backends()[0])
+	o := h.org(t, "Acme")
+	h.user(t, "alice@acme.test", o.ID)
+	other := h.client(t)
+	other.loginAs("alice@acme.test", firefoxUA)
+
+	b.login(h.URL, "alice@acme.test", testPassword)
+	b.open(h.URL + "/account/two-factor")
+	b.reloaded(func() { b.click("button", "Set up authenticator app") })
+	if !eval[bool](b, `(() => { const i = document.querySelector('img[alt^="QR code"]'); return !!i && i.complete && i.naturalWidth > 0; })()`) {
+		t.Error("the QR code image did not load")
+	}
+	b.shot("totp-qr")
+	secret := eval[string](b, `document.getElementById('totp-secret').textContent`)
+	b.fill("Code from the app", code(t, secret, h.Clock.Now()))
+	b.reloaded(func() { b.click("button", "Turn on") })
+	b.waitText("Two-factor authentication is on.")
+	b.shot("recovery-codes")
+	if n := strings.Count(b.html(), "<li><code>"); n != 10 {
+		t.Errorf("%d recovery codes shown, want 10", n)
+	}
+
+	// Account > Sessions: this one and the other browser's; end that one.
+	b.open(h.URL + "/account/sessions")
+	b.shot("sessions")
+	rows := b.tableRows("Your sessions")
+	if len(rows) != 2 || !strings.Contains(rows[0]["Browser"], "This session") || !strings.Contains(rows[1]["Browser"], "Firefox on Linux") {
+		t.Fatalf("sessions listed: %v", rows)
+	}
+	b.reloaded(func() { b.click("button", "End session") })
+	b.waitText("The session has ended.")
+	if other.loggedIn() {
+		t.Error("the ended session still works")
+	}
+
+	b.logout()
+	b.fill("Email", "alice@acme.test")
+	b.fill("Password", testPassword)
+	b.click("button", "Log in")
+	b.waitURL("/login/two-factor")
+	b.shot("second-step")
+	h.Clock.Advance(30 * time.Second)
+	b.fill("Authentication code", code(t, secret, h.Clock.Now()))
+	b.click("button", "Verify")
+	b.waitURL("/")
 }
