@@ -78,7 +78,10 @@ type TwoFactor interface {
 	// that user has none of that ID.
 	DeletePasskey(ctx context.Context, userID, id string) error
 
-	CreateChallenge(ctx context.Context, c Challenge) error
+	// CreateChallenge stores a ceremony's state and deletes those that
+	// expired before now, so that ceremonies begun and never finished
+	// (anyone may begin a passwordless login) do not pile up.
+	CreateChallenge(ctx context.Context, c Challenge, now time.Time) error
 	// TakeChallenge deletes and returns the challenge id; ErrNotFound
 	// when it does not exist or expired before now.
 	TakeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
@@ -246,11 +249,17 @@ func (s *SQL) DeletePasskey(ctx context.Context, userID, id string) error {
 	return nil
 }
 
-// CreateChallenge stores the state of a WebAuthn ceremony.
-func (s *SQL) CreateChallenge(ctx context.Context, c Challenge) error {
-	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO webauthn_challenges (id, user_id, data, expires_at) VALUES (?, ?, ?, ?)`),
-		c.ID, c.UserID, string(c.Data), c.ExpiresAt.UnixMicro())
-	return mapErr("create challenge", err)
+// CreateChallenge stores the state of a WebAuthn ceremony and deletes
+// the expired ones.
+func (s *SQL) CreateChallenge(ctx context.Context, c Challenge, now time.Time) error {
+	return s.inTx(ctx, func(tx queryer) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM webauthn_challenges WHERE expires_at < ?`), now.UnixMicro()); err != nil {
+			return mapErr("create challenge", err)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO webauthn_challenges (id, user_id, data, expires_at) VALUES (?, ?, ?, ?)`),
+			c.ID, c.UserID, string(c.Data), c.ExpiresAt.UnixMicro())
+		return mapErr("create challenge", err)
+	})
 }
 
 // TakeChallenge deletes and returns a challenge that has not expired.

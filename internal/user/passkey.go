@@ -102,7 +102,8 @@ func (t *TwoFactor) saveCeremony(ctx context.Context, userID string, options any
 		return Ceremony{}, err
 	}
 	id := rand.Text()
-	err = t.Store.CreateChallenge(ctx, store.Challenge{ID: id, UserID: userID, Data: data, ExpiresAt: t.Now().Add(ceremonyTTL)})
+	now := t.Now()
+	err = t.Store.CreateChallenge(ctx, store.Challenge{ID: id, UserID: userID, Data: data, ExpiresAt: now.Add(ceremonyTTL)}, now)
 	if err != nil {
 		return Ceremony{}, err
 	}

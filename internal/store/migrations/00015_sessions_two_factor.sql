@@ -51,6 +51,7 @@ CREATE TABLE webauthn_challenges (
     data       TEXT NOT NULL,
     expires_at BIGINT NOT NULL
 );
+CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges (expires_at);
 
 CREATE TABLE two_factor_policy (
     org_id  TEXT PRIMARY KEY,

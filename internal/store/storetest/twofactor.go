@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -146,10 +147,10 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 func testChallenges(t *testing.T, s store.Store) {
 	c := store.Challenge{ID: "ch1", UserID: "usr_1", Data: []byte(`{"challenge":"x"}`), ExpiresAt: base.Add(5 * time.Minute)}
-	if err := s.CreateChallenge(ctx(t), c); err != nil {
+	if err := s.CreateChallenge(ctx(t), c, base); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateChallenge(ctx(t), store.Challenge{ID: "ch2", Data: []byte(`{}`), ExpiresAt: base.Add(time.Minute)}); err != nil {
+	if err := s.CreateChallenge(ctx(t), store.Challenge{ID: "ch2", Data: []byte(`{}`), ExpiresAt: base.Add(time.Minute)}, base); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TakeChallenge(ctx(t), "ch1", base)
@@ -161,6 +162,19 @@ func testChallenges(t *testing.T, s store.Store) {
 	}
 	if _, err := s.TakeChallenge(ctx(t), "ch2", base.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TakeChallenge expired: %v, want ErrNotFound", err)
+	}
+	// Creating a challenge deletes the expired ones.
+	for _, id := range []string{"old", "new"} {
+		if err := s.CreateChallenge(ctx(t), store.Challenge{ID: id, Data: []byte(`{}`), ExpiresAt: base.Add(time.Minute)}, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateChallenge(ctx(t), store.Challenge{ID: "later", Data: []byte(`{}`), ExpiresAt: base.Add(time.Hour)}, base.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.(interface{ DB() *sql.DB }).DB().QueryRowContext(ctx(t), `SELECT count(*) FROM webauthn_challenges`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d challenges after expiry, want 1 (%v)", n, err)
 	}
 }
 
