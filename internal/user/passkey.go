@@ -41,7 +41,8 @@ const MaxPasskeyName = 64
 
 // NewWebAuthn returns the relying party of passkeys for issuer: its host
 // is the relying party ID (WebAuthn §5.1.3: a registrable domain, so an
-// IP address cannot be one) and issuer itself the only origin. An issuer
+// IP address cannot be one) and the issuer's origin (scheme, host and
+// port, without any path) the only origin. An issuer
 // whose host is an IP address has no passkeys: it returns nil.
 func NewWebAuthn(issuer string) (*webauthn.WebAuthn, error) {
 	u, err := url.Parse(issuer)
@@ -52,7 +53,7 @@ func NewWebAuthn(issuer string) (*webauthn.WebAuthn, error) {
 		return nil, nil
 	}
 	wa, err := webauthn.New(&webauthn.Config{
-		RPID: u.Hostname(), RPDisplayName: "Sapient", RPOrigins: []string{strings.TrimRight(issuer, "/")},
+		RPID: u.Hostname(), RPDisplayName: "Sapient", RPOrigins: []string{u.Scheme + "://" + u.Host},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("user: webauthn: %w", err)
