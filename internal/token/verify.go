@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/org"
 )
 
 // MaxLen bounds the size of a token Sapient will parse.
@@ -55,7 +56,7 @@ type Verifier struct {
 	Issuer      string
 	Audience    string
 	Credentials *credential.Cache
-	Orgs        *credential.OrgCache
+	Orgs        *org.Cache
 	Denylist    *Denylist
 	Now         func() time.Time
 
@@ -69,7 +70,7 @@ type Verified struct {
 	Claims     Claims
 	Credential *credential.Entry
 	// Org is the credential's organisation, as the check found it.
-	Org *credential.OrgState
+	Org *org.State
 	// Scope is what the token may do now: the scopes of its claim that the
 	// credential still holds and its organisation still allows.
 	Scope string
@@ -120,14 +121,14 @@ func (v *Verifier) VerifyFor(ctx context.Context, raw, audience string) (*Verifi
 	if e.OrgID != c.OrgID {
 		return nil, invalid("organisation mismatch")
 	}
-	org, err := v.Orgs.Lookup(ctx, e.OrgID)
-	if errors.Is(err, credential.ErrUnknownOrg) {
+	o, err := v.Orgs.Lookup(ctx, e.OrgID)
+	if errors.Is(err, org.ErrUnknown) {
 		return nil, invalid("unknown organisation")
 	} else if err != nil {
 		return nil, err
 	}
-	out.Credential, out.Org = e, org
-	out.Scope = intersect(c.Scope, org.Effective(e))
+	out.Credential, out.Org = e, o
+	out.Scope = intersect(c.Scope, o.Effective(e.Scopes, e.Scope))
 	return &out, nil
 }
 
