@@ -136,7 +136,11 @@ const missTTL = time.Second
 func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*Entry, error) {
 	c.mu.RLock()
 	e, ok := c.rows.get(clientID)
-	missAt, missed := c.missing[clientID]
+	var missAt time.Time
+	var missed bool
+	if !ok {
+		missAt, missed = c.missing[clientID]
+	}
 	c.mu.RUnlock()
 	if ok {
 		return e, nil

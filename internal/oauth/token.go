@@ -93,7 +93,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: credential lookup failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	refused := func() { h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String()) }
+	refused := func() { h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip) }
 	refuse := func(e2 *authError) string {
 		refused()
 		return fail(e2)
@@ -150,7 +150,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: signing failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip.String())
+	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip)
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})
