@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,13 +108,14 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 			return
 		}
 		pc := &principalContext{Context: r.Context()}
-		v, err := &pc.v, a.Verifier.VerifyInto(r.Context(), raw, a.Verifier.Audience, &pc.v)
-		var terr *token.Error
-		if errors.As(err, &terr) {
-			a.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
-			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid: "+terr.Reason+".", "")
-			return
-		} else if err != nil {
+		v := &pc.v
+		if err := a.Verifier.VerifyInto(r.Context(), raw, a.Verifier.Audience, v); err != nil {
+			var terr *token.Error // declared here: errors.As makes it escape
+			if errors.As(err, &terr) {
+				a.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
+				challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid: "+terr.Reason+".", "")
+				return
+			}
 			a.Logger.ErrorContext(r.Context(), "api: token verification failed", "err", err)
 			problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
 			return
@@ -139,7 +141,14 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 		}
 		a.Usage.Record(e.ClientID, e.OrgID, usage.APICall, now, ip)
 		valid.Inc()
-		actor := access.Credential(e.ClientID, e.Name, e.OrgID, strings.Fields(v.Scope))
+		// The token's scopes, split: those of the credential as they are
+		// when the token may use them all, as it most often may. Clipped,
+		// so that an append never writes into the credential's.
+		scopes := e.Scopes
+		if v.Scope != e.Scope {
+			scopes = strings.Fields(v.Scope)
+		}
+		actor := access.Credential(e.ClientID, e.Name, e.OrgID, slices.Clip(scopes))
 		actor.IP, actor.UserAgent = ip.String(), r.UserAgent()
 		pc.p = Principal{Token: v, Actor: actor}
 		next.ServeHTTP(w, r.WithContext(pc))
