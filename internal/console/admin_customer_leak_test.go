@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -73,5 +75,37 @@ func TestCustomerLeakAction(t *testing.T) {
 	}
 	if a := action(); a != store.LeakRoll {
 		t.Errorf("leak action = %q after refused changes, want roll", a)
+	}
+}
+
+// TestActivityShowsLeaks: a reported leak appears in the Activity of the
+// credential's organisation, with the URL and no secret, and in no other
+// organisation's.
+func TestActivityShowsLeaks(t *testing.T) {
+	h := newHarness(t, sqlite)
+	acme, beta := h.org(t, "Acme"), h.org(t, "Beta")
+	h.user(t, "ann@acme.test", acme.ID)
+	h.user(t, "bob@beta.test", beta.ID)
+	c, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: acme.ID, Name: "billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Creds.ReportLeaked(t.Context(), credential.LeakReporter("203.0.113.9", credential.LeakSourceReport),
+		credential.LeakReport{Secrets: []string{c.Secret}, URL: "https://paste.example/xyz", Source: credential.LeakSourceReport}); err != nil {
+		t.Fatal(err)
+	}
+	ann := h.client(t)
+	ann.login("ann@acme.test")
+	page := ann.get("/activity?action=" + audit.CredentialLeaked)
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, "https://paste.example/xyz") || !strings.Contains(page.Body, "203.0.113.9") {
+		t.Errorf("Acme's Activity does not show the leak\n%s", page.Body)
+	}
+	if strings.Contains(page.Body, c.Secret) {
+		t.Error("Activity shows the secret")
+	}
+	bob := h.client(t)
+	bob.login("bob@beta.test")
+	if page := bob.get("/activity"); strings.Contains(page.Body, "paste.example") {
+		t.Error("Beta's Activity shows Acme's leak")
 	}
 }
