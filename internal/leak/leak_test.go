@@ -11,6 +11,7 @@ import (
 
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/ratelimit/redistest"
 	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
@@ -196,5 +197,26 @@ func TestLeaksNeverFail(t *testing.T) {
 		if w.Code != 202 && w.Code != 400 {
 			t.Errorf("body %d: %d %s", i, w.Code, w.Body)
 		}
+	}
+}
+
+// TestLeaksRateLimitShared: with Redis, instances share each address's
+// budget of reports (here one a second: what one instance spent, the
+// other refuses).
+func TestLeaksRateLimitShared(t *testing.T) {
+	redisURL, prefix := redistest.URL(t)
+	shared := func(c *server.Config) {
+		c.LeakRateLimit, c.RedisURL, c.RedisPrefix, c.RedisTimeout = 1, redisURL, prefix, time.Second
+	}
+	a := servertest.New(t, storetest.Backends()[0], shared)
+	b := a.Join(t)
+	body := report([]string{"sapsk_x"}, "x")
+	if w := post(a, "/leaks", "198.51.100.1", body, nil); w.Code != http.StatusAccepted {
+		t.Fatalf("first report: %d %s", w.Code, w.Body)
+	}
+	wantProblem(t, post(b, "/leaks", "198.51.100.1", body, nil), http.StatusTooManyRequests)
+	wantProblem(t, post(a, "/leaks", "198.51.100.1", body, nil), http.StatusTooManyRequests)
+	if w := post(b, "/leaks", "198.51.100.2", body, nil); w.Code != http.StatusAccepted {
+		t.Errorf("another address: %d, want 202", w.Code)
 	}
 }
