@@ -23,6 +23,10 @@ const DefaultGitHubKeysURL = "https://api.github.com/meta/public_keys/secret_sca
 // unknown key identifier fetches them again, at most this often.
 const KeyRefetch = time.Minute
 
+// KeyMaxAge is how long fetched keys are trusted before they are fetched
+// again.
+const KeyMaxAge = 24 * time.Hour
+
 const maxKeysBytes = 1 << 20
 
 // ErrUnknownKey is returned for a key identifier the published keys do
@@ -39,6 +43,7 @@ type Keys struct {
 
 	mu      sync.Mutex
 	keys    map[string]*ecdsa.PublicKey
+	loaded  time.Time // when keys were fetched
 	fetched time.Time // when they were last fetched, successfully or not
 	err     error     // why that fetch failed, or nil
 }
@@ -53,27 +58,38 @@ type publicKeys struct {
 }
 
 // Key returns the P-256 public key named id. Keys no longer current are
-// kept: GitHub may still sign with them while it rotates.
+// kept: GitHub may still sign with them while it rotates. Keys are read
+// again after KeyMaxAge, so that a key GitHub withdrew stops being
+// trusted; while they cannot be read, the keys held go on serving.
 func (k *Keys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if key, ok := k.keys[id]; ok {
+	now := k.Now()
+	key, known := k.keys[id]
+	if known && now.Sub(k.loaded) < KeyMaxAge {
 		return key, nil
 	}
-	now := k.Now()
 	if !k.fetched.IsZero() && now.Sub(k.fetched) < KeyRefetch {
-		if k.err != nil {
+		switch {
+		case known:
+			return key, nil
+		case k.err != nil:
 			return nil, k.err
 		}
 		return nil, ErrUnknownKey
 	}
 	k.fetched = now
-	keys, err := k.fetch(ctx)
+	// Not the request's context: a caller that gives up must not leave
+	// the failure for a minute to every other alert.
+	keys, err := k.fetch(context.WithoutCancel(ctx))
 	if k.err = err; err != nil {
+		if known {
+			return key, nil
+		}
 		return nil, err
 	}
-	k.keys = keys
-	if key, ok := k.keys[id]; ok {
+	k.keys, k.loaded = keys, now
+	if key, ok := keys[id]; ok {
 		return key, nil
 	}
 	return nil, ErrUnknownKey
