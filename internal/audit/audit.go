@@ -25,18 +25,15 @@ const (
 	CredentialUpdated   = "credential.updated"
 	CredentialRolled    = "credential.secret_rolled"
 	CredentialRateLimit = "credential.rate_limited"
-	// CredentialLeaked records a credential stopped because its secret was
-	// reported found where others can read it (POST /leaks, POST
-	// /leaks/github). It never holds the secret.
-	CredentialLeaked   = "credential.leaked"
-	UserCreated        = "user.created"
-	OrgCreated         = "organisation.created"
-	OrgUpdated         = "organisation.updated"
-	ScopeCreated       = "scope.created"
-	KeyRotated         = "signing_key.rotated"
-	KeyRetired         = "signing_key.retired"
-	ResourceRegistered = "resource.registered"
-	IntrospectRefused  = "introspection.refused"
+	CredentialLeaked    = "credential.leaked" // a reported leak stopped its secret (POST /leaks, /leaks/github)
+	UserCreated         = "user.created"
+	OrgCreated          = "organisation.created"
+	OrgUpdated          = "organisation.updated"
+	ScopeCreated        = "scope.created"
+	KeyRotated          = "signing_key.rotated"
+	KeyRetired          = "signing_key.retired"
+	ResourceRegistered  = "resource.registered"
+	IntrospectRefused   = "introspection.refused"
 )
 
 // Event builds an event of actor on target in orgID at now.
