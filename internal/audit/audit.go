@@ -25,6 +25,7 @@ const (
 	CredentialUpdated   = "credential.updated"
 	CredentialRolled    = "credential.secret_rolled"
 	CredentialRateLimit = "credential.rate_limited"
+	CredentialLeaked    = "credential.leaked" // a reported leak stopped its secret (POST /leaks, /leaks/github)
 	UserCreated         = "user.created"
 	OrgCreated          = "organisation.created"
 	OrgUpdated          = "organisation.updated"

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os/signal"
 	"syscall"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/leak"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/server"
 )
@@ -21,6 +23,8 @@ func (a *app) serveCmd() *cobra.Command {
 		ttl, rotation, retention                       time.Duration
 		tokenRate, apiRate                             int
 		preload                                        bool
+		githubKeysURL                                  string
+		leakRate                                       int
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -51,6 +55,9 @@ and prints the login once.`,
 				}
 				ratelimit.RedisLogsTo(log)
 			}
+			if u, err := url.Parse(githubKeysURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fmt.Errorf("--github-keys-url must be an http or https URL, not %q", githubKeysURL)
+			}
 			if issuer == "" {
 				issuer = "http://" + addr
 			}
@@ -70,6 +77,7 @@ and prints the login once.`,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
 				SkipCredentialPreload: !preload, RedisURL: redisURL,
+				GitHubKeysURL: githubKeysURL, LeakRateLimit: leakRate,
 			})
 			if err != nil {
 				return err
@@ -103,6 +111,9 @@ and prints the login once.`,
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.StringVar(&redisURL, "redis-url", a.getenv("SAPIENT_REDIS_URL"),
 		"Redis through which instances share rate limits and login throttles, redis://[:PASSWORD@]HOST:PORT/DB (env SAPIENT_REDIS_URL; default: none, limits per instance)")
+	f.StringVar(&githubKeysURL, "github-keys-url", a.env("SAPIENT_GITHUB_KEYS_URL", leak.DefaultGitHubKeysURL),
+		"where the public keys that sign GitHub secret scanning alerts (POST /leaks/github) are fetched (env SAPIENT_GITHUB_KEYS_URL)")
+	f.IntVar(&leakRate, "leak-rate-limit", leak.DefaultRate, "leak reports (POST /leaks) per second per client address (negative: unlimited)")
 	f.BoolVar(&preload, "preload-credentials", true, "read every credential into memory at start, in the background (about 100 bytes each)")
 	return c
 }

@@ -166,6 +166,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	post("/admin/customers", c.admin(c.customerCreate))
 	get("/admin/customers/{id}", c.admin(c.customerEdit))
 	post("/admin/customers/{id}", c.admin(c.customerUpdate))
+	post("/admin/customers/{id}/leak-action", c.admin(c.customerLeakAction))
 	get("/admin/users", c.admin(c.userList))
 	post("/admin/users", c.admin(c.userCreate))
 	get("/admin/scopes", c.admin(c.scopeList))

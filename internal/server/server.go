@@ -103,6 +103,15 @@ type Config struct {
 	// RedisTimeout bounds each call to Redis; default 50ms.
 	RedisTimeout time.Duration
 
+	// LeakRateLimit is how many reports a second one client address may
+	// send to POST /leaks; zero takes leak.DefaultRate, negative means
+	// unlimited.
+	LeakRateLimit int
+	// GitHubKeysURL is where the public keys of GitHub's secret scanning
+	// alerts (POST /leaks/github) are fetched; default
+	// leak.DefaultGitHubKeysURL.
+	GitHubKeysURL string
+
 	// SkipCredentialPreload leaves credentials in the database until
 	// first used. By default every credential that is not revoked is read
 	// into memory in the background at start (about 100 bytes each), so

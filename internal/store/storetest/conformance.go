@@ -46,6 +46,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Usage", testUsage},
 		{"Audit", testAudit},
 		{"Transactions", testTransactions},
+		{"Leaks", testLeaks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
