@@ -134,8 +134,15 @@ const missTTL = time.Second
 // Lookup returns the entry for clientID, reading it from the store if the
 // cache does not hold it. It returns ErrNotFound for an unknown client ID.
 func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*Entry, error) {
+	return c.LookupInto(ctx, clientID, now, nil)
+}
+
+// LookupInto is Lookup that may write the entry to dst, which the caller
+// keeps where it likes, and return dst; or return an entry of its own.
+// Nothing else writes to dst.
+func (c *Cache) LookupInto(ctx context.Context, clientID string, now time.Time, dst *Entry) (*Entry, error) {
 	c.mu.RLock()
-	e, ok := c.rows.get(clientID)
+	e, ok := c.rows.get(clientID, dst)
 	var missAt time.Time
 	var missed bool
 	if !ok {
@@ -173,7 +180,7 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.keep(e) {
-		e, _ = c.rows.get(clientID) // a newer version arrived meanwhile
+		e, _ = c.rows.get(clientID, nil) // a newer version arrived meanwhile
 	}
 	return e, nil
 }

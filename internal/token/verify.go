@@ -73,6 +73,8 @@ type Verified struct {
 	// Scope is what the token may do now: the scopes of its claim that the
 	// credential still holds and its organisation still allows.
 	Scope string
+
+	entry credential.Entry // where Credential may be, not allocated apart
 }
 
 // Verify checks raw, a token for Sapient's own API, and returns its claims
@@ -118,7 +120,7 @@ func (v *Verifier) VerifyInto(ctx context.Context, raw, audience string, out *Ve
 	if v.Denylist.Contains(c.JTI) {
 		return &Error{Reason: "token revoked", ClientID: c.ClientID, OrgID: c.OrgID}
 	}
-	e, err := v.Credentials.Lookup(ctx, c.ClientID, now)
+	e, err := v.Credentials.LookupInto(ctx, c.ClientID, now, &out.entry)
 	if errors.Is(err, credential.ErrNotFound) {
 		return invalid("unknown credential")
 	} else if err != nil {
