@@ -11,6 +11,7 @@ import (
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/server"
 )
@@ -18,6 +19,7 @@ import (
 func (a *app) serveCmd() *cobra.Command {
 	var (
 		addr, issuer, audience, alg, proxies, redisURL string
+		smtpURL, smtpFrom                              string
 		ttl, rotation, retention                       time.Duration
 		tokenRate, apiRate                             int
 		preload                                        bool
@@ -54,6 +56,12 @@ and prints the login once.`,
 			if issuer == "" {
 				issuer = "http://" + addr
 			}
+			var mailer *mail.Mailer
+			if smtpURL != "" {
+				if mailer, err = mail.New(smtpURL, smtpFrom, issuer); err != nil {
+					return fmt.Errorf("--smtp-url: %w", err)
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			kek, err := a.kek()
@@ -69,7 +77,7 @@ and prints the login once.`,
 				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
-				SkipCredentialPreload: !preload, RedisURL: redisURL,
+				SkipCredentialPreload: !preload, RedisURL: redisURL, Mailer: mailer,
 			})
 			if err != nil {
 				return err
@@ -103,6 +111,9 @@ and prints the login once.`,
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.StringVar(&redisURL, "redis-url", a.getenv("SAPIENT_REDIS_URL"),
 		"Redis through which instances share rate limits and login throttles, redis://[:PASSWORD@]HOST:PORT/DB (env SAPIENT_REDIS_URL; default: none, limits per instance)")
+	f.StringVar(&smtpURL, "smtp-url", a.getenv("SAPIENT_SMTP_URL"),
+		"SMTP server that sends invitation and password reset links, smtp://user:pass@host:port (env SAPIENT_SMTP_URL; default: none, links are only shown)")
+	f.StringVar(&smtpFrom, "smtp-from", a.getenv("SAPIENT_SMTP_FROM"), "From address of Sapient's mail (env SAPIENT_SMTP_FROM; default sapient@ the issuer's host)")
 	f.BoolVar(&preload, "preload-credentials", true, "read every credential into memory at start, in the background (about 100 bytes each)")
 	return c
 }

@@ -28,6 +28,7 @@ import (
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/edge"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
 	"sapient.dev/sapient/internal/ratelimit"
@@ -107,6 +108,10 @@ type Config struct {
 	// into memory in the background at start (about 100 bytes each), so
 	// that no token request waits for a database read.
 	SkipCredentialPreload bool
+
+	// Mailer sends invitation and password reset links; nil sends none
+	// (the console shows Admins the links instead).
+	Mailer *mail.Mailer
 }
 
 // Server is one Sapient instance.
