@@ -46,7 +46,7 @@ func TestSend(t *testing.T) {
 	if err := m.Send(t.Context(), mail.LinkMessage(mail.Reset, "ann@example.com", link)); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.Wait(t, "ann@example.com")
+	got := srv.Wait(t, "ann@example.com", "Reset")
 	if got.Link() != link || got.User != "sapient" || got.From != "sapient@localhost" || !strings.Contains(got.Subject, "Reset") {
 		t.Errorf("received %+v, link %q", got, got.Link())
 	}

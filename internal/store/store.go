@@ -76,7 +76,7 @@ type User struct {
 }
 
 // Disabled reports whether the user may not log in.
-func (u *User) Disabled() bool { return !u.DisabledAt.IsZero() }
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
 
 // Link purposes: what a one-time link lets its holder do.
 const (

@@ -62,14 +62,15 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.msgs...)
 }
 
-// Wait returns the first message to the address to, waiting up to ten
-// seconds for it (a mail may be sent in the background).
-func (s *Server) Wait(t testing.TB, to string) Message {
+// Wait returns the first message to the address to whose subject
+// contains subject, waiting up to ten seconds for it (a mail may be sent
+// in the background).
+func (s *Server) Wait(t testing.TB, to, subject string) Message {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		for _, m := range s.Messages() {
-			if strings.EqualFold(m.To, to) {
+			if strings.EqualFold(m.To, to) && strings.Contains(m.Subject, subject) {
 				return m
 			}
 		}
