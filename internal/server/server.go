@@ -431,7 +431,8 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 }
 
 func (s *Server) newAPI() *api.API {
-	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now,
+		Users: s.Users, Issuer: s.cfg.Issuer})
 }
 
 func (s *Server) apiAuth() *api.Auth {
