@@ -8,6 +8,7 @@ import (
 
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
@@ -25,6 +26,7 @@ type Config struct {
 	// the invitation links it returns.
 	Users  *user.Service
 	Issuer string
+	Mailer *mail.Mailer // nil: invitation links are only returned
 }
 
 // Route is one operation of the API. The table drives both the mux and the
@@ -49,7 +51,7 @@ func New(cfg Config) *API {
 	usageLog := &Usage{Service: &usage.Service{Store: cfg.Store}, Logger: cfg.Logger, Now: cfg.Now}
 	auditLog := &AuditLog{Service: &audit.Service{Store: cfg.Store}, Logger: cfg.Logger}
 	me := &Me{}
-	users := &Users{Service: cfg.Users, Logger: cfg.Logger, Issuer: cfg.Issuer}
+	users := &Users{Service: cfg.Users, Logger: cfg.Logger, Issuer: cfg.Issuer, Mailer: cfg.Mailer}
 	return &API{cfg: cfg, routes: []Route{
 		{"GET", "/api/v1/me", "", false, me.ServeHTTP},
 		{"GET", "/api/v1/credentials", scope.CredentialsRead, true, creds.list},

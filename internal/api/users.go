@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/user"
 )
@@ -21,6 +22,8 @@ type Users struct {
 	Logger  *slog.Logger
 	// Issuer starts the one-time links the API returns.
 	Issuer string
+	// Mailer, when set, mails invitation links too.
+	Mailer *mail.Mailer
 }
 
 // User is a console user as the API shows it: never a password hash.
@@ -95,6 +98,11 @@ func (h *Users) invite(w http.ResponseWriter, r *http.Request) {
 	}
 	out := userToAPI(u)
 	out.Link = user.LinkURL(h.Issuer, token)
+	if h.Mailer != nil {
+		if err := h.Mailer.Send(r.Context(), mail.LinkMessage(mail.Invite, u.Email, out.Link)); err != nil {
+			h.Logger.WarnContext(r.Context(), "api: invitation not mailed", "user", u.ID, "err", err)
+		}
+	}
 	writeJSON(w, http.StatusCreated, out)
 }
 

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -96,19 +95,9 @@ func (c *Console) userDelete(w http.ResponseWriter, r *http.Request, s *session)
 
 // userEndSessions ends every session of a user at once.
 func (c *Console) userEndSessions(w http.ResponseWriter, r *http.Request, s *session) {
-	u, err := c.users.Get(r.Context(), s.Actor, r.PathValue("id"))
+	u, err := c.users.EndSessions(r.Context(), s.Actor, r.PathValue("id"))
 	if err != nil {
 		c.userFailed(w, r, s, err)
-		return
-	}
-	err = c.store.InTx(r.Context(), func(tx store.Store) error {
-		if err := tx.DeleteUserSessions(r.Context(), u.ID, ""); err != nil {
-			return err
-		}
-		return audit.Write(r.Context(), tx, s.Actor, audit.UserSessionsEnded, u.OrgID, u.Email, "", c.now())
-	})
-	if err != nil {
-		c.fail(w, r, s, err)
 		return
 	}
 	http.Redirect(w, r, "/admin/users?ended="+url.QueryEscape(u.ID), http.StatusSeeOther)

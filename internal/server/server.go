@@ -432,7 +432,7 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 
 func (s *Server) newAPI() *api.API {
 	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now,
-		Users: s.Users, Issuer: s.cfg.Issuer})
+		Users: s.Users, Issuer: s.cfg.Issuer, Mailer: s.cfg.Mailer})
 }
 
 func (s *Server) apiAuth() *api.Auth {

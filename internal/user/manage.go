@@ -339,3 +339,26 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("user: %s: %w", op, err)
 }
+
+// EndSessions ends every session of a user actor may manage, at once (on
+// every instance: sessions are read from the database on every request).
+func (s *Service) EndSessions(ctx context.Context, actor access.Actor, id string) (store.User, error) {
+	var out store.User
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		a, err := authorityOf(ctx, tx, actor, true)
+		if err != nil {
+			return err
+		}
+		if out, err = s.reach(ctx, tx, a, id); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserSessions(ctx, id, ""); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.UserSessionsEnded, out.OrgID, out.Email, "", s.Now())
+	})
+	if err != nil {
+		return store.User{}, wrap("end sessions", err)
+	}
+	return out, nil
+}
