@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sapient.dev/sapient/internal/clientip"
+	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -107,7 +108,7 @@ type Cache struct {
 	// made moments ago with a scope just granted to its organisation is
 	// then judged against an organisation at least as new as itself, not
 	// against an older view held in memory.
-	Orgs *OrgCache
+	Orgs *org.Cache
 
 	store store.Credentials
 	// get reads one credential: the store's prepared statement where it
@@ -135,7 +136,11 @@ const missTTL = time.Second
 func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*Entry, error) {
 	c.mu.RLock()
 	e, ok := c.rows.get(clientID)
-	missAt, missed := c.missing[clientID]
+	var missAt time.Time
+	var missed bool
+	if !ok {
+		missAt, missed = c.missing[clientID]
+	}
 	c.mu.RUnlock()
 	if ok {
 		return e, nil
@@ -161,7 +166,7 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	}
 	if c.Orgs != nil {
 		// An unknown organisation is answered by whoever looks it up.
-		if _, err := c.Orgs.Refresh(ctx, sc.OrgID); err != nil && !errors.Is(err, ErrUnknownOrg) {
+		if _, err := c.Orgs.Refresh(ctx, sc.OrgID); err != nil && !errors.Is(err, org.ErrUnknown) {
 			return nil, fmt.Errorf("credential: lookup: %w", err)
 		}
 	}

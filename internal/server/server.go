@@ -31,6 +31,7 @@ import (
 	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
+	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/resource"
 	"sapient.dev/sapient/internal/scope"
@@ -124,7 +125,7 @@ type Server struct {
 	Credentials *credential.Service
 	Users       *user.Service
 	Cache       *credential.Cache
-	Orgs        *credential.OrgCache
+	Orgs        *org.Cache
 	// Limiter and APILimiter hold the per-credential rate limits of the
 	// token endpoint and of API calls: separate budgets, so that one never
 	// spends or resets the other.
@@ -245,7 +246,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			PublishLead: cfg.KeyPublishLead, TokenTTL: cfg.TokenTTL, Now: cfg.Now, Rand: cfg.Rand, Logger: cfg.Logger,
 		},
 		Cache:      credential.NewCache(cfg.Store),
-		Orgs:       credential.NewOrgCache(cfg.Store),
+		Orgs:       org.NewCache(cfg.Store),
 		Limiter:    ratelimit.New(),
 		APILimiter: ratelimit.New(),
 		ClientIP:   &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
