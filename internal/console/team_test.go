@@ -121,6 +121,22 @@ func TestTeamIsolation(t *testing.T) {
 	if strings.Contains(memberBrowser.get("/").Body, `href="/team"`) {
 		t.Error("a non-owner's navigation shows Team")
 	}
+
+	// An Admin ends every session of a user at once; an owner may not here.
+	if r := owner.post("/admin/users/"+max.ID+"/sessions/end", url.Values{}); r.Status != http.StatusForbidden {
+		t.Errorf("owner ends sessions via /admin = %d, want 403", r.Status)
+	}
+	adminC := h.client(t)
+	adminC.login(admin.Email)
+	if r := adminC.post("/admin/users/"+max.ID+"/sessions/end", url.Values{}); r.Status != http.StatusSeeOther {
+		t.Fatalf("end sessions = %d", r.Status)
+	}
+	if memberBrowser.loggedIn() {
+		t.Error("the member's session survived End all sessions")
+	}
+	if ev, _ := h.Store.ListAudit(t.Context(), store.AuditFilter{Action: "user.sessions_ended", Limit: 5}); len(ev) != 1 || ev[0].Target != max.Email {
+		t.Errorf("user.sessions_ended = %+v", ev)
+	}
 }
 
 var linkInPage = regexp.MustCompile(`value="(http[^"]+/link\?token=[^"]+)"`)
