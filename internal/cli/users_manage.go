@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -44,8 +45,11 @@ func (a *app) userService(s *store.SQL) *user.Service {
 	return &user.Service{Store: s, Now: time.Now, Rand: rand.Reader}
 }
 
+// userAction is what "disable", "enable" or "delete" does to one user.
+type userAction func(svc *user.Service, ctx context.Context, actor access.Actor, id string) (store.User, error)
+
 // usersStateCmd is "disable", "enable" or "delete" of one user by email.
-func (a *app) usersStateCmd(verb, short string, do func(*user.Service) func(ctxUser) (store.User, error)) *cobra.Command {
+func (a *app) usersStateCmd(verb, short string, do userAction) *cobra.Command {
 	return a.addJSON(&cobra.Command{
 		Use:   verb + " EMAIL",
 		Short: short,
@@ -57,7 +61,7 @@ func (a *app) usersStateCmd(verb, short string, do func(*user.Service) func(ctxU
 				if err != nil {
 					return userError(args[0], err)
 				}
-				if u, err = do(svc)(ctxUser{cmd, u.ID}); err != nil {
+				if u, err = do(svc, cmd.Context(), access.CLI, u.ID); err != nil {
 					return userError(args[0], err)
 				}
 				if a.jsonOut {
@@ -70,31 +74,17 @@ func (a *app) usersStateCmd(verb, short string, do func(*user.Service) func(ctxU
 	})
 }
 
-// ctxUser is the command and the ID of the user it acts on.
-type ctxUser struct {
-	cmd *cobra.Command
-	id  string
-}
-
 func (a *app) usersDisableCmd() *cobra.Command {
 	return a.usersStateCmd("disable", "Disable a user: their sessions end at once and they cannot log in; their organisation's credentials keep working",
-		func(svc *user.Service) func(ctxUser) (store.User, error) {
-			return func(c ctxUser) (store.User, error) { return svc.Disable(c.cmd.Context(), access.CLI, c.id) }
-		})
+		(*user.Service).Disable)
 }
 
 func (a *app) usersEnableCmd() *cobra.Command {
-	return a.usersStateCmd("enable", "Let a disabled user log in again",
-		func(svc *user.Service) func(ctxUser) (store.User, error) {
-			return func(c ctxUser) (store.User, error) { return svc.Enable(c.cmd.Context(), access.CLI, c.id) }
-		})
+	return a.usersStateCmd("enable", "Let a disabled user log in again", (*user.Service).Enable)
 }
 
 func (a *app) usersDeleteCmd() *cobra.Command {
-	return a.usersStateCmd("delete", "Delete a user; the audit trail keeps what they did, by email",
-		func(svc *user.Service) func(ctxUser) (store.User, error) {
-			return func(c ctxUser) (store.User, error) { return svc.Delete(c.cmd.Context(), access.CLI, c.id) }
-		})
+	return a.usersStateCmd("delete", "Delete a user; the audit trail keeps what they did, by email", (*user.Service).Delete)
 }
 
 func (a *app) usersUpdateCmd() *cobra.Command {

@@ -2,7 +2,9 @@ package user_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,4 +262,50 @@ func tamper(token string) string {
 		return "B" + token[1:]
 	}
 	return "A" + token[1:]
+}
+
+// TestLastAdminConcurrent: two Admins disabling each other at the same
+// moment cannot leave the platform without an active Admin. The check
+// runs inside the transaction of the change, which locks the active
+// Admins' rows on PostgreSQL (SQLite writes one transaction at a time).
+func TestLastAdminConcurrent(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			p := newPeople(t, b)
+			ctx := t.Context()
+			for round := range 5 {
+				other, err := p.svc.Create(ctx, p.cli, user.CreateRequest{Email: fmt.Sprintf("admin%d@x.test", round), Password: "a long enough password", Role: store.RoleAdmin})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids := []string{p.admin.ID, other.ID}
+				var wg sync.WaitGroup
+				errs := make([]error, 2)
+				for i, id := range ids {
+					wg.Go(func() { _, errs[i] = p.svc.Disable(ctx, p.cli, id) })
+				}
+				wg.Wait()
+				active, err := p.s.ActiveAdmins(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(active) != 1 {
+					t.Fatalf("round %d: %d active Admins after both were disabled at once (%v), want 1", round, len(active), errs)
+				}
+				if !errors.Is(errs[0], user.ErrLastAdmin) && !errors.Is(errs[1], user.ErrLastAdmin) {
+					t.Errorf("round %d: errors %v, want one ErrLastAdmin", round, errs)
+				}
+				// The one left active becomes the next round's first Admin.
+				p.admin.ID = active[0]
+				for _, id := range ids {
+					if id != active[0] {
+						if _, err := p.svc.Delete(ctx, p.cli, id); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		})
+	}
 }
