@@ -1,6 +1,7 @@
 package mail_test
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 
@@ -52,5 +53,27 @@ func TestSend(t *testing.T) {
 	}
 	if err := m.Send(t.Context(), mail.Message{To: "a@b.test\r\nBcc: c@d.test", Subject: "x"}); err == nil {
 		t.Error("a header injection in To was sent")
+	}
+}
+
+// TestSendSTARTTLS: when the server offers STARTTLS the mail goes over
+// TLS, with the server's certificate checked, and only then authenticates.
+func TestSendSTARTTLS(t *testing.T) {
+	srv, roots := mailtest.StartTLS(t)
+	m, err := mail.New(srv.URL, "", "http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.TLS = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+	if err := m.Send(t.Context(), mail.LinkMessage(mail.Invite, "bob@example.com", "http://localhost:8080/link?token=abc")); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Wait(t, "bob@example.com", "invited"); !got.TLS || got.User != "sapient" {
+		t.Errorf("received %+v, want over TLS and authenticated", got)
+	}
+	// A certificate that is not trusted stops the mail.
+	m.TLS = &tls.Config{ServerName: "127.0.0.1"}
+	if err := m.Send(t.Context(), mail.LinkMessage(mail.Invite, "eve@example.com", "http://x/link?token=abc")); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Errorf("untrusted certificate: %v, want a STARTTLS error", err)
 	}
 }

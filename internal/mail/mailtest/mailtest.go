@@ -4,10 +4,13 @@ package mailtest
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"mime/quotedprintable"
 	"net"
+	"net/http/httptest"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -24,6 +27,7 @@ type Message struct {
 	From, To      string
 	Subject, Body string // the body decoded
 	User          string // who authenticated, "" for nobody
+	TLS           bool   // the message came over STARTTLS
 }
 
 // Server is an SMTP server on 127.0.0.1 that keeps what it receives.
@@ -41,14 +45,34 @@ type Server struct {
 // user "sapient" and password "mail secret".
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartTLS is Start with STARTTLS offered, under a certificate for
+// 127.0.0.1 that the returned pool trusts; AUTH is accepted only after
+// STARTTLS.
+func StartTLS(t testing.TB) (*Server, *x509.CertPool) {
+	t.Helper()
+	// httptest makes a certificate for 127.0.0.1; borrow it.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	cert, pool := ts.TLS.Certificates[0], x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	ts.Close()
+	return start(t, &tls.Config{Certificates: []tls.Certificate{cert}}), pool
+}
+
+func start(t testing.TB, tlsConfig *tls.Config) *Server {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{URL: "smtp://sapient:mail%20secret@" + l.Addr().String(), more: make(chan struct{}, 1)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, conn: c}, nil }))
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
+	srv.TLSConfig = tlsConfig
+	srv.AllowInsecureAuth = tlsConfig == nil
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -89,6 +113,7 @@ func (m Message) Link() string { return linkRE.FindString(m.Body) }
 
 type session struct {
 	s    *Server
+	conn *smtp.Conn
 	user string
 	from string
 	to   []string
@@ -124,9 +149,10 @@ func (x *session) Data(r io.Reader) error {
 	if _, err := io.Copy(&b, body); err != nil {
 		return err
 	}
+	_, overTLS := x.conn.TLSConnectionState()
 	x.s.mu.Lock()
 	for _, to := range x.to {
-		x.s.msgs = append(x.s.msgs, Message{From: x.from, To: to, Subject: msg.Header.Get("Subject"), Body: b.String(), User: x.user})
+		x.s.msgs = append(x.s.msgs, Message{From: x.from, To: to, Subject: msg.Header.Get("Subject"), Body: b.String(), User: x.user, TLS: overTLS})
 	}
 	x.s.mu.Unlock()
 	select {
