@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -91,6 +93,7 @@ func TestBrowserPeople(t *testing.T) {
 	}
 	pia.click("link", "Close")
 	pia.waitURL("/team")
+	pia.shot("team")
 	if rows := pia.tableRows("Team"); len(rows) != 2 {
 		t.Errorf("Team shows %d people, want Pia and Leo: %v", len(rows), rows)
 	}
@@ -99,6 +102,7 @@ func TestBrowserPeople(t *testing.T) {
 	admin.open(env.URL + "/admin/users")
 	admin.click("button", "Disable pia@acme.test")
 	admin.waitText("pia@acme.test is disabled")
+	admin.shot("users")
 	pia.click("link", "Credentials")
 	pia.waitURL("/login")
 	pia.fill("Email", "pia@acme.test")
@@ -140,7 +144,11 @@ func (b *browserTab) another() *browserTab {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(cancel)
-	o := &browserTab{t: t, ctx: tctx, dir: b.dir + "-2"}
+	dir := filepath.Join(b.dir, "second-browser")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := &browserTab{t: t, ctx: tctx, dir: dir}
 	o.viewport(1280, 860)
 	return o
 }
