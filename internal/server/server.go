@@ -28,6 +28,7 @@ import (
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/edge"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
 	"sapient.dev/sapient/internal/org"
@@ -117,6 +118,10 @@ type Config struct {
 	// into memory in the background at start (about 100 bytes each), so
 	// that no token request waits for a database read.
 	SkipCredentialPreload bool
+
+	// Mailer sends invitation and password reset links; nil sends none
+	// (the console shows Admins the links instead).
+	Mailer *mail.Mailer
 }
 
 // Server is one Sapient instance.
@@ -436,7 +441,8 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 }
 
 func (s *Server) newAPI() *api.API {
-	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now,
+		Users: s.Users, Issuer: s.cfg.Issuer, Mailer: s.cfg.Mailer})
 }
 
 func (s *Server) apiAuth() *api.Auth {

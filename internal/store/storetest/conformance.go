@@ -23,6 +23,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"Orgs", testOrgs},
 		{"Users", testUsers},
+		{"UserLifecycle", testUserLifecycle},
 		{"Scopes", testScopes},
 		{"Credentials", testCredentials},
 		{"CredentialNameUnique", testCredentialNameUnique},
