@@ -38,6 +38,9 @@ type customerForm struct {
 	Scopes    []string // checked
 	NameError string
 	Error     string
+	// LeakAction is what a reported leak does: store.LeakRevoke or
+	// store.LeakRoll (edit form only).
+	LeakAction string
 }
 
 // customerList shows every organisation and the form to create one.
@@ -179,13 +182,21 @@ func (c *Console) customerEdit(w http.ResponseWriter, r *http.Request, s *sessio
 		c.fail(w, r, s, err)
 		return
 	}
-	v := &customersView{Scopes: scopes, Form: customerForm{ID: o.ID, Name: o.Name, Scopes: o.Scopes}}
+	leak, err := c.store.OrgLeakAction(r.Context(), o.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v := &customersView{Scopes: scopes, Form: customerForm{ID: o.ID, Name: o.Name, Scopes: o.Scopes, LeakAction: leak}}
 	if v.TwoFactor, err = c.store.TwoFactorPolicy(r.Context(), o.ID); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
 	p := page{Title: o.Name, Nav: "customers", S: s, Data: v}
-	if r.URL.Query().Get("saved") == "two-factor" {
+	switch r.URL.Query().Get("saved") {
+	case "leak":
+		p.Notice = "What a reported leak does is saved."
+	case "two-factor":
 		p.Notice = "The two-factor policy of " + o.Name + " is saved."
 	}
 	c.render(w, r, http.StatusOK, "admin_customer", p)

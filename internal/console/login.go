@@ -111,7 +111,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, err)
 		return
 	}
-	if c.afterPassword(w, r, u, email, next) {
+	if c.afterPassword(w, r, u, email, next, true) {
 		return
 	}
 	c.throttle.Succeeded(email, ip)

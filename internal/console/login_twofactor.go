@@ -20,16 +20,18 @@ type secondStepView struct {
 	Error    string
 }
 
-// afterPassword continues a login whose password was right: a person with
-// a second factor is asked for it, one whom policy requires to have one
+// afterPassword continues a login whose password was right (typed at the
+// login form, or just set through a one-time link): a person with a
+// second factor is asked for it, one whom policy requires to have one
 // enrols it first, and anyone else is logged in. It reports whether it
 // answered the request; when not, the caller logs the person in.
 //
 // The half login it starts reaches nothing but its next step (see
-// user.Sessions.Lookup). The right password takes back its own strike at
-// the throttle but does not clear the account's: otherwise each login
-// with a stolen password would open a fresh budget of code guesses.
-func (c *Console) afterPassword(w http.ResponseWriter, r *http.Request, u store.User, email, next string) bool {
+// user.Sessions.Lookup). For a password typed at the login form
+// (throttled), the right password takes back its own strike at the
+// throttle but does not clear the account's: otherwise each login with a
+// stolen password would open a fresh budget of code guesses.
+func (c *Console) afterPassword(w http.ResponseWriter, r *http.Request, u store.User, email, next string, throttled bool) bool {
 	if c.twofactor == nil {
 		return false
 	}
@@ -42,10 +44,14 @@ func (c *Console) afterPassword(w http.ResponseWriter, r *http.Request, u store.
 	switch {
 	case st.Enabled():
 		kind = store.PendingSecondFactor
-		c.throttle.Undo(email, c.ip(r))
+		if throttled {
+			c.throttle.Undo(email, c.ip(r))
+		}
 	case st.Required:
 		kind = store.PendingEnrol
-		c.throttle.Succeeded(email, c.ip(r))
+		if throttled {
+			c.throttle.Succeeded(email, c.ip(r))
+		}
 	default:
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
@@ -280,5 +281,37 @@ func TestSecondFactorThrottle(t *testing.T) {
 	}
 	if r := c.post("/login/two-factor", url.Values{"code": {"000000"}}); r.Status != http.StatusTooManyRequests {
 		t.Errorf("second guess after the wait: %d, want 429", r.Status)
+	}
+}
+
+// TestResetLinkKeepsSecondFactor: a password set through a one-time link
+// proves the email, not the second factor: a person who has one is asked
+// for it before anything opens.
+func TestResetLinkKeepsSecondFactor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, storetest.Backends()[0])
+	h.user(t, "root@sapient.test", "")
+	u := h.user(t, "ops@sapient.test", "")
+	a := h.client(t)
+	a.login("ops@sapient.test")
+	secret, _ := enrolTOTP(t, h, a)
+
+	_, token, err := h.Users.ResetLink(t.Context(), access.CLI, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := h.client(t)
+	const next = "a new password of some length"
+	r := b.post("/link", url.Values{"token": {token}, "password": {next}, "confirm": {next}})
+	if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login/two-factor") {
+		t.Fatalf("password set by link: %d %s", r.Status, r.Header.Get("Location"))
+	}
+	if b.loggedIn() {
+		t.Fatal("a reset link skipped the second factor")
+	}
+	h.Clock.Advance(30 * time.Second)
+	r = b.post("/login/two-factor", url.Values{"code": {code(t, secret, h.Clock.Now())}, "next": {"/?password=set"}})
+	if r.Status != http.StatusSeeOther || !b.loggedIn() {
+		t.Errorf("second factor after the link: %d", r.Status)
 	}
 }

@@ -334,8 +334,8 @@ func (t *TwoFactor) FinishPasskeyLogin(ctx context.Context, from access.Actor, u
 					return nil, ErrPasskeyRefused
 				}
 				owner, err := t.Store.GetUser(ctx, p.UserID)
-				if err != nil {
-					return nil, ErrPasskeyRefused
+				if err != nil || owner.Disabled() {
+					return nil, ErrPasskeyRefused // a disabled person stays out
 				}
 				if found, err = t.waUser(ctx, owner); err != nil {
 					return nil, err

@@ -143,35 +143,3 @@ func Browser(ua string) string {
 	}
 	return name
 }
-
-// EndAllOf ends every session of the user userID, on every instance at
-// once (sessions are read from the store on each request), on behalf of
-// actor, who must be an Admin; it writes the sessions.ended event and
-// returns how many ended. An unknown user is store.ErrNotFound.
-func (s *Sessions) EndAllOf(ctx context.Context, actor access.Actor, userID string) (int, error) {
-	if !actor.IsAdmin() {
-		return 0, ErrAdminOnly
-	}
-	n := 0
-	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		u, err := tx.GetUser(ctx, userID)
-		if err != nil {
-			return err
-		}
-		all, err := tx.ListUserSessions(ctx, userID)
-		if err != nil {
-			return err
-		}
-		n = len(all)
-		if err := tx.DeleteUserSessions(ctx, userID, ""); err != nil {
-			return err
-		}
-		return audit.Write(ctx, tx, actor, audit.SessionsEnded, u.OrgID, u.Email, "all sessions ended by an Admin: "+strconv.Itoa(n), s.Now())
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	} else if err != nil {
-		return 0, fmt.Errorf("user: end sessions of a user: %w", err)
-	}
-	return n, nil
-}
