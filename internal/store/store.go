@@ -376,6 +376,8 @@ type Store interface {
 	Audit
 	Changes
 	Resources
+	Webhooks
+	Queue
 	// InTx runs fn with a Store whose calls form one transaction: all of
 	// them commit when fn returns nil, none otherwise. An audit event
 	// appended inside exists exactly when the change it records does.
