@@ -37,6 +37,7 @@ import (
 	"sapient.dev/sapient/internal/token"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // Config is everything a Server needs. Zero values take the defaults
@@ -107,6 +108,9 @@ type Config struct {
 	// into memory in the background at start (about 100 bytes each), so
 	// that no token request waits for a database read.
 	SkipCredentialPreload bool
+
+	// Webhooks tunes the delivery of events (see package webhook).
+	Webhooks webhook.Options
 }
 
 // Server is one Sapient instance.
@@ -133,6 +137,10 @@ type Server struct {
 	Usage       *usage.Recorder
 	Verifier    *token.Verifier
 	Metrics     *metrics.Metrics
+	// Webhooks holds the rules of webhook endpoints; WebhookQueue
+	// enqueues their events and delivers them.
+	Webhooks     *webhook.Service
+	WebhookQueue *webhook.Queue
 	registry    *prometheus.Registry
 	console     *console.Console
 	limitAudits rateLimitAudits
@@ -278,10 +286,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
 		Credentials: s.Cache, Orgs: s.Orgs, Denylist: s.Denylist, Now: cfg.Now,
 	}
+	s.Webhooks = &webhook.Service{Store: cfg.Store, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Rand, AllowPrivate: cfg.Webhooks.AllowPrivate}
+	if s.WebhookQueue, err = webhook.NewQueue(webhook.QueueConfig{Store: cfg.Store, KEK: cfg.KEK, Logger: cfg.Logger,
+		Now: cfg.Now, Options: cfg.Webhooks, Work: true}); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.WebhookQueue.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.shareLimits(ctx); err != nil {
+		s.WebhookQueue.Stop(ctx)
 		return nil, err
 	}
 	if err := s.routes(); err != nil {
+		s.WebhookQueue.Stop(ctx)
 		s.closeRedis()
 		return nil, err
 	}
@@ -336,6 +354,9 @@ func (s *Server) Close() error {
 	s.closeRedis()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := s.WebhookQueue.Stop(ctx); err != nil {
+		s.log.Warn("stopping the webhook queue failed", "err", err)
+	}
 	return s.Usage.Flush(ctx)
 }
 
@@ -426,7 +447,7 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 }
 
 func (s *Server) newAPI() *api.API {
-	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Webhooks: s.Webhooks, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
 }
 
 func (s *Server) apiAuth() *api.Auth {

@@ -160,10 +160,10 @@ func (q *Queue) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends delivering, waiting for attempts under way, and unhooks the
-// queue from the store.
+// Stop ends delivering, waiting for attempts under way. The queue stays
+// hooked on the store: events are still enqueued, for whichever instance
+// delivers next.
 func (q *Queue) Stop(ctx context.Context) error {
-	q.cfg.Store.HookAudit(nil)
 	if !q.cfg.Work {
 		return nil
 	}
