@@ -133,19 +133,19 @@ type Server struct {
 	ClientIP   *clientip.Resolver
 	Denylist   *token.Denylist
 	// Resources are the APIs tokens may be issued for (RFC 8707).
-	Resources   *resource.Set
-	Usage       *usage.Recorder
-	Verifier    *token.Verifier
-	Metrics     *metrics.Metrics
+	Resources *resource.Set
+	Usage     *usage.Recorder
+	Verifier  *token.Verifier
+	Metrics   *metrics.Metrics
 	// Webhooks holds the rules of webhook endpoints; WebhookQueue
 	// enqueues their events and delivers them.
 	Webhooks     *webhook.Service
 	WebhookQueue *webhook.Queue
-	registry    *prometheus.Registry
-	console     *console.Console
-	limitAudits rateLimitAudits
-	redis       *ratelimit.Redis // nil without Config.RedisURL
-	throttle    *user.Throttle   // the console's login throttle; nil takes its default
+	registry     *prometheus.Registry
+	console      *console.Console
+	limitAudits  rateLimitAudits
+	redis        *ratelimit.Redis // nil without Config.RedisURL
+	throttle     *user.Throttle   // the console's login throttle; nil takes its default
 
 	// syncMu serialises Sync steps; cursor is the position in the change
 	// log of the last change applied.

@@ -56,26 +56,32 @@ func (s *SQL) auditHook() AuditHook {
 	return s.shared.hook
 }
 
-// migrateQueue applies River's own migrations, in one transaction; on
-// PostgreSQL under a transaction-level advisory lock, so that instances
-// started at once apply them one at a time.
+// migrateQueue applies River's own migrations. Each runs in a
+// transaction of its own (on PostgreSQL one adds an enum value that the
+// next uses, which one transaction cannot do); on PostgreSQL a session
+// advisory lock, held on a connection of its own, makes instances started
+// at once apply them one at a time.
 func (s *SQL) migrateQueue(ctx context.Context) error {
 	m, err := rivermigrate.New(s.QueueDriver(), nil)
 	if err != nil {
 		return fmt.Errorf("store: queue migrations: %w", err)
 	}
-	return runTx(ctx, s.db, func(q queryer) error {
-		tx := q.(*sql.Tx)
-		if s.dialect == goose.DialectPostgres {
-			h := fnv.New64a()
-			fmt.Fprint(h, "sapient queue migrations")
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
-				return fmt.Errorf("store: queue migrations: %w", err)
-			}
-		}
-		if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+	if s.dialect == goose.DialectPostgres {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
 			return fmt.Errorf("store: queue migrations: %w", err)
 		}
-		return nil
-	})
+		defer conn.Close()
+		h := fnv.New64a()
+		fmt.Fprint(h, "sapient queue migrations")
+		id := int64(h.Sum64())
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
+			return fmt.Errorf("store: queue migrations: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, id)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("store: queue migrations: %w", err)
+	}
+	return nil
 }
