@@ -13,6 +13,7 @@ import (
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/server"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -20,7 +21,7 @@ func (a *app) serveCmd() *cobra.Command {
 		addr, issuer, audience, alg, proxies, redisURL string
 		ttl, rotation, retention                       time.Duration
 		tokenRate, apiRate                             int
-		preload                                        bool
+		preload, allowPrivate                          bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -70,6 +71,7 @@ and prints the login once.`,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
 				SkipCredentialPreload: !preload, RedisURL: redisURL,
+				Webhooks: webhook.Options{AllowPrivate: allowPrivate},
 			})
 			if err != nil {
 				return err
@@ -103,6 +105,8 @@ and prints the login once.`,
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.StringVar(&redisURL, "redis-url", a.getenv("SAPIENT_REDIS_URL"),
 		"Redis through which instances share rate limits and login throttles, redis://[:PASSWORD@]HOST:PORT/DB (env SAPIENT_REDIS_URL; default: none, limits per instance)")
+	f.BoolVar(&allowPrivate, "webhooks-allow-private", a.getenv("SAPIENT_WEBHOOKS_ALLOW_PRIVATE") == "1" || a.getenv("SAPIENT_WEBHOOKS_ALLOW_PRIVATE") == "true",
+		"let webhooks reach loopback and private addresses, over http too, for tests and trusted networks (env SAPIENT_WEBHOOKS_ALLOW_PRIVATE)")
 	f.BoolVar(&preload, "preload-credentials", true, "read every credential into memory at start, in the background (about 100 bytes each)")
 	return c
 }
