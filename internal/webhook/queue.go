@@ -176,13 +176,18 @@ func (q *Queue) Stop(ctx context.Context) error {
 func (q *Queue) now() time.Time { return q.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // NextRetry is the retry policy: exponential backoff from RetryBase,
-// capped at RetryCap (see the defaults).
+// capped at RetryCap (see the defaults), counted from the attempt that
+// failed as River timed it: River compares the result with its own clock.
 func (q *Queue) NextRetry(job *rivertype.JobRow) time.Time {
 	d := q.opt.RetryBase
 	for i := 1; i < len(job.Errors) && d < q.opt.RetryCap; i++ {
 		d *= 2
 	}
-	return q.cfg.Now().Add(min(d, q.opt.RetryCap))
+	from := time.Now()
+	if job.AttemptedAt != nil {
+		from = *job.AttemptedAt
+	}
+	return from.Add(min(d, q.opt.RetryCap))
 }
 
 // onAudit is the store's audit hook: it enqueues the event an audit event
