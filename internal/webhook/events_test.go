@@ -1,0 +1,206 @@
+package webhook_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/server/servertest"
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/webhook"
+	"sapient.dev/sapient/internal/webhook/webhooktest"
+)
+
+// sink is a receiver that accepts everything, so that deliveries settle.
+func sink(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// types lists the event types of an endpoint's deliveries, oldest first.
+// Deliveries are written in the transaction of their change, so they are
+// there as soon as the change returns.
+func types(t *testing.T, s store.Store, endpointID string) []string {
+	t.Helper()
+	list, err := s.ListWebhookDeliveries(t.Context(), endpointID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for i := len(list) - 1; i >= 0; i-- {
+		out = append(out, list[i].EventType)
+	}
+	return out
+}
+
+func sorted(s []string) []string { slices.Sort(s); return s }
+
+// TestEventsFromEveryChange: each change of a credential, whatever path
+// makes it, enqueues its event in its own transaction for the endpoints
+// that want it: the organisation's, and the Admin-level ones; another
+// organisation's endpoint hears nothing; rate limiting is reported at most
+// once per credential per hour; signing key rotation and retirement reach
+// Admin-level endpoints only; no payload holds a secret.
+func TestEventsFromEveryChange(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			clk := servertest.NewClock()
+			clk.Add(clk.Now().Truncate(time.Hour).Sub(clk.Now())) // rate-limit events are counted by clock hour
+			env := servertest.New(t, b, webhooktest.FastRetries, servertest.WithClock(clk))
+			ctx := t.Context()
+			acme, beta := env.Org(t, "Acme"), env.Org(t, "Beta")
+			url := sink(t)
+			mk := func(orgID string, events []string) string {
+				t.Helper()
+				c, err := env.Server.Webhooks.Create(ctx, access.CLI, webhook.CreateRequest{OrgID: orgID, URL: url, Events: events})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c.Endpoint.ID
+			}
+			acmeHook := mk(acme.ID, webhook.OrgEvents)
+			betaHook := mk(beta.ID, webhook.OrgEvents)
+			adminHook := mk("", []string{webhook.CredentialCreated, webhook.CredentialLeaked, webhook.KeyRotated, webhook.KeyRetired})
+			revokedOnly := mk(acme.ID, []string{webhook.CredentialRevoked})
+
+			svc := env.Server.Credentials
+			c := env.Credential(t, acme.ID, "billing", nil)
+			id := c.Credential.ClientID
+			name := "billing v2"
+			if _, err := svc.Update(ctx, access.CLI, id, credential.UpdateRequest{Name: &name}); err != nil {
+				t.Fatal(err)
+			}
+			rolled, err := svc.Roll(ctx, access.CLI, id, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A leak report is audited in the transaction that acts on it;
+			// nothing else is needed for its event.
+			if err := env.Store.InTx(ctx, func(tx store.Store) error {
+				return audit.Write(ctx, tx, access.System, webhook.ActionCredentialLeaked, acme.ID, id, "reported at https://example.com/paste", clk.Now())
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 { // refusals audited three times within the hour
+				if err := audit.Write(ctx, env.Store, access.Credential(id, name, acme.ID, nil), audit.CredentialRateLimit, acme.ID, id, "refused", clk.Now()); err != nil {
+					t.Fatal(err)
+				}
+				clk.Add(time.Minute)
+			}
+			if _, err := svc.Revoke(ctx, access.CLI, id); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Hour)
+			if err := audit.Write(ctx, env.Store, access.System, audit.CredentialRateLimit, acme.ID, id, "refused", clk.Now()); err != nil {
+				t.Fatal(err)
+			}
+			kid, _, err := env.Server.Keys.Rotate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := env.Server.Keys.Retire(ctx, kid); err != nil {
+				t.Fatal(err)
+			}
+
+			want := []string{webhook.CredentialCreated, webhook.CredentialUpdated, webhook.CredentialRolled, webhook.CredentialLeaked,
+				webhook.CredentialRateLimited, webhook.CredentialRevoked, webhook.CredentialRateLimited}
+			// One clock instant: the order within it is not the point.
+			slices.Sort(want)
+			if got := types(t, env.Store, acmeHook); !slices.Equal(sorted(got), want) {
+				t.Errorf("Acme's endpoint got %v, want %v", got, want)
+			}
+			if got := types(t, env.Store, revokedOnly); !slices.Equal(got, []string{webhook.CredentialRevoked}) {
+				t.Errorf("the revocations-only endpoint got %v", got)
+			}
+			if got := types(t, env.Store, betaHook); len(got) != 0 {
+				t.Errorf("Beta's endpoint got %v, want nothing", got)
+			}
+			if got := types(t, env.Store, adminHook); !slices.Equal(sorted(got), []string{webhook.CredentialCreated, webhook.CredentialLeaked, webhook.KeyRetired, webhook.KeyRotated}) {
+				t.Errorf("the Admin-level endpoint got %v", got)
+			}
+			list, _ := env.Store.ListWebhookDeliveries(ctx, acmeHook, 100)
+			for _, d := range list {
+				body := string(d.Payload)
+				if strings.Contains(body, c.Secret) || strings.Contains(body, rolled.Secret) || strings.Contains(body, c.Credential.SecretHash) ||
+					strings.Contains(body, "secret_hash") || !strings.Contains(body, id) || !strings.Contains(body, `"type":"`+d.EventType+`"`) {
+					t.Errorf("payload of %s: %s", d.EventType, body)
+				}
+			}
+		})
+	}
+}
+
+// TestExpiryEvents: the scan sends credential.expiring 7 days and 1 day
+// before a credential expires and credential.expired after, each once,
+// however often it runs; revoked credentials are left alone.
+func TestExpiryEvents(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			clk := servertest.NewClock()
+			env := servertest.New(t, b, webhooktest.FastRetries, servertest.WithClock(clk))
+			ctx := t.Context()
+			acme := env.Org(t, "Acme")
+			hook, err := env.Server.Webhooks.Create(ctx, access.CLI, webhook.CreateRequest{OrgID: acme.ID, URL: sink(t),
+				Events: []string{webhook.CredentialExpiring, webhook.CredentialExpired}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := clk.Now()
+			mk := func(name string, in time.Duration) string {
+				t.Helper()
+				c, err := env.Server.Credentials.Create(ctx, access.CLI, credential.CreateRequest{OrgID: acme.ID, Name: name, ExpiresAt: now.Add(in)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c.Credential.ClientID
+			}
+			mk("in eight days", 8*24*time.Hour)
+			mk("in three days", 3*24*time.Hour)
+			mk("in twelve hours", 12*time.Hour)
+			revoked := mk("revoked", 2*time.Hour)
+			if _, err := env.Server.Credentials.Revoke(ctx, access.CLI, revoked); err != nil {
+				t.Fatal(err)
+			}
+			scan := func(at time.Time, want int) {
+				t.Helper()
+				n, err := env.Server.WebhookQueue.ScanExpiry(ctx, at)
+				if err != nil || n != want {
+					t.Fatalf("scan at +%s: %d events, %v; want %d", at.Sub(now), n, err, want)
+				}
+			}
+			scan(now, 2)                     // three days: 7-day warning; twelve hours: 1-day warning
+			scan(now, 0)                     // each once
+			scan(now.Add(13*time.Hour), 1)   // twelve hours: expired
+			scan(now.Add(2*24*time.Hour), 2) // three days: within a day now; eight days: within 7 days
+			scan(now.Add(2*24*time.Hour), 0)
+			scan(now.Add(24*time.Hour*7/2), 1) // three days: expired
+			got := types(t, env.Store, hook.Endpoint.ID)
+			count := func(typ string) (n int) {
+				for _, g := range got {
+					if g == typ {
+						n++
+					}
+				}
+				return n
+			}
+			if count(webhook.CredentialExpiring) != 4 || count(webhook.CredentialExpired) != 2 {
+				t.Errorf("deliveries %v: want 4 expiring and 2 expired", got)
+			}
+			events, _ := env.Store.ListAudit(ctx, store.AuditFilter{OrgID: acme.ID, Action: webhook.ActionCredentialExpiring})
+			if len(events) != 4 {
+				t.Errorf("%d credential.expiring audit events, want 4", len(events))
+			}
+		})
+	}
+}
