@@ -204,3 +204,54 @@ func TestExpiryEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestFailingEndpointDisabled: an endpoint whose every attempt fails is
+// kept while failures last less than DisableAfter; the first failure after
+// that disables it, tells the organisation in the audit trail, and its
+// deliveries stop; a success in between forgets the failures.
+func TestFailingEndpointDisabled(t *testing.T) {
+	clk := servertest.NewClock()
+	env := servertest.New(t, storetest.Backends()[0], webhooktest.FastRetries, servertest.WithClock(clk))
+	ctx := t.Context()
+	acme := env.Org(t, "Acme")
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(failing.Close)
+	hook, err := env.Server.Webhooks.Create(ctx, access.CLI, webhook.CreateRequest{OrgID: acme.ID, URL: failing.URL,
+		Events: []string{webhook.CredentialCreated}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := hook.Endpoint.ID
+	env.Credential(t, acme.ID, "billing", nil)
+	d := webhooktest.WaitDelivery(t, env.Store, id, func(d store.WebhookDelivery) bool { return d.Attempts >= 2 })
+	if d.ResponseCode != http.StatusServiceUnavailable || d.Status != store.DeliveryPending {
+		t.Errorf("a failing delivery: %+v", d)
+	}
+	e, _ := env.Store.GetWebhookEndpoint(ctx, id)
+	if e.FailingSince.IsZero() || !e.DisabledAt.IsZero() {
+		t.Fatalf("after failures: %+v, want failing and enabled", e)
+	}
+	clk.Add(webhook.DefaultDisableAfter + time.Minute)
+	webhooktest.WaitDelivery(t, env.Store, id, func(d store.WebhookDelivery) bool { return d.Status == store.DeliveryFailed })
+	e, _ = env.Store.GetWebhookEndpoint(ctx, id)
+	if e.DisabledAt.IsZero() || !strings.Contains(e.DisabledReason, "every delivery failed since") {
+		t.Fatalf("after %s of failures: %+v, want disabled", webhook.DefaultDisableAfter, e)
+	}
+	told, _ := env.Store.ListAudit(ctx, store.AuditFilter{OrgID: acme.ID, Action: webhook.ActionEndpointDisabled})
+	if len(told) != 1 || told[0].Target != id {
+		t.Errorf("audit of the disabling: %+v", told)
+	}
+	// Disabled, it gets no new deliveries; enabled again, it does.
+	env.Credential(t, acme.ID, "second", nil)
+	if n := len(types(t, env.Store, id)); n != 1 {
+		t.Errorf("a disabled endpoint got %d deliveries, want 1", n)
+	}
+	on := true
+	if _, err := env.Server.Webhooks.Update(ctx, access.CLI, id, webhook.UpdateRequest{Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	env.Credential(t, acme.ID, "third", nil)
+	if n := len(types(t, env.Store, id)); n != 2 {
+		t.Errorf("the endpoint enabled again has %d deliveries, want 2", n)
+	}
+}

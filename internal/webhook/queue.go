@@ -129,6 +129,9 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 		FetchPollInterval: o.PollInterval,
 		FetchCooldown:     min(o.PollInterval, 100*time.Millisecond),
 		JobTimeout:        attemptTimeout + 20*time.Second,
+		// A delivery whose instance died mid-attempt (kill -9) is
+		// "running" until rescued: try it again soon after its timeout.
+		RescueStuckJobsAfter: 2 * time.Minute,
 		// River's own logs are about its machinery; only its warnings
 		// matter here.
 		Logger: slog.New(levelAtLeast{cfg.Logger.Handler(), slog.LevelWarn}),
