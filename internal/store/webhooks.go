@@ -78,6 +78,9 @@ type Webhooks interface {
 	// recorded, false ever after: what is sent once (an expiry warning)
 	// is sent by one instance only.
 	MarkOnce(ctx context.Context, mark string, at time.Time) (bool, error)
+	// PruneWebhookDeliveries deletes the deliveries made before before
+	// that are no longer pending, and the marks recorded before it.
+	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
 	// ListExpiringCredentials lists the credentials that are not revoked
 	// and expire in [from, to), soonest first.
 	ListExpiringCredentials(ctx context.Context, from, to time.Time) ([]Credential, error)
@@ -247,4 +250,20 @@ func (s *SQL) ListExpiringCredentials(ctx context.Context, from, to time.Time) (
 		return nil, mapErr("list expiring credentials", err)
 	}
 	return collect(rows, scanCredential, "list expiring credentials")
+}
+
+// PruneWebhookDeliveries deletes settled deliveries and marks older than
+// before.
+func (s *SQL) PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx queryer) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM webhook_deliveries WHERE created_at < ? AND status <> ?`), before.UnixMicro(), DeliveryPending)
+		if err != nil {
+			return mapErr("prune webhook deliveries", err)
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM webhook_marks WHERE at < ?`), before.UnixMicro())
+		return mapErr("prune webhook marks", err)
+	})
+	return int(n), err
 }

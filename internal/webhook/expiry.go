@@ -31,9 +31,19 @@ type expiryWorker struct {
 	q *Queue
 }
 
-// Work runs the scan; River runs the periodic job on its leader only.
+// DeliveryRetention is how long settled deliveries are kept for the
+// console. Marks are kept as long: an expiry mark is older than the
+// expired lookback by then, so pruning it sends nothing twice.
+const DeliveryRetention = 30 * 24 * time.Hour
+
+// Work runs the scan and prunes old deliveries; River runs the periodic
+// job on its leader only.
 func (w *expiryWorker) Work(ctx context.Context, job *river.Job[ExpiryScanArgs]) error {
-	_, err := w.q.ScanExpiry(ctx, w.q.now())
+	now := w.q.now()
+	if _, err := w.q.ScanExpiry(ctx, now); err != nil {
+		return err
+	}
+	_, err := w.q.cfg.Store.PruneWebhookDeliveries(ctx, now.Add(-DeliveryRetention))
 	return err
 }
 

@@ -149,6 +149,19 @@ func testWebhookDeliveries(t *testing.T, s store.Store) {
 	if first, _ := s.MarkOnce(ctx(t), "expiring:1d:c1", base); first {
 		t.Error("the mark made in the transaction was lost")
 	}
+
+	// Pruning keeps what is pending and what is recent.
+	n, err := s.PruneWebhookDeliveries(ctx(t), base.Add(1500*time.Millisecond))
+	if err != nil || n != 1 {
+		t.Errorf("PruneWebhookDeliveries = %d, %v; want 1 (msg_old, delivered)", n, err)
+	}
+	left, _ := s.ListWebhookDeliveries(ctx(t), "whe_1", 10)
+	if len(left) != 2 || left[0].ID != "msg_new" || left[1].ID != "msg_mid" {
+		t.Errorf("after pruning: %+v", left)
+	}
+	if first, _ := s.MarkOnce(ctx(t), "expiring:7d:c1", base); !first {
+		t.Error("an old mark was kept")
+	}
 }
 
 // testAuditHook: the audit hook runs in the transaction of the audit
