@@ -182,8 +182,10 @@ func (q *Queue) now() time.Time { return q.cfg.Now().UTC().Truncate(time.Microse
 // capped at RetryCap (see the defaults), counted from the attempt that
 // failed as River timed it: River compares the result with its own clock.
 func (q *Queue) NextRetry(job *rivertype.JobRow) time.Time {
+	// job.Errors holds the errors of the attempts before the one that
+	// just failed.
 	d := q.opt.RetryBase
-	for i := 1; i < len(job.Errors) && d < q.opt.RetryCap; i++ {
+	for i := 0; i < len(job.Errors) && d < q.opt.RetryCap; i++ {
 		d *= 2
 	}
 	from := time.Now()

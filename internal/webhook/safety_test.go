@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -121,4 +123,27 @@ func TestDeliverySafety(t *testing.T) {
 
 func testDelivery() store.WebhookDelivery {
 	return store.WebhookDelivery{ID: "msg_test", Payload: []byte(`{"type":"credential.created"}`)}
+}
+
+// TestRetrySchedule: with the defaults, a delivery is retried with
+// exponential backoff for more than a day, and longer than an endpoint
+// takes to be disabled.
+func TestRetrySchedule(t *testing.T) {
+	q := &Queue{opt: Options{RetryBase: DefaultRetryBase, RetryCap: DefaultRetryCap, MaxAttempts: DefaultMaxAttempts}}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var total time.Duration
+	var delays []time.Duration
+	job := &rivertype.JobRow{AttemptedAt: &at}
+	for attempt := 1; attempt < DefaultMaxAttempts; attempt++ { // no retry after the last attempt
+		d := q.NextRetry(job).Sub(at)
+		delays = append(delays, d)
+		total += d
+		job.Errors = append(job.Errors, rivertype.AttemptError{Attempt: attempt})
+	}
+	if delays[0] != 30*time.Second || delays[1] != time.Minute || delays[2] != 2*time.Minute || delays[len(delays)-1] != 8*time.Hour {
+		t.Errorf("delays %v", delays)
+	}
+	if total < 24*time.Hour || total < DefaultDisableAfter || total > 4*24*time.Hour {
+		t.Errorf("retried for %s, want more than a day and than DefaultDisableAfter (%s)", total, DefaultDisableAfter)
+	}
 }
