@@ -1,16 +1,19 @@
 package webhook_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
@@ -253,5 +256,65 @@ func TestFailingEndpointDisabled(t *testing.T) {
 	env.Credential(t, acme.ID, "third", nil)
 	if n := len(types(t, env.Store, id)); n != 2 {
 		t.Errorf("the endpoint enabled again has %d deliveries, want 2", n)
+	}
+}
+
+// TestTwoInstancesDeliverOnce: two instances work the queue of one
+// database; every event reaches the endpoint, each once (River gives a
+// job to one instance at a time).
+func TestTwoInstancesDeliverOnce(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			dbURL := b.URL(t)
+			one := servertest.Start(t, dbURL, webhooktest.FastRetries)
+			two := servertest.Start(t, dbURL, webhooktest.FastRetries, func(c *server.Config) { c.KEK = one.KEK })
+			acme := one.Org(t, "Acme")
+			var mu sync.Mutex
+			seen := map[string]int{}
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen[r.Header.Get("webhook-id")]++
+				mu.Unlock()
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			t.Cleanup(rcv.Close)
+			hook, err := one.Server.Webhooks.Create(t.Context(), access.CLI, webhook.CreateRequest{OrgID: acme.ID, URL: rcv.URL,
+				Events: []string{webhook.CredentialCreated}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 20
+			for i := range n {
+				env := one
+				if i%2 == 1 {
+					env = two
+				}
+				env.Credential(t, acme.ID, fmt.Sprintf("cred %d", i), nil)
+			}
+			for range 3000 {
+				list, _ := one.Store.ListWebhookDeliveries(t.Context(), hook.Endpoint.ID, 100)
+				done := 0
+				for _, d := range list {
+					if d.Status == store.DeliveryDelivered {
+						done++
+					}
+				}
+				if done == n {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != n {
+				t.Fatalf("%d distinct deliveries, want %d", len(seen), n)
+			}
+			for id, times := range seen {
+				if times != 1 {
+					t.Errorf("%s delivered %d times", id, times)
+				}
+			}
+		})
 	}
 }
