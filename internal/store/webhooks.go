@@ -78,6 +78,11 @@ type Webhooks interface {
 	// recorded, false ever after: what is sent once (an expiry warning)
 	// is sent by one instance only.
 	MarkOnce(ctx context.Context, mark string, at time.Time) (bool, error)
+	// MarkEvery records mark at at and reports true when it was not
+	// recorded yet or was recorded at least every before at; otherwise it
+	// leaves it and reports false: what is sent at most once per period
+	// (a credential's rate-limit event) is sent by one instance only.
+	MarkEvery(ctx context.Context, mark string, at time.Time, every time.Duration) (bool, error)
 	// PruneWebhookDeliveries deletes the deliveries made before before
 	// that are no longer pending, and the marks recorded before it.
 	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
@@ -230,6 +235,22 @@ func (s *SQL) MarkOnce(ctx context.Context, mark string, at time.Time) (bool, er
 	// ON CONFLICT DO NOTHING is the same on both databases and, unlike a
 	// failed insert, leaves a PostgreSQL transaction usable.
 	res, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO webhook_marks (mark, at) VALUES (?, ?) ON CONFLICT (mark) DO NOTHING`), mark, at.UnixMicro())
+	if err != nil {
+		return false, mapErr("mark", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, mapErr("mark", err)
+	}
+	return n == 1, nil
+}
+
+// MarkEvery records mark at most once per period (see Webhooks).
+func (s *SQL) MarkEvery(ctx context.Context, mark string, at time.Time, every time.Duration) (bool, error) {
+	// The upsert's WHERE is the same on both databases: a conflicting row
+	// that is too recent is left alone and counts as no row changed.
+	res, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO webhook_marks (mark, at) VALUES (?, ?)
+		ON CONFLICT (mark) DO UPDATE SET at = excluded.at WHERE webhook_marks.at <= ?`), mark, at.UnixMicro(), at.Add(-every).UnixMicro())
 	if err != nil {
 		return false, mapErr("mark", err)
 	}

@@ -58,7 +58,6 @@ func TestEventsFromEveryChange(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			clk := servertest.NewClock()
-			clk.Add(clk.Now().Truncate(time.Hour).Sub(clk.Now())) // rate-limit events are counted by clock hour
 			env := servertest.New(t, b, webhooktest.FastRetries, servertest.WithClock(clk))
 			ctx := t.Context()
 			acme, beta := env.Org(t, "Acme"), env.Org(t, "Beta")
@@ -103,7 +102,11 @@ func TestEventsFromEveryChange(t *testing.T) {
 			if _, err := svc.Revoke(ctx, access.CLI, id); err != nil {
 				t.Fatal(err)
 			}
-			clk.Add(time.Hour)
+			clk.Add(56 * time.Minute) // 59 minutes after the first event: not yet
+			if err := audit.Write(ctx, env.Store, access.System, audit.CredentialRateLimit, acme.ID, id, "refused", clk.Now()); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Minute) // an hour after it
 			if err := audit.Write(ctx, env.Store, access.System, audit.CredentialRateLimit, acme.ID, id, "refused", clk.Now()); err != nil {
 				t.Fatal(err)
 			}

@@ -209,8 +209,8 @@ func (q *Queue) onAudit(ctx context.Context, tx *sql.Tx, s store.Store, e store.
 	if typ == CredentialRateLimited {
 		// At most one event per credential per hour, whatever the number
 		// of instances auditing refusals.
-		first, err := s.MarkOnce(ctx, "rate_limited:"+e.Target+":"+strconv.FormatInt(e.At.Unix()/3600, 10), e.At)
-		if err != nil || !first {
+		due, err := s.MarkEvery(ctx, "rate_limited:"+e.Target, e.At, time.Hour)
+		if err != nil || !due {
 			return err
 		}
 	}

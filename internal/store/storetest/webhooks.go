@@ -150,6 +150,16 @@ func testWebhookDeliveries(t *testing.T, s store.Store) {
 		t.Error("the mark made in the transaction was lost")
 	}
 
+	for i, c := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, true}, {30 * time.Minute, false}, {59 * time.Minute, false}, {time.Hour, true}, {time.Hour + time.Second, false}, {3 * time.Hour, true}} {
+		due, err := s.MarkEvery(ctx(t), "rate_limited:c1", base.Add(c.at), time.Hour)
+		if err != nil || due != c.want {
+			t.Errorf("MarkEvery #%d at +%s = %v, %v; want %v", i, c.at, due, err, c.want)
+		}
+	}
+
 	// Pruning keeps what is pending and what is recent.
 	n, err := s.PruneWebhookDeliveries(ctx(t), base.Add(1500*time.Millisecond))
 	if err != nil || n != 1 {
