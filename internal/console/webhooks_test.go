@@ -102,3 +102,34 @@ func mainText(body string) string {
 	}
 	return body
 }
+
+// TestAdminLevelWebhook: an Admin adds an endpoint for all organisations,
+// which may want the platform's events; a customer's endpoint may not.
+func TestAdminLevelWebhook(t *testing.T) {
+	env := servertest.New(t, sqlite)
+	acme := env.Org(t, "Acme")
+	c := &client{t: t, base: env.URL, http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	r := c.post("/login", url.Values{"email": {servertest.AdminEmail}, "password": {servertest.AdminPassword}})
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", r.Status)
+	}
+	page := c.get("/webhooks")
+	if !strings.Contains(page.Body, "All organisations (Admin-level)") || !strings.Contains(page.Body, `value="key.rotated"`) {
+		t.Fatal("the Admin's form offers no Admin-level endpoint or no key events")
+	}
+	r = c.post("/webhooks", url.Values{"org": {""}, "url": {"https://ops.example.com/in"}, "events": {"key.rotated", "key.retired", "credential.leaked"}})
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "whsec_") {
+		t.Fatalf("Admin-level endpoint: %d", r.Status)
+	}
+	r = c.post("/webhooks", url.Values{"org": {acme.ID}, "url": {"https://acme.example.com/in"}, "events": {"key.rotated"}})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Admin-level endpoints only") {
+		t.Errorf("key.rotated for Acme's endpoint: %d", r.Status)
+	}
+	l, _ := env.Store.ListWebhookEndpoints(t.Context(), "")
+	if len(l) != 1 || len(l[0].Events) != 3 {
+		t.Fatalf("Admin-level endpoints: %+v", l)
+	}
+	if list := c.get("/webhooks"); !strings.Contains(list.Body, "ops.example.com") {
+		t.Error("the Admin's list lacks the endpoint")
+	}
+}
