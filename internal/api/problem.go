@@ -29,9 +29,18 @@ func problem(w http.ResponseWriter, r *http.Request, status int, title, detail s
 	json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: title, Status: status, Detail: detail, Instance: r.URL.Path, Errors: errs})
 }
 
+// The header values of every JSON answer. They are shared: net/http copies
+// a handler's header values before writing them, and nothing here changes
+// a value in place.
+var (
+	jsonType = []string{"application/json; charset=utf-8"}
+	noStore  = []string{"no-store"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

@@ -8,9 +8,11 @@ import (
 
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
+	"sapient.dev/sapient/internal/user"
 	"sapient.dev/sapient/internal/webhook"
 )
 
@@ -22,6 +24,11 @@ type Config struct {
 	Store       store.Store
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Users is the user service of /api/v1/users, and Issuer the base of
+	// the invitation links it returns.
+	Users  *user.Service
+	Issuer string
+	Mailer *mail.Mailer // nil: invitation links are only returned
 }
 
 // Route is one operation of the API. The table drives both the mux and the
@@ -47,6 +54,7 @@ func New(cfg Config) *API {
 	auditLog := &AuditLog{Service: &audit.Service{Store: cfg.Store}, Logger: cfg.Logger}
 	me := &Me{}
 	hooks := &Webhooks{Service: cfg.Webhooks, Logger: cfg.Logger}
+	users := &Users{Service: cfg.Users, Logger: cfg.Logger, Issuer: cfg.Issuer, Mailer: cfg.Mailer}
 	return &API{cfg: cfg, routes: []Route{
 		{"GET", "/api/v1/me", "", false, me.ServeHTTP},
 		{"GET", "/api/v1/credentials", scope.CredentialsRead, true, creds.list},
@@ -64,6 +72,11 @@ func New(cfg Config) *API {
 		{"DELETE", "/api/v1/webhooks/{id}", scope.WebhooksWrite, true, hooks.delete},
 		{"GET", "/api/v1/webhooks/{id}/deliveries", scope.WebhooksRead, true, hooks.deliveries},
 		{"POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/resend", scope.WebhooksWrite, true, hooks.resend},
+		{"GET", "/api/v1/users", scope.UsersRead, true, users.list},
+		{"POST", "/api/v1/users", scope.UsersWrite, true, users.invite},
+		{"GET", "/api/v1/users/{id}", scope.UsersRead, true, users.get},
+		{"PATCH", "/api/v1/users/{id}", scope.UsersWrite, true, users.update},
+		{"DELETE", "/api/v1/users/{id}", scope.UsersWrite, true, users.remove},
 	}}
 }
 

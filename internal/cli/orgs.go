@@ -47,7 +47,7 @@ func (a *app) orgsCmd() *cobra.Command {
 					}
 				}
 				return nil
-			}), a.orgsLimitsCmd())
+			}), a.orgsLimitsCmd(), a.orgsLeakActionCmd())
 	return c
 }
 

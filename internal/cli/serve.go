@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os/signal"
 	"syscall"
 	"time"
@@ -11,6 +12,8 @@ import (
 
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/leak"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/webhook"
@@ -19,9 +22,12 @@ import (
 func (a *app) serveCmd() *cobra.Command {
 	var (
 		addr, issuer, audience, alg, proxies, redisURL string
+		smtpURL, smtpFrom                              string
 		ttl, rotation, retention                       time.Duration
 		tokenRate, apiRate                             int
 		preload, allowPrivate                          bool
+		githubKeysURL                                  string
+		leakRate                                       int
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -52,8 +58,17 @@ and prints the login once.`,
 				}
 				ratelimit.RedisLogsTo(log)
 			}
+			if u, err := url.Parse(githubKeysURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fmt.Errorf("--github-keys-url must be an http or https URL, not %q", githubKeysURL)
+			}
 			if issuer == "" {
 				issuer = "http://" + addr
+			}
+			var mailer *mail.Mailer
+			if smtpURL != "" {
+				if mailer, err = mail.New(smtpURL, smtpFrom, issuer); err != nil {
+					return fmt.Errorf("--smtp-url: %w", err)
+				}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -70,7 +85,8 @@ and prints the login once.`,
 				Store: st, KEK: kek, Logger: log, Issuer: issuer, Audience: audience, TokenTTL: ttl,
 				SigningAlgorithm: signingAlg, KeyRotation: rotation, TrustedProxies: trusted,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
-				SkipCredentialPreload: !preload, RedisURL: redisURL,
+				SkipCredentialPreload: !preload, RedisURL: redisURL, Mailer: mailer,
+				GitHubKeysURL: githubKeysURL, LeakRateLimit: leakRate,
 				Webhooks: webhook.Options{AllowPrivate: allowPrivate},
 			})
 			if err != nil {
@@ -107,6 +123,12 @@ and prints the login once.`,
 		"Redis through which instances share rate limits and login throttles, redis://[:PASSWORD@]HOST:PORT/DB (env SAPIENT_REDIS_URL; default: none, limits per instance)")
 	f.BoolVar(&allowPrivate, "webhooks-allow-private", a.getenv("SAPIENT_WEBHOOKS_ALLOW_PRIVATE") == "1" || a.getenv("SAPIENT_WEBHOOKS_ALLOW_PRIVATE") == "true",
 		"let webhooks reach loopback and private addresses, over http too, for tests and trusted networks (env SAPIENT_WEBHOOKS_ALLOW_PRIVATE)")
+	f.StringVar(&githubKeysURL, "github-keys-url", a.env("SAPIENT_GITHUB_KEYS_URL", leak.DefaultGitHubKeysURL),
+		"where the public keys that sign GitHub secret scanning alerts (POST /leaks/github) are fetched (env SAPIENT_GITHUB_KEYS_URL)")
+	f.IntVar(&leakRate, "leak-rate-limit", leak.DefaultRate, "leak reports (POST /leaks) per second per client address (negative: unlimited)")
+	f.StringVar(&smtpURL, "smtp-url", a.getenv("SAPIENT_SMTP_URL"),
+		"SMTP server that sends invitation and password reset links, smtp://user:pass@host:port (env SAPIENT_SMTP_URL; default: none, links are only shown)")
+	f.StringVar(&smtpFrom, "smtp-from", a.getenv("SAPIENT_SMTP_FROM"), "From address of Sapient's mail (env SAPIENT_SMTP_FROM; default sapient@ the issuer's host)")
 	f.BoolVar(&preload, "preload-credentials", true, "read every credential into memory at start, in the background (about 100 bytes each)")
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,10 @@ func (a *app) usersCmd() *cobra.Command {
 	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
 	create.MarkFlagRequired("email")
 	create.MarkFlagRequired("role")
-	c.AddCommand(create)
+	c.AddCommand(create, a.usersInviteCmd(), a.usersResetLinkCmd(), a.usersUpdateCmd(),
+		a.usersDisableCmd(), a.usersEnableCmd(), a.usersDeleteCmd(),
+		listCmd(a, "List users", (*store.SQL).ListUsers, userJSON, "EMAIL\tROLE\tORG\tOWNER\tDISABLED", func(u store.User) []string {
+			return []string{u.Email, string(u.Role), u.OrgID, strconv.FormatBool(u.Owner), strconv.FormatBool(u.Disabled())}
+		}))
 	return c
 }

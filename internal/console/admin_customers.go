@@ -35,6 +35,9 @@ type customerForm struct {
 	Scopes    []string // checked
 	NameError string
 	Error     string
+	// LeakAction is what a reported leak does: store.LeakRevoke or
+	// store.LeakRoll (edit form only).
+	LeakAction string
 }
 
 // customerList shows every organisation and the form to create one.
@@ -176,8 +179,17 @@ func (c *Console) customerEdit(w http.ResponseWriter, r *http.Request, s *sessio
 		c.fail(w, r, s, err)
 		return
 	}
-	v := &customersView{Scopes: scopes, Form: customerForm{ID: o.ID, Name: o.Name, Scopes: o.Scopes}}
-	c.render(w, r, http.StatusOK, "admin_customer", page{Title: o.Name, Nav: "customers", S: s, Data: v})
+	leak, err := c.store.OrgLeakAction(r.Context(), o.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v := &customersView{Scopes: scopes, Form: customerForm{ID: o.ID, Name: o.Name, Scopes: o.Scopes, LeakAction: leak}}
+	p := page{Title: o.Name, Nav: "customers", S: s, Data: v}
+	if r.URL.Query().Get("saved") == "leak" {
+		p.Notice = "What a reported leak does is saved."
+	}
+	c.render(w, r, http.StatusOK, "admin_customer", p)
 }
 
 // customerUpdate replaces the permissions a customer may grant. Existing

@@ -24,6 +24,7 @@ var auditActions = []struct{ Action, Label string }{
 	{audit.CredentialUpdated, "Credentials changed"},
 	{audit.CredentialRolled, "Secret rolled"},
 	{audit.CredentialRevoked, "Credentials revoked"},
+	{audit.CredentialLeaked, "Secret reported leaked"},
 	{audit.CredentialRateLimit, "Rate limit reached"},
 	{audit.IntrospectRefused, "Introspection refused"},
 	{audit.UserCreated, "User created"},

@@ -22,6 +22,7 @@ import (
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
@@ -50,6 +51,8 @@ type Config struct {
 	// Logins bounds the password checks run at once and the logins
 	// waiting for one; nil takes user.NewLoginQueue().
 	Logins *user.LoginQueue
+	// Mailer sends invitation and reset links; nil sends none.
+	Mailer *mail.Mailer
 }
 
 // Console serves the HTML pages. Build it with New.
@@ -69,6 +72,7 @@ type Console struct {
 	throttle *user.Throttle
 	views    *views
 	logins   *user.LoginQueue
+	mailer   *mail.Mailer
 }
 
 // New checks cfg and parses the embedded templates; a missing or broken
@@ -117,6 +121,7 @@ func New(cfg Config) (*Console, error) {
 		throttle: cfg.Throttle,
 		views:    v,
 		logins:   cfg.Logins,
+		mailer:   cfg.Mailer,
 	}, nil
 }
 
@@ -149,6 +154,10 @@ func (c *Console) Register(mux *http.ServeMux) {
 	get("/login", c.loginForm)
 	post("/login", c.login)
 	post("/logout", c.logout)
+	get("/forgot", c.forgotForm)
+	post("/forgot", c.forgot)
+	get(user.LinkPath, c.linkForm)
+	post(user.LinkPath, c.linkSet)
 
 	get("/{$}", c.user(c.home))
 	get("/credentials", c.user(c.credentialList))
@@ -175,8 +184,22 @@ func (c *Console) Register(mux *http.ServeMux) {
 	post("/admin/customers", c.admin(c.customerCreate))
 	get("/admin/customers/{id}", c.admin(c.customerEdit))
 	post("/admin/customers/{id}", c.admin(c.customerUpdate))
+	post("/admin/customers/{id}/leak-action", c.admin(c.customerLeakAction))
 	get("/admin/users", c.admin(c.userList))
 	post("/admin/users", c.admin(c.userCreate))
+	post("/admin/users/invite", c.admin(c.adminInvite))
+	get("/admin/users/{id}", c.admin(c.userEdit))
+	post("/admin/users/{id}", c.admin(c.userUpdate))
+	post("/admin/users/{id}/disable", c.admin(c.userDisable("/admin/users")))
+	post("/admin/users/{id}/enable", c.admin(c.userEnable("/admin/users")))
+	get("/admin/users/{id}/delete", c.admin(c.userDeleteConfirm))
+	post("/admin/users/{id}/delete", c.admin(c.userDelete))
+	post("/admin/users/{id}/sessions/end", c.admin(c.userEndSessions))
+	post("/admin/users/{id}/reset-link", c.admin(c.userResetLink))
+	get("/team", c.owner(c.teamList))
+	post("/team/invite", c.owner(c.teamInvite))
+	post("/team/{id}/disable", c.owner(c.userDisable("/team")))
+	post("/team/{id}/enable", c.owner(c.userEnable("/team")))
 	get("/admin/scopes", c.admin(c.scopeList))
 	post("/admin/scopes", c.admin(c.scopeCreate))
 	get("/admin/audit", c.admin(c.auditList))

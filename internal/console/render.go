@@ -23,6 +23,7 @@ var pages = []string{
 	"login", "home", "credentials", "password", "error",
 	"admin_customers", "admin_customer", "admin_users", "admin_scopes",
 	"usage", "audit", "webhooks", "webhook",
+	"admin_user", "admin_user_delete", "team", "link_created", "forgot", "link",
 }
 
 // views holds the parsed templates and the fingerprints of static files.
@@ -85,7 +86,7 @@ func parseViews() (*views, error) {
 			return "?"
 		},
 	}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/users_table.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sapient.dev/sapient/internal/clientip"
+	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -107,7 +108,7 @@ type Cache struct {
 	// made moments ago with a scope just granted to its organisation is
 	// then judged against an organisation at least as new as itself, not
 	// against an older view held in memory.
-	Orgs *OrgCache
+	Orgs *org.Cache
 
 	store store.Credentials
 	// get reads one credential: the store's prepared statement where it
@@ -133,9 +134,20 @@ const missTTL = time.Second
 // Lookup returns the entry for clientID, reading it from the store if the
 // cache does not hold it. It returns ErrNotFound for an unknown client ID.
 func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*Entry, error) {
+	return c.LookupInto(ctx, clientID, now, nil)
+}
+
+// LookupInto is Lookup that may write the entry to dst, which the caller
+// keeps where it likes, and return dst; or return an entry of its own.
+// Nothing else writes to dst.
+func (c *Cache) LookupInto(ctx context.Context, clientID string, now time.Time, dst *Entry) (*Entry, error) {
 	c.mu.RLock()
-	e, ok := c.rows.get(clientID)
-	missAt, missed := c.missing[clientID]
+	e, ok := c.rows.get(clientID, dst)
+	var missAt time.Time
+	var missed bool
+	if !ok {
+		missAt, missed = c.missing[clientID]
+	}
 	c.mu.RUnlock()
 	if ok {
 		return e, nil
@@ -161,14 +173,14 @@ func (c *Cache) Lookup(ctx context.Context, clientID string, now time.Time) (*En
 	}
 	if c.Orgs != nil {
 		// An unknown organisation is answered by whoever looks it up.
-		if _, err := c.Orgs.Refresh(ctx, sc.OrgID); err != nil && !errors.Is(err, ErrUnknownOrg) {
+		if _, err := c.Orgs.Refresh(ctx, sc.OrgID); err != nil && !errors.Is(err, org.ErrUnknown) {
 			return nil, fmt.Errorf("credential: lookup: %w", err)
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.keep(e) {
-		e, _ = c.rows.get(clientID) // a newer version arrived meanwhile
+		e, _ = c.rows.get(clientID, nil) // a newer version arrived meanwhile
 	}
 	return e, nil
 }

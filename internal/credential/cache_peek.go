@@ -6,5 +6,5 @@ package credential
 func (c *Cache) Peek(clientID string) (*Entry, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.rows.get(clientID)
+	return c.rows.get(clientID, nil)
 }

@@ -74,10 +74,15 @@ func (t *rows) find(clientID string) (*row, bool) {
 	return nil, false
 }
 
-// get returns the entry of clientID.
-func (t *rows) get(clientID string) (*Entry, bool) {
+// get returns the entry of clientID. An entry rebuilt from its row is
+// written to dst, or to a new Entry when dst is nil.
+func (t *rows) get(clientID string, dst *Entry) (*Entry, bool) {
 	if r, ok := t.find(clientID); ok {
-		return t.entry(clientID, r), true
+		if dst == nil {
+			dst = new(Entry)
+		}
+		t.entry(clientID, r, dst)
+		return dst, true
 	}
 	e, ok := t.whole[clientID]
 	return e, ok
@@ -144,8 +149,8 @@ func (t *rows) alloc() uint32 {
 	return t.used - 1
 }
 
-// entry rebuilds the Entry of clientID from its row.
-func (t *rows) entry(clientID string, r *row) *Entry {
+// entry rebuilds the Entry of clientID from its row into e.
+func (t *rows) entry(clientID string, r *row, e *Entry) {
 	// The client ID is copied: the one looked up may share memory with a
 	// secret (both come from one Authorization header), which no entry
 	// may keep. The copy and the name share one allocation.
@@ -156,7 +161,7 @@ func (t *rows) entry(clientID string, r *row) *Entry {
 		s := clientID + string(t.names.get(r.name, r.nameLen))
 		id, name = s[:len(clientID)], s[len(clientID):]
 	}
-	return &Entry{
+	*e = Entry{
 		ClientID:  id,
 		OrgID:     t.orgs.values[r.org],
 		Name:      name,

@@ -165,7 +165,7 @@ func TestRowsRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			tb.put(want)
-			got, ok := tb.get(want.ClientID)
+			got, ok := tb.get(want.ClientID, nil)
 			if !ok || !reflect.DeepEqual(got, want) {
 				t.Fatalf("get = %+v, %v\nwant %+v", got, ok, want)
 			}
@@ -176,7 +176,7 @@ func TestRowsRoundTrip(t *testing.T) {
 				t.Fatalf("version = %d, %v; want %d", v, ok, want.Version)
 			}
 			for _, n := range neighbours {
-				if got, _ := tb.get(n.ClientID); !reflect.DeepEqual(got, n) {
+				if got, _ := tb.get(n.ClientID, nil); !reflect.DeepEqual(got, n) {
 					t.Fatalf("neighbour changed: %+v\nwant %+v", got, n)
 				}
 			}
@@ -185,7 +185,7 @@ func TestRowsRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := tb.get("sapci_bbbbbbbbbbbbbbbbbbbbbbbbbb"); ok {
+	if _, ok := tb.get("sapci_bbbbbbbbbbbbbbbbbbbbbbbbbb", nil); ok {
 		t.Fatal("get of an unknown ID found something")
 	}
 }
@@ -203,7 +203,7 @@ func TestEntryDoesNotKeepTheIDLookedUp(t *testing.T) {
 		tb.put(&Entry{ClientID: id, Name: name, Version: 1})
 		header := id + ":sapsk_secret"
 		asked := header[:len(id)]
-		got, _ := tb.get(asked)
+		got, _ := tb.get(asked, nil)
 		if got.ClientID != id || got.Name != name {
 			t.Fatalf("entry = %q %q, want %q %q", got.ClientID, got.Name, id, name)
 		}

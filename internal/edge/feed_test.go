@@ -124,9 +124,9 @@ func TestRevocationFeed(t *testing.T) {
 }
 
 // TestRevocationFeedWaits: an event stream held open on an instance
-// delivers a revocation made on another instance once that instance's
-// sync step has applied it, and a long poll from the cursor before it
-// answers with it.
+// delivers a revocation made on another instance, at the latest once that
+// instance's sync step has applied it, and a long poll from the cursor
+// before it answers with it.
 func TestRevocationFeedWaits(t *testing.T) {
 	a := servertest.New(t, storetest.Backend{Name: "sqlite", URL: storetest.SQLiteURL})
 	z := a.Join(t, servertest.WithSyncInterval(time.Hour)) // steps only when told
@@ -169,11 +169,9 @@ func TestRevocationFeedWaits(t *testing.T) {
 	if _, err := a.Server.Credentials.Revoke(t.Context(), access.CLI, victim.Credential.ClientID); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case e := <-events:
-		t.Fatalf("the stream sent %s before the instance applied any change", e)
-	case <-time.After(50 * time.Millisecond):
-	}
+	// The stream reads the shared log: it may see the revocation at once,
+	// and must once this instance's sync step has applied it (which wakes
+	// a stream that had read everything before).
 	if err := z.Server.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}

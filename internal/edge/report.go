@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -123,7 +124,7 @@ func (h *ReportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if c.Outcome != usage.Accepted {
 				ev = usage.APIRefused
 			}
-			h.Usage.RecordN(c.ClientID, c.orgID, ev, c.Count, now, "")
+			h.Usage.RecordN(c.ClientID, c.orgID, ev, c.Count, now, netip.Addr{})
 		}
 		h.Usage.RecordRouteN(c.ClientID, c.orgID, c.Route, c.Outcome, c.Count, now)
 	}

@@ -52,12 +52,12 @@ func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	form, caller, ok := clientAuth{h.Credentials, h.Failures}.authenticatedClient(w, r, ip, h.Logger, now)
 	if !ok {
 		if caller != nil {
-			h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
+			h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip)
 		}
 		return
 	}
 	if !caller.HasScope(scope.Introspect) {
-		h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip.String())
+		h.Usage.Record(caller.ClientID, caller.OrgID, usage.APIRefused, now, ip)
 		h.Logger.WarnContext(r.Context(), "introspect: refused, caller lacks scope", "client_id", caller.ClientID)
 		if h.Refused != nil {
 			h.Refused(r, caller, "caller lacks "+scope.Introspect)
@@ -70,7 +70,7 @@ func (h *IntrospectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrInvalidRequest, "token is required.")
 		return
 	}
-	h.Usage.Record(caller.ClientID, caller.OrgID, usage.APICall, now, ip.String())
+	h.Usage.Record(caller.ClientID, caller.OrgID, usage.APICall, now, ip)
 	v, err := h.Verifier.Verify(r.Context(), raw)
 	if err != nil && !errors.Is(err, token.ErrInvalid) {
 		h.Logger.ErrorContext(r.Context(), "introspect: verification failed", "err", err)

@@ -12,6 +12,7 @@ import (
 	"sapient.dev/sapient/internal/clientip"
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/metrics"
+	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/token"
 	"sapient.dev/sapient/internal/usage"
@@ -20,7 +21,7 @@ import (
 // TokenHandler is the token endpoint for the client credentials grant.
 type TokenHandler struct {
 	Credentials *credential.Cache
-	Orgs        *credential.OrgCache
+	Orgs        *org.Cache
 	Issuer      *token.Issuer
 	// Resources are the APIs a token may be issued for (RFC 8707); nil
 	// refuses every resource.
@@ -92,7 +93,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: credential lookup failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	refused := func() { h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip.String()) }
+	refused := func() { h.Usage.Record(e.ClientID, e.OrgID, usage.TokenRefused, now, ip) }
 	refuse := func(e2 *authError) string {
 		refused()
 		return fail(e2)
@@ -103,12 +104,12 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		}
 		return refuse(aerr)
 	}
-	org, err := h.Orgs.Lookup(r.Context(), e.OrgID)
+	o, err := h.Orgs.Lookup(r.Context(), e.OrgID)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "token: organisation lookup failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	if allowed, wait := h.Limiter.Allow(e.ClientID, cmp.Or(org.TokenRateLimit, h.DefaultRateLimit), now); !allowed {
+	if allowed, wait := h.Limiter.Allow(e.ClientID, cmp.Or(o.TokenRateLimit, h.DefaultRateLimit), now); !allowed {
 		refused()
 		if h.RateLimited != nil {
 			h.RateLimited(e, "token endpoint")
@@ -121,7 +122,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 	// RFC 6749 §3.3: the requested scope must be within what the client
 	// holds now (its scopes that its organisation still allows); absent
 	// means all of them.
-	held := org.Effective(e)
+	held := o.Effective(e.Scopes, e.Scope)
 	scope := held
 	granted, aerr := parseScopeParam(form.Get("scope"))
 	if aerr != nil {
@@ -149,7 +150,7 @@ func (h *TokenHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.Logger.ErrorContext(r.Context(), "token: signing failed", "err", err)
 		return fail(&authError{ErrServerError, "Temporary failure; try again."})
 	}
-	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip.String())
+	h.Usage.Record(e.ClientID, e.OrgID, usage.TokenIssued, now, ip)
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: issued.ExpiresIn, Scope: scope,
 	})

@@ -21,6 +21,18 @@ import (
 // ErrInvalidName matches every refused organisation name (see NameError).
 var ErrInvalidName = errors.New("org: invalid name")
 
+// ErrForbidden is returned to an actor without Admin authority: only an
+// Admin (or the CLI, which acts as one) creates or changes organisations.
+var ErrForbidden = errors.New("org: only an Admin may create or change organisations")
+
+// allowed refuses every actor but an Admin.
+func allowed(actor access.Actor) error {
+	if !actor.IsAdmin() {
+		return ErrForbidden
+	}
+	return nil
+}
+
 // MaxNameLen is the longest organisation name, in characters.
 const MaxNameLen = 100
 
@@ -57,6 +69,9 @@ func (e *ScopeError) Error() string {
 
 // Create makes an organisation that may grant the default scopes.
 func Create(ctx context.Context, s store.Store, actor access.Actor, name string, now time.Time) (store.Org, error) {
+	if err := allowed(actor); err != nil {
+		return store.Org{}, err
+	}
 	name, err := NormalizeName(name)
 	if err != nil {
 		return store.Org{}, err
@@ -79,6 +94,9 @@ func Create(ctx context.Context, s store.Store, actor access.Actor, name string,
 // Grant lets an organisation grant the given defined scopes, in addition
 // to those it had.
 func Grant(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now func() time.Time) (store.Org, error) {
+	if err := allowed(actor); err != nil {
+		return store.Org{}, err
+	}
 	defined, err := s.ListScopes(ctx)
 	if err != nil {
 		return store.Org{}, fmt.Errorf("org: grant: %w", err)
@@ -141,6 +159,9 @@ func CheckScopes(ctx context.Context, s store.Scopes, scopes []string) ([]string
 // scopes (see CheckScopes). Scopes it loses are withdrawn from its
 // credentials as by Withdraw.
 func SetScopes(ctx context.Context, s store.Store, actor access.Actor, orgID string, scopes []string, now func() time.Time) (store.Org, error) {
+	if err := allowed(actor); err != nil {
+		return store.Org{}, err
+	}
 	scopes, err := CheckScopes(ctx, s, scopes)
 	if err != nil {
 		return store.Org{}, err
@@ -187,6 +208,9 @@ func SetLimits(ctx context.Context, s store.Store, actor access.Actor, orgID str
 // hold for seconds), so that it commits within moments of it: instances
 // poll for changes by that time, with an overlap of a few seconds.
 func update(ctx context.Context, s store.Store, actor access.Actor, orgID string, now func() time.Time, op string, change func(*store.Org) string) (store.Org, error) {
+	if err := allowed(actor); err != nil {
+		return store.Org{}, err
+	}
 	var (
 		out store.Org
 		at  time.Time

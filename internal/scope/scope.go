@@ -27,6 +27,8 @@ const (
 	WebhooksWrite    = "webhooks:write"
 	Introspect       = "sapient:introspect"
 	Verify           = "sapient:verify"
+	UsersRead        = "users:read"
+	UsersWrite       = "users:write"
 )
 
 // Builtin lists Sapient's own scopes. Introspect and Verify are reserved
@@ -40,11 +42,15 @@ var Builtin = []store.Scope{
 	{Name: WebhooksWrite, Description: "Create, change and delete webhook endpoints, and resend deliveries", Builtin: true},
 	{Name: Introspect, Description: "Introspect access tokens (RFC 7662)", Builtin: true, AdminOnly: true},
 	{Name: Verify, Description: "Follow the revocation feed, and report usage, as a local token verifier", Builtin: true, AdminOnly: true},
+	{Name: UsersRead, Description: "List and read the console users of the organisation", Builtin: true, AdminOnly: true},
+	{Name: UsersWrite, Description: "Invite, change, disable, enable and delete the organisation's Customer users", Builtin: true, AdminOnly: true},
 }
 
 // Reserved reports whether name is one of the scopes only an Admin grants,
 // credential by credential, whatever the organisation's grant.
-func Reserved(name string) bool { return name == Introspect || name == Verify }
+func Reserved(name string) bool {
+	return name == Introspect || name == Verify || name == UsersRead || name == UsersWrite
+}
 
 // DefaultGrant is what a new organisation may grant: the built-in scopes
 // that are not reserved for Admins.
@@ -104,9 +110,16 @@ type DescriptionError struct{ Message string }
 
 func (e *DescriptionError) Error() string { return "scope: " + e.Message }
 
+// ErrForbidden is returned to an actor without Admin authority: only an
+// Admin (or the CLI, which acts as one) defines scopes.
+var ErrForbidden = errors.New("scope: only an Admin may define scopes")
+
 // Create defines a new scope on behalf of actor. The scope and its
 // scope.created event are written in one transaction.
 func Create(ctx context.Context, s store.Store, actor access.Actor, name, description string, now time.Time) (store.Scope, error) {
+	if !actor.IsAdmin() {
+		return store.Scope{}, ErrForbidden
+	}
 	if !ValidName(name) {
 		return store.Scope{}, ErrInvalidName
 	}

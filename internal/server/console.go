@@ -12,7 +12,7 @@ func (s *Server) registerConsole(mux *http.ServeMux) error {
 	c, err := console.New(console.Config{
 		Store: s.cfg.Store, Credentials: s.Credentials, Users: s.Users, Webhooks: s.Webhooks,
 		Logger: s.log, Now: s.cfg.Now, Issuer: s.cfg.Issuer, ClientIP: s.ClientIP, Logins: s.cfg.Logins,
-		Throttle: s.throttle,
+		Throttle: s.throttle, Mailer: s.cfg.Mailer,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

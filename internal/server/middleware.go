@@ -20,6 +20,37 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// requestContext is a request's context with its ID: what
+// context.WithValue would make, but part of the request's one allocation
+// (see served). Value answers the ID and asks the parent for anything
+// else, so contexts derived from it find the parent's cancellation as
+// they would through context.WithValue's.
+type requestContext struct {
+	context.Context
+	id string
+}
+
+func (c *requestContext) Value(key any) any {
+	if key == (requestIDKey{}) {
+		return c.id
+	}
+	return c.Context.Value(key)
+}
+
+// served is what the middleware keeps of one request, allocated once: its
+// context, the writer that remembers the status, and the value of the
+// X-Request-Id header.
+type served struct {
+	ctx requestContext
+	sw  statusWriter
+	id  [1]string
+}
+
+// nosniff is the value of X-Content-Type-Options on every response. It is
+// shared: net/http copies a handler's header values before writing them,
+// and nothing here changes a value in place.
+var nosniff = []string{"nosniff"}
+
 // statusWriter remembers the status code for the access log.
 type statusWriter struct {
 	http.ResponseWriter
@@ -56,13 +87,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	latency := &routeLatency{vec: s.Metrics.HTTPLatency, obs: map[[2]string]prometheus.Observer{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestID(prefix, seq.Add(1))
+		sv := &served{sw: statusWriter{ResponseWriter: w}}
+		sv.id[0] = requestID(prefix, seq.Add(1))
+		sv.ctx = requestContext{Context: r.Context(), id: sv.id[0]}
 		h := w.Header()
-		h["X-Request-Id"] = []string{id}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		h["X-Request-Id"] = sv.id[:]
+		h["X-Content-Type-Options"] = nosniff
+		ctx := context.Context(&sv.ctx)
 		r = r.WithContext(ctx)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &sv.sw
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

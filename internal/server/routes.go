@@ -31,6 +31,10 @@ func (s *Server) routes() error {
 	mux.Handle("GET /edge/revocations", s.revocationFeed())
 	mux.Handle("POST /edge/usage", s.usageReports())
 
+	// Leaked secrets reported in: by anyone, and by GitHub secret scanning.
+	mux.Handle("POST /leaks", s.leaks())
+	mux.Handle("POST /leaks/github", s.githubLeaks())
+
 	// Operations.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -28,8 +28,10 @@ import (
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/edge"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/metrics"
 	"sapient.dev/sapient/internal/oauth"
+	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/resource"
 	"sapient.dev/sapient/internal/scope"
@@ -103,6 +105,15 @@ type Config struct {
 	// RedisTimeout bounds each call to Redis; default 50ms.
 	RedisTimeout time.Duration
 
+	// LeakRateLimit is how many reports a second one client address may
+	// send to POST /leaks; zero takes leak.DefaultRate, negative means
+	// unlimited.
+	LeakRateLimit int
+	// GitHubKeysURL is where the public keys of GitHub's secret scanning
+	// alerts (POST /leaks/github) are fetched; default
+	// leak.DefaultGitHubKeysURL.
+	GitHubKeysURL string
+
 	// SkipCredentialPreload leaves credentials in the database until
 	// first used. By default every credential that is not revoked is read
 	// into memory in the background at start (about 100 bytes each), so
@@ -111,6 +122,9 @@ type Config struct {
 
 	// Webhooks tunes the delivery of events (see package webhook).
 	Webhooks webhook.Options
+	// Mailer sends invitation and password reset links; nil sends none
+	// (the console shows Admins the links instead).
+	Mailer *mail.Mailer
 }
 
 // Server is one Sapient instance.
@@ -123,7 +137,7 @@ type Server struct {
 	Credentials *credential.Service
 	Users       *user.Service
 	Cache       *credential.Cache
-	Orgs        *credential.OrgCache
+	Orgs        *org.Cache
 	// Limiter and APILimiter hold the per-credential rate limits of the
 	// token endpoint and of API calls: separate budgets, so that one never
 	// spends or resets the other.
@@ -248,7 +262,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			PublishLead: cfg.KeyPublishLead, TokenTTL: cfg.TokenTTL, Now: cfg.Now, Rand: cfg.Rand, Logger: cfg.Logger,
 		},
 		Cache:      credential.NewCache(cfg.Store),
-		Orgs:       credential.NewOrgCache(cfg.Store),
+		Orgs:       org.NewCache(cfg.Store),
 		Limiter:    ratelimit.New(),
 		APILimiter: ratelimit.New(),
 		ClientIP:   &clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
@@ -447,7 +461,8 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 }
 
 func (s *Server) newAPI() *api.API {
-	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Webhooks: s.Webhooks, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now})
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Webhooks: s.Webhooks, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now,
+		Users: s.Users, Issuer: s.cfg.Issuer, Mailer: s.cfg.Mailer})
 }
 
 func (s *Server) apiAuth() *api.Auth {

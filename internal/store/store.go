@@ -65,6 +65,34 @@ type User struct {
 	OrgID             string // empty for admins
 	CreatedAt         time.Time
 	PasswordChangedAt time.Time
+	// DisabledAt is when the user was disabled; zero while they may log
+	// in. A disabled user has no session and cannot log in.
+	DisabledAt time.Time
+	// Owner marks a Customer user who owns their organisation: they
+	// invite, disable and enable its other Customer users.
+	Owner bool
+	// LastLoginAt is the user's last successful login; zero if never.
+	LastLoginAt time.Time
+}
+
+// Disabled reports whether the user may not log in.
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
+
+// Link purposes: what a one-time link lets its holder do.
+const (
+	LinkInvite = "invite" // set the first password of an invited user
+	LinkReset  = "reset"  // set a new password after forgetting it
+)
+
+// UserLink is a one-time link sent to a person. ID is the SHA-256 digest
+// of the link's token; the token itself is never stored.
+type UserLink struct {
+	ID        string
+	UserID    string
+	Purpose   string // LinkInvite or LinkReset
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until used
 }
 
 // Scope is a named permission a credential may hold.
@@ -264,8 +292,26 @@ type Users interface {
 	// GetUserByEmail matches the email case-insensitively.
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser changes every field but ID and CreatedAt.
 	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error)
 	CountAdmins(ctx context.Context) (int, error)
+	// ActiveAdmins returns the IDs of the Admins who are not disabled. In a
+	// transaction on PostgreSQL it locks their rows until commit, so that
+	// two transactions cannot each disable or demote a different one of
+	// the last two.
+	ActiveAdmins(ctx context.Context) ([]string, error)
+	// DeleteUser deletes a user with their sessions and links; an unknown
+	// user is ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
+	// CreateUserLink stores a one-time link.
+	CreateUserLink(ctx context.Context, l UserLink) error
+	// GetUserLink finds a link by the digest of its token.
+	GetUserLink(ctx context.Context, id string) (UserLink, error)
+	// UseUserLink marks an unused link used at; a link that is unknown or
+	// already used is ErrNotFound, so that of two uses one wins.
+	UseUserLink(ctx context.Context, id string, at time.Time) error
+	// DeleteUserLinks deletes the unused links of a user for purpose.
+	DeleteUserLinks(ctx context.Context, userID, purpose string) error
 }
 
 // Scopes stores scope definitions.
@@ -378,6 +424,7 @@ type Store interface {
 	Resources
 	Webhooks
 	Queue
+	Leaks
 	// InTx runs fn with a Store whose calls form one transaction: all of
 	// them commit when fn returns nil, none otherwise. An audit event
 	// appended inside exists exactly when the change it records does.

@@ -79,7 +79,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	v := &token.Verifier{
 		Keys: m, Issuer: fuzzIssuer, Audience: fuzzIssuer, Credentials: cache,
-		Orgs: credential.NewOrgCache(s), Denylist: denylist, Now: clock,
+		Orgs: org.NewCache(s), Denylist: denylist, Now: clock,
 	}
 	issue := func(clientID, audience string, at time.Time) string {
 		f.Helper()

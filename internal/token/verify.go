@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/org"
 )
 
 // MaxLen bounds the size of a token Sapient will parse.
@@ -55,7 +55,7 @@ type Verifier struct {
 	Issuer      string
 	Audience    string
 	Credentials *credential.Cache
-	Orgs        *credential.OrgCache
+	Orgs        *org.Cache
 	Denylist    *Denylist
 	Now         func() time.Time
 
@@ -69,10 +69,12 @@ type Verified struct {
 	Claims     Claims
 	Credential *credential.Entry
 	// Org is the credential's organisation, as the check found it.
-	Org *credential.OrgState
+	Org *org.State
 	// Scope is what the token may do now: the scopes of its claim that the
 	// credential still holds and its organisation still allows.
 	Scope string
+
+	entry credential.Entry // where Credential may be, not allocated apart
 }
 
 // Verify checks raw, a token for Sapient's own API, and returns its claims
@@ -84,51 +86,61 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
 // VerifyFor is Verify for a token whose aud must be audience: one of the
 // operator's APIs (an RFC 8707 resource), or Sapient's own.
 func (v *Verifier) VerifyFor(ctx context.Context, raw, audience string) (*Verified, error) {
-	if raw == "" || len(raw) > MaxLen {
-		return nil, invalid("malformed token")
-	}
-	var out Verified
-	if err := v.checkSignature(ctx, raw, &out.Claims); err != nil {
+	out := new(Verified)
+	if err := v.VerifyInto(ctx, raw, audience, out); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// VerifyInto is VerifyFor writing into out, which the caller may keep
+// where it likes (on its stack, or beside what else it allocates for the
+// request). On error out holds nothing to rely on.
+func (v *Verifier) VerifyInto(ctx context.Context, raw, audience string, out *Verified) error {
+	if raw == "" || len(raw) > MaxLen {
+		return invalid("malformed token")
+	}
+	if err := v.checkSignature(ctx, raw, &out.Claims); err != nil {
+		return err
 	}
 	c := &out.Claims
 	now := v.Now()
 	switch {
 	case c.Issuer != v.Issuer:
-		return nil, invalid("wrong issuer")
+		return invalid("wrong issuer")
 	case c.Audience != audience:
-		return nil, invalid("wrong audience")
+		return invalid("wrong audience")
 	case c.ExpiresAt == 0 || now.After(time.Unix(c.ExpiresAt, 0).Add(Leeway)):
-		return nil, invalid("token expired")
+		return invalid("token expired")
 	case c.NotBefore != 0 && now.Add(Leeway).Before(time.Unix(c.NotBefore, 0)):
-		return nil, invalid("token not yet valid")
+		return invalid("token not yet valid")
 	case c.ClientID == "" || c.JTI == "":
-		return nil, invalid("missing claims")
+		return invalid("missing claims")
 	}
 	if v.Denylist.Contains(c.JTI) {
-		return nil, &Error{Reason: "token revoked", ClientID: c.ClientID, OrgID: c.OrgID}
+		return &Error{Reason: "token revoked", ClientID: c.ClientID, OrgID: c.OrgID}
 	}
-	e, err := v.Credentials.Lookup(ctx, c.ClientID, now)
+	e, err := v.Credentials.LookupInto(ctx, c.ClientID, now, &out.entry)
 	if errors.Is(err, credential.ErrNotFound) {
-		return nil, invalid("unknown credential")
+		return invalid("unknown credential")
 	} else if err != nil {
-		return nil, err
+		return err
 	}
 	if !e.Active(now) {
-		return nil, &Error{Reason: "credential revoked or expired", ClientID: e.ClientID, OrgID: e.OrgID}
+		return &Error{Reason: "credential revoked or expired", ClientID: e.ClientID, OrgID: e.OrgID}
 	}
 	if e.OrgID != c.OrgID {
-		return nil, invalid("organisation mismatch")
+		return invalid("organisation mismatch")
 	}
-	org, err := v.Orgs.Lookup(ctx, e.OrgID)
-	if errors.Is(err, credential.ErrUnknownOrg) {
-		return nil, invalid("unknown organisation")
+	o, err := v.Orgs.Lookup(ctx, e.OrgID)
+	if errors.Is(err, org.ErrUnknown) {
+		return invalid("unknown organisation")
 	} else if err != nil {
-		return nil, err
+		return err
 	}
-	out.Credential, out.Org = e, org
-	out.Scope = intersect(c.Scope, org.Effective(e))
-	return &out, nil
+	out.Credential, out.Org = e, o
+	out.Scope = intersect(c.Scope, o.Effective(e.Scopes, e.Scope))
+	return nil
 }
 
 // checkSignature establishes that raw was signed by a published key and
@@ -138,8 +150,7 @@ func (v *Verifier) VerifyFor(ctx context.Context, raw, audience string) (*Verifi
 // form takes the fast path; anything else, and every failure, goes through
 // go-jose. The cache keeps a token from its second verification on.
 func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) error {
-	digest := sha256.Sum256([]byte(raw))
-	if t := v.seen.get(&digest); t != nil {
+	if t := v.seen.get(raw); t != nil {
 		if _, ok := v.Keys.PublicKey(t.kid); ok {
 			*c = t.claims
 			return nil
@@ -152,12 +163,15 @@ func (v *Verifier) checkSignature(ctx context.Context, raw string, c *Claims) er
 			return err
 		}
 	}
-	*c = Claims{}
-	if err := json.Unmarshal(payload, c); err != nil {
+	// Decoded into claims of its own, not into c: what json.Unmarshal is
+	// given escapes, and c may be on the caller's stack.
+	decoded := new(Claims)
+	if err := json.Unmarshal(payload, decoded); err != nil {
 		return invalid("malformed claims")
 	}
-	if v.seen.admit(&digest) {
-		v.seen.put(&digest, &seenToken{claims: *c, kid: kid})
+	*c = *decoded
+	if v.seen.admit(raw) {
+		v.seen.put(raw, &seenToken{claims: *c, kid: kid})
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ package usage
 import (
 	"context"
 	"hash/maphash"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,23 +129,48 @@ type bucketKey struct {
 // shard holds the buckets gathered since the last flush, found through
 // index. A flush empties both and keeps their memory, so that recording
 // in a steady state allocates nothing, however many credentials are used.
+//
+// ips[i] is the address of the last use of buckets[i] when a call or token
+// set it since the bucket's LastUsedIP: an address is written out as text
+// once a flush, not on every call.
 type shard struct {
 	mu      sync.Mutex
 	index   map[bucketKey]int
 	buckets []store.UsageBucket
+	ips     []netip.Addr
 }
 
-// bucket returns the shard's bucket of key, adding it if it is new. The
-// caller holds sh.mu.
-func (sh *shard) bucket(key bucketKey, clientID, orgID string) *store.UsageBucket {
+// bucket returns the index of the shard's bucket of key, adding it if it
+// is new. The caller holds sh.mu.
+func (sh *shard) bucket(key bucketKey, clientID, orgID string) int {
 	i, ok := sh.index[key]
 	if !ok {
 		i = len(sh.buckets)
 		sh.index[key] = i
 		sh.buckets = append(sh.buckets, store.UsageBucket{
 			ClientID: clientID, OrgID: orgID, Hour: time.Unix(key.hour*3600, 0).UTC()})
+		sh.ips = append(sh.ips, netip.Addr{})
 	}
-	return &sh.buckets[i]
+	return i
+}
+
+// take writes the addresses of the last uses into the buckets and returns
+// them, leaving the shard empty. The caller holds sh.mu.
+func (sh *shard) take(into []store.UsageBucket) []store.UsageBucket {
+	for i, ip := range sh.ips {
+		if ip.IsValid() {
+			sh.buckets[i].LastUsedIP = ip.String()
+		}
+	}
+	into = append(into, sh.buckets...)
+	sh.buckets = emptied(sh.buckets)
+	if sh.buckets == nil {
+		sh.ips = nil
+	} else {
+		sh.ips = sh.ips[:0]
+	}
+	clear(sh.index)
+	return into
 }
 
 // NewRecorder returns a recorder that writes to s.
@@ -162,20 +188,21 @@ func (r *Recorder) SetEnabled(on bool) { r.disabled.Store(!on) }
 
 // Record counts one event of a credential at t. Issued tokens and
 // authenticated calls also move the last use of the credential in t's hour
-// to t and ip.
-func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip string) {
+// to t and ip (the zero Addr when the address is not known).
+func (r *Recorder) Record(clientID, orgID string, ev Event, t time.Time, ip netip.Addr) {
 	r.RecordN(clientID, orgID, ev, 1, t, ip)
 }
 
 // RecordN counts n events of a credential at t, as Record counts one.
-func (r *Recorder) RecordN(clientID, orgID string, ev Event, n int64, t time.Time, ip string) {
+func (r *Recorder) RecordN(clientID, orgID string, ev Event, n int64, t time.Time, ip netip.Addr) {
 	if r.disabled.Load() || n <= 0 {
 		return
 	}
 	sh := &r.shards[maphash.String(r.seed, clientID)%shards]
 	key := bucketKey{clientID, t.Unix() / 3600}
 	sh.mu.Lock()
-	b := sh.bucket(key, clientID, orgID)
+	i := sh.bucket(key, clientID, orgID)
+	b := &sh.buckets[i]
 	switch ev {
 	case TokenIssued:
 		b.TokensIssued += n
@@ -187,7 +214,7 @@ func (r *Recorder) RecordN(clientID, orgID string, ev Event, n int64, t time.Tim
 		b.APIRefused += n
 	}
 	if (ev == TokenIssued || ev == APICall) && t.After(b.LastUsedAt) {
-		b.LastUsedAt, b.LastUsedIP = t, ip
+		b.LastUsedAt, b.LastUsedIP, sh.ips[i] = t, "", ip
 	}
 	sh.mu.Unlock()
 }
@@ -202,9 +229,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		buckets = append(buckets, sh.buckets...)
-		sh.buckets = emptied(sh.buckets)
-		clear(sh.index)
+		buckets = sh.take(buckets)
 		sh.mu.Unlock()
 	}
 	r.out = buckets
@@ -232,7 +257,11 @@ func (r *Recorder) restore(buckets []store.UsageBucket) {
 		sh := &r.shards[maphash.String(r.seed, b.ClientID)%shards]
 		key := bucketKey{b.ClientID, b.Hour.Unix() / 3600}
 		sh.mu.Lock()
-		sh.bucket(key, b.ClientID, b.OrgID).Add(b)
+		i := sh.bucket(key, b.ClientID, b.OrgID)
+		if b.LastUsedAt.After(sh.buckets[i].LastUsedAt) {
+			sh.ips[i] = netip.Addr{} // the restored bucket's address is the last
+		}
+		sh.buckets[i].Add(b)
 		sh.mu.Unlock()
 	}
 }

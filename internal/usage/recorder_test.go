@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -132,9 +133,9 @@ func TestRecordConcurrentExact(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				at := t0.Add(time.Duration(i%3) * time.Second) // straddles an hour boundary
-				r.Record("c1", "org_1", TokenIssued, at, "192.0.2.1")
+				r.Record("c1", "org_1", TokenIssued, at, netip.MustParseAddr("192.0.2.1"))
 				if g%2 == 0 {
-					r.Record("c2", "org_2", APIRefused, at, "")
+					r.Record("c2", "org_2", APIRefused, at, netip.Addr{})
 				}
 			}
 		})
@@ -172,13 +173,13 @@ func TestRecordConcurrentExact(t *testing.T) {
 func TestFlushFailureKeepsCounts(t *testing.T) {
 	m := newMem()
 	r := NewRecorder(m)
-	r.Record("c1", "org_1", TokenIssued, t0.Add(-10*time.Second), "192.0.2.1")
-	r.Record("c1", "org_1", TokenRefused, t0, "")
-	r.Record("c2", "org_1", APICall, t0.Add(-10*time.Second), "192.0.2.1")
+	r.Record("c1", "org_1", TokenIssued, t0.Add(-10*time.Second), netip.MustParseAddr("192.0.2.1"))
+	r.Record("c1", "org_1", TokenRefused, t0, netip.Addr{})
+	r.Record("c2", "org_1", APICall, t0.Add(-10*time.Second), netip.MustParseAddr("192.0.2.1"))
 	m.fail = errors.New("database down")
 	m.during = func() {
-		r.Record("c1", "org_1", TokenIssued, t0.Add(-20*time.Second), "192.0.2.2") // earlier than the one taken
-		r.Record("c2", "org_1", APICall, t0.Add(-5*time.Second), "192.0.2.3")      // later
+		r.Record("c1", "org_1", TokenIssued, t0.Add(-20*time.Second), netip.MustParseAddr("192.0.2.2")) // earlier than the one taken
+		r.Record("c2", "org_1", APICall, t0.Add(-5*time.Second), netip.MustParseAddr("192.0.2.3"))      // later
 	}
 	if err := r.Flush(t.Context()); err == nil {
 		t.Fatal("Flush hid the store's error")
@@ -207,7 +208,7 @@ func TestDisabled(t *testing.T) {
 	m := newMem()
 	r := NewRecorder(m)
 	r.SetEnabled(false)
-	r.Record("c1", "org_1", TokenIssued, t0, "")
+	r.Record("c1", "org_1", TokenIssued, t0, netip.Addr{})
 	r.Flush(t.Context())
 	if len(m.buckets) != 0 {
 		t.Error("a disabled recorder recorded")
@@ -223,8 +224,8 @@ func TestFlushWritesLastUseEveryTime(t *testing.T) {
 	for i := range 10 {
 		now := start.Add(time.Duration(i) * time.Second)
 		ip := fmt.Sprintf("192.0.2.%d", i)
-		r.Record("c1", "org_1", TokenIssued, now, ip)
-		r.Record("c1", "org_1", TokenRefused, now.Add(time.Millisecond), "198.51.100.1") // no use
+		r.Record("c1", "org_1", TokenIssued, now, netip.MustParseAddr(ip))
+		r.Record("c1", "org_1", TokenRefused, now.Add(time.Millisecond), netip.MustParseAddr("198.51.100.1")) // no use
 		if err := r.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +263,7 @@ func TestRecorderMemoryFollowsLoad(t *testing.T) {
 	flush := func(credentials int) {
 		t.Helper()
 		for i := range credentials {
-			r.Record(fmt.Sprintf("c%d", i), "org_1", TokenIssued, now, "192.0.2.1")
+			r.Record(fmt.Sprintf("c%d", i), "org_1", TokenIssued, now, netip.MustParseAddr("192.0.2.1"))
 		}
 		if err := r.Flush(t.Context()); err != nil {
 			t.Fatal(err)

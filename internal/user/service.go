@@ -68,6 +68,9 @@ func CheckPassword(pw string) error {
 // Create adds a user on behalf of actor. The user and the user.created
 // event are written in one transaction.
 func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequest) (store.User, error) {
+	if !actor.IsAdmin() && actor.Kind != access.KindSystem {
+		return store.User{}, ErrForbidden
+	}
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
 		return store.User{}, err
@@ -91,7 +94,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, req CreateRequ
 	}
 	now := s.Now().UTC().Truncate(time.Microsecond)
 	u := store.User{
-		ID: "usr_" + strings.ToLower(rand.Text()[:16]), Email: email, PasswordHash: hash,
+		ID: newUserID(), Email: email, PasswordHash: hash,
 		Role: req.Role, OrgID: req.OrgID, CreatedAt: now, PasswordChangedAt: now,
 	}
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
@@ -122,13 +125,16 @@ func (s *Service) Authenticate(ctx context.Context, from access.Actor, email, pa
 	}
 	known := err == nil
 	hash := u.PasswordHash
-	if !known {
+	// A user who has no password yet (invited) gets the same check
+	// against the dummy hash as an unknown email; a disabled one gets the
+	// check of their own password, and then the same answer as a wrong one.
+	if !known || hash == "" {
 		if hash, err = s.dummy.get(s.Password.orDefault()); err != nil {
 			return store.User{}, fmt.Errorf("user: authenticate: %w", err)
 		}
 	}
 	ok, verr := VerifyPassword(hash, password)
-	if known && verr == nil && ok {
+	if known && verr == nil && ok && !u.Disabled() {
 		return u, nil
 	}
 	actor := access.Actor{Kind: access.KindUser, Label: truncate(email, maxEmailLen), IP: from.IP, UserAgent: from.UserAgent}
@@ -136,6 +142,12 @@ func (s *Service) Authenticate(ctx context.Context, from access.Actor, email, pa
 	if known {
 		actor.ID, actor.Role, actor.OrgID = u.ID, u.Role, u.OrgID
 		detail = "wrong password"
+		switch {
+		case u.Disabled() && ok:
+			detail = "disabled user"
+		case u.PasswordHash == "":
+			detail = "no password set yet"
+		}
 	}
 	if err := audit.Write(ctx, s.Store, actor, audit.LoginFailed, actor.OrgID, actor.Label, detail, s.Now()); err != nil {
 		return store.User{}, fmt.Errorf("user: authenticate: %w", err)

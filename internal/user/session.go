@@ -61,6 +61,12 @@ func (s *Sessions) Login(ctx context.Context, actor access.Actor, u store.User) 
 		if token, se, err = s.start(ctx, tx, u); err != nil {
 			return err
 		}
+		if _, err := tx.UpdateUser(ctx, u.ID, func(u store.User) (store.User, error) {
+			u.LastLoginAt = se.CreatedAt
+			return u, nil
+		}); err != nil {
+			return err
+		}
 		return audit.Write(ctx, tx, actor, audit.LoginSucceeded, u.OrgID, u.Email, "", se.CreatedAt)
 	})
 	if err != nil {
@@ -105,7 +111,7 @@ func (s *Sessions) Lookup(ctx context.Context, token string) (store.User, store.
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, store.Session{}, fmt.Errorf("user: session: %w", err)
 	}
-	if err != nil || !now.Before(se.ExpiresAt) || now.Sub(se.LastSeenAt) >= SessionIdle || se.CreatedAt.Before(u.PasswordChangedAt) {
+	if err != nil || u.Disabled() || !now.Before(se.ExpiresAt) || now.Sub(se.LastSeenAt) >= SessionIdle || se.CreatedAt.Before(u.PasswordChangedAt) {
 		if err := s.Store.DeleteSession(ctx, se.ID); err != nil {
 			return store.User{}, store.Session{}, fmt.Errorf("user: end stale session: %w", err)
 		}

@@ -39,7 +39,7 @@ const (
 	ActionCredentialExpired  = "credential.expired"
 	// ActionCredentialLeaked is written by the leak reports' service
 	// when it revokes or rolls a reported credential.
-	ActionCredentialLeaked = "credential.leaked"
+	ActionCredentialLeaked = audit.CredentialLeaked
 )
 
 // OrgEvents are the event types an organisation's endpoint may want.

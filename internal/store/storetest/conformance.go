@@ -23,6 +23,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"Orgs", testOrgs},
 		{"Users", testUsers},
+		{"UserLifecycle", testUserLifecycle},
 		{"Scopes", testScopes},
 		{"Credentials", testCredentials},
 		{"CredentialNameUnique", testCredentialNameUnique},
@@ -49,6 +50,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Usage", testUsage},
 		{"Audit", testAudit},
 		{"Transactions", testTransactions},
+		{"Leaks", testLeaks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

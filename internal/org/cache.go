@@ -1,4 +1,4 @@
-package credential
+package org
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"sapient.dev/sapient/internal/store"
 )
 
-// OrgState is what the hot paths need of an organisation: the scopes it
+// State is what the hot paths need of an organisation: the scopes it
 // may grant and its rate limits.
-type OrgState struct {
+type State struct {
 	ID             string
 	Name           string
 	Scopes         []string
@@ -28,18 +28,19 @@ type OrgState struct {
 // Allows reports whether a credential of the organisation may use scope s
 // now: s is in the organisation's grant, or it is reserved for Admins, who
 // grant it credential by credential.
-func (o *OrgState) Allows(s string) bool {
+func (o *State) Allows(s string) bool {
 	return scope.Reserved(s) || slices.Contains(o.Scopes, s)
 }
 
-// Effective returns the scopes of e that its organisation still allows,
-// joined by spaces. A scope withdrawn from the organisation disappears from
-// every credential at once.
-func (o *OrgState) Effective(e *Entry) string {
-	for _, s := range e.Scopes {
+// Effective returns the scopes of a credential of the organisation (scopes,
+// and the same joined by spaces) that the organisation still allows, joined
+// by spaces. A scope withdrawn from the organisation disappears from every
+// credential at once.
+func (o *State) Effective(scopes []string, joined string) string {
+	for _, s := range scopes {
 		if !o.Allows(s) {
-			kept := make([]string, 0, len(e.Scopes))
-			for _, s := range e.Scopes {
+			kept := make([]string, 0, len(scopes))
+			for _, s := range scopes {
 				if o.Allows(s) {
 					kept = append(kept, s)
 				}
@@ -47,29 +48,29 @@ func (o *OrgState) Effective(e *Entry) string {
 			return strings.Join(kept, " ")
 		}
 	}
-	return e.Scope // the common case: nothing withdrawn, nothing allocated
+	return joined // the common case: nothing withdrawn, nothing allocated
 }
 
-// OrgCache keeps the organisations in memory, reading each from the store
+// Cache keeps the organisations in memory, reading each from the store
 // on first use. Changes reach it through Put (made here, or read from the
-// store's change log) and Refresh; as in Cache, a state replaces the one
+// store's change log) and Refresh; as in credential.Cache, a state replaces the one
 // held only if its Version is higher.
-type OrgCache struct {
+type Cache struct {
 	store store.Orgs
 	mu    sync.RWMutex
-	orgs  map[string]*OrgState
+	orgs  map[string]*State
 }
 
-// NewOrgCache returns an empty cache over s.
-func NewOrgCache(s store.Orgs) *OrgCache {
-	return &OrgCache{store: s, orgs: map[string]*OrgState{}}
+// NewCache returns an empty cache over s.
+func NewCache(s store.Orgs) *Cache {
+	return &Cache{store: s, orgs: map[string]*State{}}
 }
 
-// ErrUnknownOrg is returned for an organisation that does not exist.
-var ErrUnknownOrg = errors.New("credential: unknown organisation")
+// ErrUnknown is returned for an organisation that does not exist.
+var ErrUnknown = errors.New("org: unknown organisation")
 
 // Lookup returns the organisation, from memory after the first time.
-func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
+func (c *Cache) Lookup(ctx context.Context, id string) (*State, error) {
 	c.mu.RLock()
 	o, ok := c.orgs[id]
 	c.mu.RUnlock()
@@ -81,12 +82,12 @@ func (c *OrgCache) Lookup(ctx context.Context, id string) (*OrgState, error) {
 
 // Refresh reads the organisation from the store and keeps it, unless the
 // cache holds a state at least as new, and returns the state kept.
-func (c *OrgCache) Refresh(ctx context.Context, id string) (*OrgState, error) {
+func (c *Cache) Refresh(ctx context.Context, id string) (*State, error) {
 	so, err := c.store.GetOrg(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUnknownOrg
+		return nil, ErrUnknown
 	} else if err != nil {
-		return nil, fmt.Errorf("credential: organisation: %w", err)
+		return nil, fmt.Errorf("org: %w", err)
 	}
 	return c.put(so), nil
 }
@@ -94,10 +95,10 @@ func (c *OrgCache) Refresh(ctx context.Context, id string) (*OrgState, error) {
 // Put records a state of an organisation: a change made on this instance,
 // or one read from the store's change log. It replaces the state held
 // only if its Version is higher.
-func (c *OrgCache) Put(so store.Org) { c.put(so) }
+func (c *Cache) Put(so store.Org) { c.put(so) }
 
-func (c *OrgCache) put(so store.Org) *OrgState {
-	o := &OrgState{ID: so.ID, Name: so.Name, Scopes: so.Scopes, TokenRateLimit: so.TokenRateLimit,
+func (c *Cache) put(so store.Org) *State {
+	o := &State{ID: so.ID, Name: so.Name, Scopes: so.Scopes, TokenRateLimit: so.TokenRateLimit,
 		APIRateLimit: so.APIRateLimit, Version: so.Version}
 	c.mu.Lock()
 	defer c.mu.Unlock()

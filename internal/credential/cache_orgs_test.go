@@ -3,49 +3,13 @@ package credential_test
 import (
 	"crypto/rand"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
 	"sapient.dev/sapient/internal/credential"
+	"sapient.dev/sapient/internal/org"
 	"sapient.dev/sapient/internal/store"
 )
-
-// TestOrgCachePutOrder: of the states of an organisation, the cache keeps
-// the one with the highest Version, whatever order they arrive in; of two
-// with the same Version, the one it holds.
-func TestOrgCachePutOrder(t *testing.T) {
-	state := func(v int64, scopes ...string) store.Org {
-		return store.Org{ID: "org_1", Name: "Acme", Scopes: scopes, Version: v}
-	}
-	v1, v2, v3 := state(1, "a"), state(2, "a", "b"), state(3)
-	tests := []struct {
-		name string
-		puts []store.Org
-		want store.Org
-	}{
-		{"older then newer", []store.Org{v1, v2}, v2},
-		{"newer then older", []store.Org{v2, v1}, v2},
-		{"scope withdrawn, then a stale grant", []store.Org{v3, v2, v1}, v3},
-		{"a stale grant, then the withdrawal", []store.Org{v1, v3, v2}, v3},
-		{"same version: the one held stays", []store.Org{v2, state(2, "x")}, v2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := credential.NewOrgCache(nil) // answers from what it was told
-			for _, o := range tt.puts {
-				c.Put(o)
-			}
-			got, err := c.Lookup(t.Context(), "org_1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Version != tt.want.Version || !slices.Equal(got.Scopes, tt.want.Scopes) {
-				t.Fatalf("kept version %d %v, want %d %v", got.Version, got.Scopes, tt.want.Version, tt.want.Scopes)
-			}
-		})
-	}
-}
 
 // grant adds a scope to an organisation's grant, directly in the store,
 // as another instance or the CLI does.
@@ -63,7 +27,7 @@ func (f *cacheFixture) grant(t *testing.T, orgID, scope string) {
 func TestOrgCacheRefresh(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
 		ctx := t.Context()
-		orgs := credential.NewOrgCache(f.store)
+		orgs := org.NewCache(f.store)
 		before, err := orgs.Lookup(ctx, f.acme.ID)
 		if err != nil || before.Allows("shipments:read") {
 			t.Fatalf("Lookup = %+v, %v", before, err)
@@ -79,7 +43,7 @@ func TestOrgCacheRefresh(t *testing.T) {
 		if o, _ := orgs.Lookup(ctx, f.acme.ID); o != after {
 			t.Fatal("Lookup after Refresh does not answer the refreshed state")
 		}
-		if _, err := orgs.Refresh(ctx, "org_unknown"); !errors.Is(err, credential.ErrUnknownOrg) {
+		if _, err := orgs.Refresh(ctx, "org_unknown"); !errors.Is(err, org.ErrUnknown) {
 			t.Fatalf("Refresh(unknown) = %v, want ErrUnknownOrg", err)
 		}
 	})
@@ -92,7 +56,7 @@ func TestOrgCacheRefresh(t *testing.T) {
 func TestLookupJudgesNewCredentialByFreshOrg(t *testing.T) {
 	forEachCacheBackend(t, func(t *testing.T, f *cacheFixture) {
 		ctx := t.Context()
-		orgs := credential.NewOrgCache(f.store)
+		orgs := org.NewCache(f.store)
 		f.cache.Orgs = orgs // as server.New wires it
 		if o, err := orgs.Lookup(ctx, f.acme.ID); err != nil || o.Allows("shipments:read") {
 			t.Fatalf("Lookup = %+v, %v; want Acme without shipments:read", o, err)
@@ -118,7 +82,7 @@ func TestLookupJudgesNewCredentialByFreshOrg(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := o.Effective(e); got != "shipments:read" {
+		if got := o.Effective(e.Scopes, e.Scope); got != "shipments:read" {
 			t.Fatalf("effective scope %q, want shipments:read", got)
 		}
 	})
