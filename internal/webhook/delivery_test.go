@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -71,5 +72,41 @@ func TestDeliveryLosesNothing(t *testing.T) {
 				t.Errorf("delivered: %+v, want 2+ attempts, 204, no error", done)
 			}
 		})
+	}
+}
+
+// TestLeakReportFiresWebhook: a secret posted to /leaks is stopped, and
+// the owner's endpoint receives credential.leaked from the leak's audit
+// event alone, verified by the standardwebhooks library, without the
+// secret.
+func TestLeakReportFiresWebhook(t *testing.T) {
+	dir := webhooktest.NodeDir(t)
+	env := servertest.New(t, storetest.Backends()[0], webhooktest.FastRetries)
+	acme := env.Org(t, "Acme")
+	port := webhooktest.FreePort(t)
+	created, err := env.Server.Webhooks.Create(t.Context(), access.CLI, webhook.CreateRequest{
+		OrgID: acme.ID, URL: fmt.Sprintf("http://127.0.0.1:%d/hooks", port), Events: []string{webhook.CredentialLeaked},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := webhooktest.StartReceiver(t, dir, port, created.Secret)
+	cred := env.Credential(t, acme.ID, "leaky", nil)
+	body := fmt.Sprintf(`{"secrets": [%q], "url": "https://paste.example.com/abc"}`, cred.Secret)
+	resp, err := http.Post(env.URL+"/leaks", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /leaks: %d", resp.StatusCode)
+	}
+	got := rcv.Next(t, webhook.CredentialLeaked)
+	if got.Event.Data["client_id"] != cred.Credential.ClientID || got.Event.Data["status"] != "revoked" ||
+		!strings.Contains(fmt.Sprint(got.Event.Data["detail"]), "paste.example.com") {
+		t.Errorf("credential.leaked data = %v", got.Event.Data)
+	}
+	if strings.Contains(got.Raw, cred.Secret) {
+		t.Error("the leak event holds the secret")
 	}
 }
