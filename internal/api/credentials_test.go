@@ -572,7 +572,7 @@ func TestCreateScopeRules(t *testing.T) {
 		})
 		// nil scopes: everything the organisation may grant that the
 		// caller itself holds.
-		wantDefault := append(slices.Clone(builtins), "shipments:write")
+		wantDefault := append(slices.Clone(builtins), "shipments:write", scope.WebhooksRead, scope.WebhooksWrite)
 		slices.Sort(wantDefault)
 		if c.kind == "bearer" {
 			wantDefault = builtins

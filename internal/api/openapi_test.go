@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/api"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 type openAPIDoc struct {
@@ -113,7 +115,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	doc := loadDoc(t)
 	env := servertest.New(t, storetest.Backends()[0])
 	acme := env.Org(t, "Acme")
-	caller := env.Credential(t, acme.ID, "caller", []string{scope.CredentialsRead, scope.CredentialsWrite, scope.UsageRead, scope.AuditRead})
+	caller := env.Credential(t, acme.ID, "caller", []string{scope.CredentialsRead, scope.CredentialsWrite, scope.UsageRead, scope.AuditRead,
+		scope.WebhooksRead, scope.WebhooksWrite})
 	target := env.Credential(t, acme.ID, "target", nil)
 	tok := openapiToken(t, env, caller.Credential.ClientID, caller.Secret)
 	openapiMe(t, env, tok) // some usage
@@ -121,6 +124,12 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := target.Credential.ClientID
+	hook, err := env.Server.Webhooks.Create(t.Context(), access.CLI, webhook.CreateRequest{OrgID: acme.ID,
+		URL: "https://hooks.example.com/sapient", Events: []string{webhook.CredentialRevoked}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hid := hook.Endpoint.ID
 	calls := []struct {
 		method, path, concrete, body string
 		status                       int
@@ -137,6 +146,17 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/api/v1/usage", "/api/v1/usage?granularity=day", "", 200},
 		{"GET", "/api/v1/usage", "/api/v1/usage?granularity=week", "", 422},
 		{"GET", "/api/v1/audit", "/api/v1/audit?limit=2", "", 200},
+		{"GET", "/api/v1/webhooks", "/api/v1/webhooks", "", 200},
+		{"POST", "/api/v1/webhooks", "/api/v1/webhooks", `{"url":"https://hooks.example.com/in","events":["credential.created"]}`, 201},
+		{"POST", "/api/v1/webhooks", "/api/v1/webhooks", `{"url":"http://hooks.example.com/in","events":["credential.created"]}`, 422},
+		{"POST", "/api/v1/webhooks", "/api/v1/webhooks", `{"url":"https://hooks.example.com/in","events":["credential.nope"]}`, 422},
+		{"GET", "/api/v1/webhooks/{id}", "/api/v1/webhooks/" + hid, "", 200},
+		{"GET", "/api/v1/webhooks/{id}", "/api/v1/webhooks/whe_nope", "", 404},
+		{"PATCH", "/api/v1/webhooks/{id}", "/api/v1/webhooks/" + hid, `{"description":"ops"}`, 200},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/" + hid + "/deliveries", "", 200},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/" + hid + "/deliveries?limit=0", "", 400},
+		{"POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/resend", "/api/v1/webhooks/" + hid + "/deliveries/msg_nope/resend", "", 404},
+		{"DELETE", "/api/v1/webhooks/{id}", "/api/v1/webhooks/" + hid, "", 204},
 	}
 	for _, c := range calls {
 		t.Run(fmt.Sprintf("%s %s %d", c.method, c.concrete, c.status), func(t *testing.T) {
@@ -165,6 +185,9 @@ func TestOpenAPIResponses(t *testing.T) {
 			documented, ok := op.Responses[fmt.Sprint(c.status)]
 			if !ok {
 				t.Fatalf("status %d is not documented", c.status)
+			}
+			if c.status == http.StatusNoContent {
+				return
 			}
 			ct := resp.Header.Get("Content-Type")
 			mt, _, _ := strings.Cut(ct, ";")

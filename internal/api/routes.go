@@ -13,12 +13,14 @@ import (
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // Config is what the API needs.
 type Config struct {
 	Auth        *Auth
 	Credentials *credential.Service
+	Webhooks    *webhook.Service
 	Store       store.Store
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -51,6 +53,7 @@ func New(cfg Config) *API {
 	usageLog := &Usage{Service: &usage.Service{Store: cfg.Store}, Logger: cfg.Logger, Now: cfg.Now}
 	auditLog := &AuditLog{Service: &audit.Service{Store: cfg.Store}, Logger: cfg.Logger}
 	me := &Me{}
+	hooks := &Webhooks{Service: cfg.Webhooks, Logger: cfg.Logger}
 	users := &Users{Service: cfg.Users, Logger: cfg.Logger, Issuer: cfg.Issuer, Mailer: cfg.Mailer}
 	return &API{cfg: cfg, routes: []Route{
 		{"GET", "/api/v1/me", "", false, me.ServeHTTP},
@@ -62,6 +65,13 @@ func New(cfg Config) *API {
 		{"POST", "/api/v1/credentials/{client_id}/roll", scope.CredentialsWrite, true, creds.roll},
 		{"GET", "/api/v1/usage", scope.UsageRead, true, usageLog.list},
 		{"GET", "/api/v1/audit", scope.AuditRead, true, auditLog.list},
+		{"GET", "/api/v1/webhooks", scope.WebhooksRead, true, hooks.list},
+		{"POST", "/api/v1/webhooks", scope.WebhooksWrite, true, hooks.create},
+		{"GET", "/api/v1/webhooks/{id}", scope.WebhooksRead, true, hooks.get},
+		{"PATCH", "/api/v1/webhooks/{id}", scope.WebhooksWrite, true, hooks.update},
+		{"DELETE", "/api/v1/webhooks/{id}", scope.WebhooksWrite, true, hooks.delete},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", scope.WebhooksRead, true, hooks.deliveries},
+		{"POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/resend", scope.WebhooksWrite, true, hooks.resend},
 		{"GET", "/api/v1/users", scope.UsersRead, true, users.list},
 		{"POST", "/api/v1/users", scope.UsersWrite, true, users.invite},
 		{"GET", "/api/v1/users/{id}", scope.UsersRead, true, users.get},

@@ -11,6 +11,7 @@ import (
 
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // withStore runs fn with a migrated store that has the built-in scopes.
@@ -21,6 +22,11 @@ func (a *app) withStore(cmd *cobra.Command, fn func(s *store.SQL) error) error {
 	}
 	defer s.Close()
 	if err := scope.EnsureBuiltin(cmd.Context(), s, time.Now().UTC()); err != nil {
+		return err
+	}
+	// Changes made here report their events like any other: the queue
+	// enqueues them with their audit events, and the server delivers.
+	if _, err := webhook.NewQueue(webhook.QueueConfig{Store: s}); err != nil {
 		return err
 	}
 	return fn(s)

@@ -63,7 +63,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", a.env("SAPIENT_LOG_FORMAT", ""),
 		"log format: text or json (default: text on a terminal, json otherwise; env SAPIENT_LOG_FORMAT)")
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgsCmd(), a.usersCmd(), a.scopesCmd(),
-		a.credentialsCmd(), a.keysCmd(), a.resourcesCmd(), a.versionCmd(), a.benchCmd())
+		a.credentialsCmd(), a.webhooksCmd(), a.keysCmd(), a.resourcesCmd(), a.versionCmd(), a.benchCmd())
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
 		Short: "Help about any command",

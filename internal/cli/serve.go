@@ -16,6 +16,7 @@ import (
 	"sapient.dev/sapient/internal/mail"
 	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/server"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -24,7 +25,7 @@ func (a *app) serveCmd() *cobra.Command {
 		smtpURL, smtpFrom                              string
 		ttl, rotation, retention                       time.Duration
 		tokenRate, apiRate                             int
-		preload                                        bool
+		preload, allowPrivate                          bool
 		githubKeysURL                                  string
 		leakRate                                       int
 	)
@@ -86,6 +87,7 @@ and prints the login once.`,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
 				SkipCredentialPreload: !preload, RedisURL: redisURL, Mailer: mailer,
 				GitHubKeysURL: githubKeysURL, LeakRateLimit: leakRate,
+				Webhooks: webhook.Options{AllowPrivate: allowPrivate},
 			})
 			if err != nil {
 				return err
@@ -119,6 +121,8 @@ and prints the login once.`,
 	f.IntVar(&apiRate, "api-rate-limit", 1000, "API calls per second per credential, unless its organisation sets one (negative: unlimited)")
 	f.StringVar(&redisURL, "redis-url", a.getenv("SAPIENT_REDIS_URL"),
 		"Redis through which instances share rate limits and login throttles, redis://[:PASSWORD@]HOST:PORT/DB (env SAPIENT_REDIS_URL; default: none, limits per instance)")
+	f.BoolVar(&allowPrivate, "webhooks-allow-private", a.getenv("SAPIENT_WEBHOOKS_ALLOW_PRIVATE") == "1" || a.getenv("SAPIENT_WEBHOOKS_ALLOW_PRIVATE") == "true",
+		"let webhooks reach loopback and private addresses, over http too, for tests and trusted networks (env SAPIENT_WEBHOOKS_ALLOW_PRIVATE)")
 	f.StringVar(&githubKeysURL, "github-keys-url", a.env("SAPIENT_GITHUB_KEYS_URL", leak.DefaultGitHubKeysURL),
 		"where the public keys that sign GitHub secret scanning alerts (POST /leaks/github) are fetched (env SAPIENT_GITHUB_KEYS_URL)")
 	f.IntVar(&leakRate, "leak-rate-limit", leak.DefaultRate, "leak reports (POST /leaks) per second per client address (negative: unlimited)")

@@ -11,6 +11,7 @@ import (
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // auditActions are the actions of the audit trail with their names in the
@@ -32,6 +33,13 @@ var auditActions = []struct{ Action, Label string }{
 	{audit.OrgUpdated, "Customer changed"},
 	{audit.ScopeCreated, "Scope created"},
 	{audit.KeyRotated, "Signing key rotated"},
+	{webhook.ActionCredentialExpiring, "Credentials expiring"},
+	{webhook.ActionCredentialExpired, "Credentials expired"},
+	{webhook.ActionEndpointCreated, "Webhook endpoint added"},
+	{webhook.ActionEndpointUpdated, "Webhook endpoint changed"},
+	{webhook.ActionEndpointDeleted, "Webhook endpoint deleted"},
+	{webhook.ActionEndpointDisabled, "Webhook endpoint disabled"},
+	{webhook.ActionDeliveryResent, "Webhook delivery resent"},
 }
 
 // auditPageSize is the number of events on one page.

@@ -27,6 +27,7 @@ import (
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // Config is what the console needs from the server that mounts it.
@@ -34,8 +35,10 @@ type Config struct {
 	Store       store.Store
 	Credentials *credential.Service
 	Users       *user.Service
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Webhooks serves API > Webhooks; nil leaves the page out.
+	Webhooks *webhook.Service
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// Issuer is the public base URL, for example http://localhost:8080. The
 	// token endpoint shown to users is Issuer+"/connect/token", and cookies
 	// are Secure when it is https.
@@ -61,6 +64,7 @@ type Console struct {
 	store    store.Store
 	creds    *credential.Service
 	users    *user.Service
+	hooks    *webhook.Service
 	sessions *user.Sessions
 	usage    *usage.Service
 	audit    *audit.Service
@@ -118,6 +122,7 @@ func New(cfg Config) (*Console, error) {
 		store:     cfg.Store,
 		creds:     cfg.Credentials,
 		users:     cfg.Users,
+		hooks:     cfg.Webhooks,
 		sessions:  &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
 		usage:     &usage.Service{Store: cfg.Store},
 		audit:     &audit.Service{Store: cfg.Store},
@@ -178,6 +183,10 @@ func (c *Console) Register(mux *http.ServeMux) {
 	post("/credentials/{id}/roll", c.user(c.credentialRoll))
 	get("/credentials/{id}/edit", c.user(c.credentialEditForm))
 	post("/credentials/{id}/edit", c.user(c.credentialEdit))
+
+	if c.hooks != nil {
+		c.registerWebhooks(get, post)
+	}
 
 	get("/usage", c.user(c.usageList))
 	get("/activity", c.user(c.auditList))

@@ -2,6 +2,10 @@ package console
 
 import (
 	"net/http"
+	"slices"
+	"time"
+
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // homeView is the data of the Home page.
@@ -13,6 +17,16 @@ type homeView struct {
 	MeURL          string
 	TokenCurl      string
 	MeCurl         string
+	// Expiring are the active credentials that expire within 7 days,
+	// soonest first: the banner asks to replace them.
+	Expiring []expiringCredential
+}
+
+// expiringCredential is one line of the Home page's expiry banner.
+type expiringCredential struct {
+	Name, OrgName string
+	In            string // for example "Expires in 3 days"
+	At            time.Time
 }
 
 // home greets the person, nudges a first-time user to create credentials,
@@ -32,9 +46,12 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, s *session) {
 	for _, cr := range list {
 		if cr.Active(now) {
 			v.HasCredentials = true
-			break
+		}
+		if webhook.ExpiresSoon(cr, now) {
+			v.Expiring = append(v.Expiring, expiringCredential{Name: cr.Name, In: expiresIn(cr.ExpiresAt.Sub(now)), At: cr.ExpiresAt})
 		}
 	}
+	slices.SortStableFunc(v.Expiring, func(a, b expiringCredential) int { return a.At.Compare(b.At) })
 	if s.Actor.IsAdmin() {
 		orgs, err := c.store.ListOrgs(r.Context())
 		if err != nil {

@@ -47,6 +47,8 @@ func TestBrowserScopeCheckboxes(t *testing.T) {
 	b.click("link", "Edit permissions of Acme Logistics")
 	b.waitURL("/admin/customers/" + o.ID)
 	b.do("untick usage:read", chromedpClickCSS(`input[value="usage:read"]`))
+	b.do("untick webhooks:read", chromedpClickCSS(`input[value="webhooks:read"]`))
+	b.do("untick webhooks:write", chromedpClickCSS(`input[value="webhooks:write"]`))
 	b.shot("customer-permissions")
 	b.click("button", "Save permissions")
 	b.waitText("Permissions of “Acme Logistics” saved.")

@@ -22,7 +22,7 @@ var files embed.FS
 var pages = []string{
 	"login", "home", "credentials", "password", "error",
 	"admin_customers", "admin_customer", "admin_users", "admin_scopes",
-	"usage", "audit",
+	"usage", "audit", "webhooks", "webhook",
 	"admin_user", "admin_user_delete", "team", "link_created", "forgot", "link",
 	"sessions", "twofactor", "login_twofactor", "admin_twofactor",
 }

@@ -94,3 +94,13 @@ func (k *KEK) open(sealed []byte, kid string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Seal encrypts a secret that Sapient must read back (a webhook signing
+// secret), binding it to label so that a sealed value cannot be moved to
+// another record. Signing keys use the same cipher.
+func (k *KEK) Seal(rnd io.Reader, plaintext []byte, label string) ([]byte, error) {
+	return k.seal(rnd, plaintext, label)
+}
+
+// Open decrypts what Seal produced with the same label.
+func (k *KEK) Open(sealed []byte, label string) ([]byte, error) { return k.open(sealed, label) }

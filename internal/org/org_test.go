@@ -64,8 +64,8 @@ func TestChangesAndTheirEvents(t *testing.T) {
 					return org.Grant(ctx, s, access.CLI, acme.ID, []string{"shipments:read"}, at(t0.Add(2*time.Minute)))
 				}, "", append(scope.DefaultGrant(), "shipments:read")},
 				{"withdraw", func() (store.Org, error) {
-					return org.Withdraw(ctx, s, access.CLI, acme.ID, []string{"usage:read", "audit:read"}, at(t0.Add(3*time.Minute)))
-				}, "scopes withdrawn: audit:read usage:read", []string{"credentials:read", "credentials:write", "shipments:read"}},
+					return org.Withdraw(ctx, s, access.CLI, acme.ID, []string{"usage:read", "audit:read", "webhooks:read", "webhooks:write"}, at(t0.Add(3*time.Minute)))
+				}, "scopes withdrawn: audit:read usage:read webhooks:read webhooks:write", []string{"credentials:read", "credentials:write", "shipments:read"}},
 				{"set scopes", func() (store.Org, error) {
 					return org.SetScopes(ctx, s, access.CLI, acme.ID, []string{"usage:read", "shipments:read", "usage:read"}, at(t0.Add(4*time.Minute)))
 				}, "scopes granted: usage:read; scopes withdrawn: credentials:read credentials:write", []string{"shipments:read", "usage:read"}},

@@ -23,6 +23,8 @@ const (
 	CredentialsWrite = "credentials:write"
 	UsageRead        = "usage:read"
 	AuditRead        = "audit:read"
+	WebhooksRead     = "webhooks:read"
+	WebhooksWrite    = "webhooks:write"
 	Introspect       = "sapient:introspect"
 	Verify           = "sapient:verify"
 	UsersRead        = "users:read"
@@ -36,6 +38,8 @@ var Builtin = []store.Scope{
 	{Name: CredentialsWrite, Description: "Create, change and revoke API credentials of the organisation", Builtin: true},
 	{Name: UsageRead, Description: "Read usage of the organisation's credentials", Builtin: true},
 	{Name: AuditRead, Description: "Read the organisation's audit trail", Builtin: true},
+	{Name: WebhooksRead, Description: "List the organisation's webhook endpoints and their deliveries", Builtin: true},
+	{Name: WebhooksWrite, Description: "Create, change and delete webhook endpoints, and resend deliveries", Builtin: true},
 	{Name: Introspect, Description: "Introspect access tokens (RFC 7662)", Builtin: true, AdminOnly: true},
 	{Name: Verify, Description: "Follow the revocation feed, and report usage, as a local token verifier", Builtin: true, AdminOnly: true},
 	{Name: UsersRead, Description: "List and read the console users of the organisation", Builtin: true, AdminOnly: true},

@@ -10,7 +10,7 @@ import (
 // registerConsole mounts the web console on mux.
 func (s *Server) registerConsole(mux *http.ServeMux) error {
 	c, err := console.New(console.Config{
-		Store: s.cfg.Store, Credentials: s.Credentials, Users: s.Users,
+		Store: s.cfg.Store, Credentials: s.Credentials, Users: s.Users, Webhooks: s.Webhooks,
 		Logger: s.log, Now: s.cfg.Now, Issuer: s.cfg.Issuer, ClientIP: s.ClientIP, Logins: s.cfg.Logins,
 		Throttle: s.throttle, Mailer: s.cfg.Mailer, KEK: s.cfg.KEK,
 	})

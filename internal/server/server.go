@@ -39,6 +39,7 @@ import (
 	"sapient.dev/sapient/internal/token"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
+	"sapient.dev/sapient/internal/webhook"
 )
 
 // Config is everything a Server needs. Zero values take the defaults
@@ -119,6 +120,8 @@ type Config struct {
 	// that no token request waits for a database read.
 	SkipCredentialPreload bool
 
+	// Webhooks tunes the delivery of events (see package webhook).
+	Webhooks webhook.Options
 	// Mailer sends invitation and password reset links; nil sends none
 	// (the console shows Admins the links instead).
 	Mailer *mail.Mailer
@@ -144,15 +147,19 @@ type Server struct {
 	ClientIP   *clientip.Resolver
 	Denylist   *token.Denylist
 	// Resources are the APIs tokens may be issued for (RFC 8707).
-	Resources   *resource.Set
-	Usage       *usage.Recorder
-	Verifier    *token.Verifier
-	Metrics     *metrics.Metrics
-	registry    *prometheus.Registry
-	console     *console.Console
-	limitAudits rateLimitAudits
-	redis       *ratelimit.Redis // nil without Config.RedisURL
-	throttle    *user.Throttle   // the console's login throttle; nil takes its default
+	Resources *resource.Set
+	Usage     *usage.Recorder
+	Verifier  *token.Verifier
+	Metrics   *metrics.Metrics
+	// Webhooks holds the rules of webhook endpoints; WebhookQueue
+	// enqueues their events and delivers them.
+	Webhooks     *webhook.Service
+	WebhookQueue *webhook.Queue
+	registry     *prometheus.Registry
+	console      *console.Console
+	limitAudits  rateLimitAudits
+	redis        *ratelimit.Redis // nil without Config.RedisURL
+	throttle     *user.Throttle   // the console's login throttle; nil takes its default
 
 	// syncMu serialises Sync steps; cursor is the position in the change
 	// log of the last change applied.
@@ -293,10 +300,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
 		Credentials: s.Cache, Orgs: s.Orgs, Denylist: s.Denylist, Now: cfg.Now,
 	}
+	s.Webhooks = &webhook.Service{Store: cfg.Store, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Rand, AllowPrivate: cfg.Webhooks.AllowPrivate}
+	if s.WebhookQueue, err = webhook.NewQueue(webhook.QueueConfig{Store: cfg.Store, KEK: cfg.KEK, Logger: cfg.Logger,
+		Now: cfg.Now, Options: cfg.Webhooks, Work: true}); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.WebhookQueue.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.shareLimits(ctx); err != nil {
+		s.WebhookQueue.Stop(ctx)
 		return nil, err
 	}
 	if err := s.routes(); err != nil {
+		s.WebhookQueue.Stop(ctx)
 		s.closeRedis()
 		return nil, err
 	}
@@ -351,6 +368,9 @@ func (s *Server) Close() error {
 	s.closeRedis()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := s.WebhookQueue.Stop(ctx); err != nil {
+		s.log.Warn("stopping the webhook queue failed", "err", err)
+	}
 	return s.Usage.Flush(ctx)
 }
 
@@ -441,7 +461,7 @@ func (s *Server) oauthHandlers() (tok, introspect, revoke, discovery, jwks http.
 }
 
 func (s *Server) newAPI() *api.API {
-	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now,
+	return api.New(api.Config{Auth: s.apiAuth(), Credentials: s.Credentials, Webhooks: s.Webhooks, Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now,
 		Users: s.Users, Issuer: s.cfg.Issuer, Mailer: s.cfg.Mailer})
 }
 

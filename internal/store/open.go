@@ -173,6 +173,9 @@ func (s *SQL) migrate(ctx context.Context, waiting func(), extra ...*goose.Migra
 		return current, fmt.Errorf("%w: database is at version %d, this binary knows up to %d; upgrade Sapient",
 			ErrNewerDatabase, current, latest)
 	}
+	if err := s.migrateQueue(ctx); err != nil {
+		return current, err
+	}
 	return current, nil
 }
 

@@ -38,6 +38,8 @@ type shared struct {
 	appendUsage   *sql.Stmt // nil until prepared
 	usage         usageConn
 	fold          folding
+	hookMu        sync.RWMutex
+	hook          AuditHook // see HookAudit
 }
 
 var _ Store = (*SQL)(nil)

@@ -439,6 +439,8 @@ type Store interface {
 	Audit
 	Changes
 	Resources
+	Webhooks
+	Queue
 	Leaks
 	TwoFactor
 	// InTx runs fn with a Store whose calls form one transaction: all of

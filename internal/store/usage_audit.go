@@ -349,6 +349,19 @@ const auditColumns = `id, at, org_id, actor_kind, actor_id, actor_label, action,
 
 // AppendAudit records an event; inside InTx it commits with the change.
 func (s *SQL) AppendAudit(ctx context.Context, e AuditEvent) error {
+	if hook := s.auditHook(); hook != nil {
+		return s.InTx(ctx, func(st Store) error {
+			tx := st.(*SQL)
+			if err := tx.appendAudit(ctx, e); err != nil {
+				return err
+			}
+			return hook(ctx, tx.tx, tx, e)
+		})
+	}
+	return s.appendAudit(ctx, e)
+}
+
+func (s *SQL) appendAudit(ctx context.Context, e AuditEvent) error {
 	_, err := s.conn().ExecContext(ctx, s.q(`INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		e.ID, e.At.UnixMicro(), e.OrgID, e.ActorKind, e.ActorID, e.ActorLabel, e.Action, e.Target, e.IP, e.UserAgent, e.Detail)
 	return mapErr("append audit event", err)
