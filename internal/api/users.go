@@ -35,6 +35,7 @@ type User struct {
 	Owner          bool       `json:"owner"`
 	Disabled       bool       `json:"disabled"`
 	Invited        bool       `json:"invited"` // no password chosen yet
+	TwoFactor      bool       `json:"two_factor"`
 	CreatedAt      time.Time  `json:"created_at"`
 	LastLoginAt    *time.Time `json:"last_login_at,omitempty"`
 	// Link is the one-time invitation link, only in the response that
@@ -54,9 +55,16 @@ func (h *Users) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	twoFactor, err := h.Service.Store.TwoFactorUsers(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	out := make([]User, 0, len(list))
 	for _, u := range list {
-		out = append(out, userToAPI(u))
+		a := userToAPI(u)
+		a.TwoFactor = twoFactor[u.ID]
+		out = append(out, a)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }
@@ -68,7 +76,14 @@ func (h *Users) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userToAPI(u))
+	twoFactor, err := h.Service.Store.TwoFactorUsers(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := userToAPI(u)
+	out.TwoFactor = twoFactor[u.ID]
+	writeJSON(w, http.StatusOK, out)
 }
 
 // inviteUser is the body of POST /api/v1/users.
