@@ -63,3 +63,22 @@ func (c *Console) customerPolicySave(w http.ResponseWriter, r *http.Request, s *
 	}
 	http.Redirect(w, r, "/admin/customers/"+url.PathEscape(id)+"?saved=two-factor", http.StatusSeeOther)
 }
+
+// twoFactorReset removes every second factor of a user who lost them all.
+func (c *Console) twoFactorReset(w http.ResponseWriter, r *http.Request, s *session) {
+	u, err := c.users.Get(r.Context(), s.Actor, r.PathValue("id"))
+	if err != nil {
+		c.userFailed(w, r, s, err)
+		return
+	}
+	err = c.twofactor.Reset(r.Context(), s.Actor, u)
+	if errors.Is(err, user.ErrOwnTwoFactor) {
+		c.renderError(w, r, s, http.StatusConflict, "Turn off your own two-factor authentication on your Two-factor authentication page, with a code or your password.")
+		return
+	} else if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "console: two-factor removed by an Admin", "target", u.ID, "user", s.User.ID)
+	http.Redirect(w, r, "/admin/users/"+url.PathEscape(u.ID)+"?two_factor=reset", http.StatusSeeOther)
+}

@@ -102,3 +102,50 @@ func TestTwoFactorPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminRemovesTwoFactor: an Admin removes the second factors of a
+// person who lost them; nobody else may, nor an Admin their own.
+func TestAdminRemovesTwoFactor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, storetest.Backends()[0])
+	acme := h.org(t, "Acme")
+	root := h.user(t, "root@sapient.test", "")
+	alice := h.user(t, "alice@acme.test", acme.ID)
+	h.user(t, "bob@acme.test", acme.ID)
+	a, r, bob := h.client(t), h.client(t), h.client(t)
+	a.login("alice@acme.test")
+	enrolTOTP(t, h, a)
+	r.login("root@sapient.test")
+	bob.login("bob@acme.test")
+
+	if got := bob.post("/admin/users/"+alice.ID+"/two-factor/reset", url.Values{}); got.Status != http.StatusForbidden {
+		t.Errorf("a customer removes two-factor: %d", got.Status)
+	}
+	if got := r.post("/admin/users/usr_nope/two-factor/reset", url.Values{}); got.Status != http.StatusNotFound {
+		t.Errorf("unknown user: %d", got.Status)
+	}
+	if got := r.post("/admin/users/"+root.ID+"/two-factor/reset", url.Values{}); got.Status != http.StatusConflict {
+		t.Errorf("an Admin removes their own: %d", got.Status)
+	}
+	if users, _ := h.Store.TwoFactorUsers(t.Context()); !users[alice.ID] {
+		t.Fatal("refused requests removed alice's two-factor")
+	}
+	if page := r.get("/admin/users/" + alice.ID); !strings.Contains(page.Body, "Remove two-factor") {
+		t.Fatal("the user page offers no Remove two-factor")
+	}
+	got := r.post("/admin/users/"+alice.ID+"/two-factor/reset", url.Values{})
+	if got.Status != http.StatusSeeOther {
+		t.Fatalf("remove two-factor: %d\n%s", got.Status, got.Body)
+	}
+	if page := r.get(got.Header.Get("Location")); !strings.Contains(page.Body, "Every second factor of alice@acme.test is removed.") {
+		t.Error("no notice after removing two-factor")
+	}
+	if n, _ := h.Store.CountRecoveryCodes(t.Context(), alice.ID); n != 0 {
+		t.Errorf("%d recovery codes left", n)
+	}
+	h.client(t).login("alice@acme.test") // the password alone again
+	events, _ := h.Store.ListAudit(t.Context(), store.AuditFilter{Action: "two_factor.disabled"})
+	if len(events) != 1 || events[0].ActorLabel != "root@sapient.test" || events[0].Target != "alice@acme.test" {
+		t.Errorf("two_factor.disabled events: %+v", events)
+	}
+}

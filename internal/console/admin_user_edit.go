@@ -12,6 +12,9 @@ type userView struct {
 	User    store.User
 	OrgName string
 	Orgs    []store.Org
+	// TwoFactor is true when the user has a second factor an Admin may
+	// remove (see twoFactorReset).
+	TwoFactor bool
 }
 
 // userEdit shows one user: the form to change role, organisation and
@@ -34,7 +37,19 @@ func (c *Console) userEdit(w http.ResponseWriter, r *http.Request, s *session) {
 			v.OrgName = o.Name
 		}
 	}
-	c.render(w, r, http.StatusOK, "admin_user", page{Title: u.Email, Nav: "users", S: s, Data: v})
+	p := page{Title: u.Email, Nav: "users", S: s, Data: &v}
+	if c.twofactor != nil && u.ID != s.User.ID {
+		st, err := c.twofactor.Status(r.Context(), u)
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		v.TwoFactor = st.Enabled()
+	}
+	if r.URL.Query().Get("two_factor") == "reset" {
+		p.Notice = "Every second factor of " + u.Email + " is removed. Their next login asks for their password only, and for enrolment where the policy requires it."
+	}
+	c.render(w, r, http.StatusOK, "admin_user", p)
 }
 
 // userUpdate changes a user's role, organisation and owner flag.

@@ -30,6 +30,7 @@ func (c *Console) registerTwoFactor(get, post func(string, http.HandlerFunc)) {
 	get("/admin/two-factor", c.admin(c.policyPage))
 	post("/admin/two-factor", c.admin(c.policySave))
 	post("/admin/customers/{id}/two-factor", c.admin(c.customerPolicySave))
+	post("/admin/users/{id}/two-factor/reset", c.admin(c.twoFactorReset))
 	c.registerPasskeys(get, post)
 }
 

@@ -57,3 +57,44 @@ func (t *TwoFactor) SetPolicy(ctx context.Context, actor access.Actor, orgID, re
 	}
 	return nil
 }
+
+// ErrOwnTwoFactor refuses an Admin's reset of their own second factors:
+// they turn them off on their own Two-factor page, with a code or their
+// password.
+var ErrOwnTwoFactor = errors.New("user: turn off your own two-factor authentication on your Two-factor page")
+
+// Reset removes every second factor of u (authenticator app, passkeys,
+// recovery codes) for a person who lost them all, on behalf of actor, who
+// must be an Admin and not u. Their next login asks only for the password
+// (and enrolment, where policy requires it). The removal and the
+// two_factor.disabled event are written in one transaction.
+func (t *TwoFactor) Reset(ctx context.Context, actor access.Actor, u store.User) error {
+	if !actor.IsAdmin() {
+		return ErrAdminOnly
+	}
+	if actor.ID == u.ID {
+		return ErrOwnTwoFactor
+	}
+	err := t.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.DeleteTOTP(ctx, u.ID); err != nil {
+			return err
+		}
+		keys, err := tx.ListPasskeys(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.DeletePasskey(ctx, u.ID, k.ID); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetRecoveryCodes(ctx, u.ID, nil); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, actor, audit.TwoFactorDisabled, u.OrgID, u.Email, "every second factor removed by an Admin", t.Now())
+	})
+	if err != nil {
+		return fmt.Errorf("user: reset two-factor: %w", err)
+	}
+	return nil
+}
