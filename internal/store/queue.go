@@ -59,8 +59,8 @@ func (s *SQL) auditHook() AuditHook {
 // migrateQueue applies River's own migrations. Each runs in a
 // transaction of its own (on PostgreSQL one adds an enum value that the
 // next uses, which one transaction cannot do); on PostgreSQL a session
-// advisory lock, held on a connection of its own, makes instances started
-// at once apply them one at a time.
+// advisory lock of the database and schema, held on a connection of its
+// own, makes instances started at once apply them one at a time.
 func (s *SQL) migrateQueue(ctx context.Context) error {
 	m, err := rivermigrate.New(s.QueueDriver(), nil)
 	if err != nil {
@@ -72,8 +72,14 @@ func (s *SQL) migrateQueue(ctx context.Context) error {
 			return fmt.Errorf("store: queue migrations: %w", err)
 		}
 		defer conn.Close()
+		// Per database and schema, as the schema's own migration lock:
+		// deployments (and tests) in other schemas never wait for this one.
+		var database, schema sql.NullString
+		if err := conn.QueryRowContext(ctx, `SELECT current_database(), current_schema()`).Scan(&database, &schema); err != nil {
+			return fmt.Errorf("store: queue migrations: %w", err)
+		}
 		h := fnv.New64a()
-		fmt.Fprint(h, "sapient queue migrations")
+		fmt.Fprintf(h, "sapient queue migrations\x00%s\x00%s", database.String, schema.String)
 		id := int64(h.Sum64())
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
 			return fmt.Errorf("store: queue migrations: %w", err)
