@@ -443,6 +443,7 @@ type Store interface {
 	Queue
 	Leaks
 	TwoFactor
+	SSO
 	// InTx runs fn with a Store whose calls form one transaction: all of
 	// them commit when fn returns nil, none otherwise. An audit event
 	// appended inside exists exactly when the change it records does.
@@ -480,6 +481,30 @@ type Resource struct {
 	URI         string
 	Description string
 	CreatedAt   time.Time
+}
+
+// SSOProvider is an OpenID Connect provider people may log in to the
+// console with. ClientSecret is sealed under the key-encryption key.
+// People whose email's domain is in Domains belong to OrgID; those whose
+// email is in AdminEmails are Admins.
+type SSOProvider struct {
+	ID           string
+	Name         string
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	OrgID        string
+	Domains      []string
+	AdminEmails  []string
+	CreatedAt    time.Time
+}
+
+// SSO stores the single sign-on providers.
+type SSO interface {
+	CreateSSOProvider(ctx context.Context, p SSOProvider) error
+	GetSSOProvider(ctx context.Context, id string) (SSOProvider, error)
+	ListSSOProviders(ctx context.Context) ([]SSOProvider, error)
+	DeleteSSOProvider(ctx context.Context, id string) error
 }
 
 // Resources stores the registered resources.

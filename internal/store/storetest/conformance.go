@@ -50,6 +50,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChangeLogConcurrent", testChangeLogConcurrent},
 		{"RetireSigningKey", testRetireSigningKey},
 		{"Resources", testResources},
+		{"SSO", testSSO},
 		{"Webhooks", testWebhooks},
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"AuditHook", testAuditHook},
