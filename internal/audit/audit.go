@@ -52,6 +52,8 @@ const (
 	PasskeyAdded        = "passkey.added"
 	PasskeyRemoved      = "passkey.removed"
 	TwoFactorPolicySet  = "two_factor.policy_set"
+	SSOProviderAdded    = "sso.provider_added"
+	SSOProviderRemoved  = "sso.provider_removed"
 )
 
 // Event builds an event of actor on target in orgID at now.

@@ -24,6 +24,7 @@ import (
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/mail"
+	"sapient.dev/sapient/internal/sso"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
 	"sapient.dev/sapient/internal/user"
@@ -54,6 +55,9 @@ type Config struct {
 	Logins *user.LoginQueue
 	// Mailer sends invitation and reset links; nil sends none.
 	Mailer *mail.Mailer
+	// SSO is single sign-on through OpenID Connect providers; nil turns
+	// it off.
+	SSO *sso.Service
 	// KEK seals the secrets of authenticator apps at rest; nil turns
 	// two-factor authentication off.
 	KEK *keys.KEK
@@ -77,6 +81,7 @@ type Console struct {
 	views    *views
 	logins   *user.LoginQueue
 	mailer   *mail.Mailer
+	sso      *sso.Service
 	// twofactor is nil when two-factor authentication is off (no KEK).
 	twofactor *user.TwoFactor
 }
@@ -136,6 +141,7 @@ func New(cfg Config) (*Console, error) {
 		logins:    cfg.Logins,
 		mailer:    cfg.Mailer,
 		twofactor: tf,
+		sso:       cfg.SSO,
 	}, nil
 }
 
@@ -170,6 +176,13 @@ func (c *Console) Register(mux *http.ServeMux) {
 	post("/logout", c.logout)
 	get("/forgot", c.forgotForm)
 	post("/forgot", c.forgot)
+	if c.sso != nil {
+		get("/login/sso/{id}", c.ssoBegin)
+		get("/login/sso/{id}/callback", c.ssoCallback)
+		get("/admin/sso", c.admin(c.ssoList))
+		post("/admin/sso", c.admin(c.ssoAdd))
+		post("/admin/sso/{id}/delete", c.admin(c.ssoRemove))
+	}
 	get(user.LinkPath, c.linkForm)
 	post(user.LinkPath, c.linkSet)
 

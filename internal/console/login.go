@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,11 +22,16 @@ type loginView struct {
 	Error string
 	// Passkeys offers "Sign in with a passkey".
 	Passkeys bool
+	// Providers offer "Sign in with" each single sign-on provider.
+	Providers []store.SSOProvider
 }
 
 // loginData is v with what the login page offers besides the password.
 func (c *Console) loginData(v loginView) loginView {
 	v.Passkeys = c.passkeysOn()
+	if c.sso != nil {
+		v.Providers, _ = c.sso.Names(context.Background()) // none shown if the list cannot be read
+	}
 	return v
 }
 

@@ -24,7 +24,7 @@ var pages = []string{
 	"admin_customers", "admin_customer", "admin_users", "admin_scopes",
 	"usage", "audit", "webhooks", "webhook",
 	"admin_user", "admin_user_delete", "team", "link_created", "forgot", "link",
-	"sessions", "twofactor", "login_twofactor", "admin_twofactor",
+	"sessions", "twofactor", "login_twofactor", "admin_twofactor", "admin_sso",
 }
 
 // views holds the parsed templates and the fingerprints of static files.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"sapient.dev/sapient/internal/console"
+	"sapient.dev/sapient/internal/sso"
 )
 
 // registerConsole mounts the web console on mux.
@@ -13,6 +14,8 @@ func (s *Server) registerConsole(mux *http.ServeMux) error {
 		Store: s.cfg.Store, Credentials: s.Credentials, Users: s.Users, Webhooks: s.Webhooks,
 		Logger: s.log, Now: s.cfg.Now, Issuer: s.cfg.Issuer, ClientIP: s.ClientIP, Logins: s.cfg.Logins,
 		Throttle: s.throttle, Mailer: s.cfg.Mailer, KEK: s.cfg.KEK,
+		SSO: &sso.Service{Store: s.cfg.Store, Users: s.Users, KEK: s.cfg.KEK, Now: s.cfg.Now, Rand: s.cfg.Rand,
+			Issuer: s.cfg.Issuer},
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
