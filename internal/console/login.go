@@ -121,7 +121,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.throttle.Succeeded(email, ip)
-	// End the session this browser had, if any, before starting anew.
+	c.logIn(w, r, u, next, "password")
+}
+
+// logIn starts the session of u, who proved who they are by how (and
+// needs no second factor, or gave it), and sends them to next. The session
+// this browser had, if any, ends first.
+func (c *Console) logIn(w http.ResponseWriter, r *http.Request, u store.User, next, how string) {
 	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
 		if err := c.sessions.End(r.Context(), ck.Value); err != nil {
 			c.fail(w, r, nil, err)
@@ -134,7 +140,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, token)
-	c.log.InfoContext(r.Context(), "console: login", "user", u.ID)
+	c.log.InfoContext(r.Context(), "console: login", "user", u.ID, "by", how)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

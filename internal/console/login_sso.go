@@ -18,10 +18,10 @@ func (c *Console) ssoBegin(w http.ResponseWriter, r *http.Request) {
 	var lerr *sso.LoginError
 	switch {
 	case errors.Is(err, sso.ErrNotFound):
-		c.render(w, r, http.StatusNotFound, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: "This sign-in provider does not exist."})})
+		c.ssoRefused(w, r, http.StatusNotFound, "This sign-in provider does not exist.")
 		return
 	case errors.As(err, &lerr):
-		c.render(w, r, http.StatusBadGateway, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: lerr.Message})})
+		c.ssoRefused(w, r, http.StatusBadGateway, lerr.Message)
 		return
 	case err != nil:
 		c.fail(w, r, nil, err)
@@ -55,13 +55,13 @@ func (c *Console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.log.InfoContext(r.Context(), "console: single sign-on refused", "ip", from.IP, "reason", lerr.Reason)
-		c.render(w, r, http.StatusForbidden, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: lerr.Message})})
+		c.ssoRefused(w, r, http.StatusForbidden, lerr.Message)
 		return
 	case errors.Is(err, sso.ErrNotFound):
-		c.render(w, r, http.StatusNotFound, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: "This sign-in provider does not exist."})})
+		c.ssoRefused(w, r, http.StatusNotFound, "This sign-in provider does not exist.")
 		return
 	case errors.As(err, &verr):
-		c.render(w, r, http.StatusForbidden, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: verr.Message})})
+		c.ssoRefused(w, r, http.StatusForbidden, verr.Message)
 		return
 	case err != nil:
 		c.fail(w, r, nil, err)
@@ -73,18 +73,10 @@ func (c *Console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	if c.afterPassword(w, r, u, u.Email, next) {
 		return
 	}
-	if ck, err := r.Cookie(user.CookieName(c.secure)); err == nil {
-		if err := c.sessions.End(r.Context(), ck.Value); err != nil {
-			c.fail(w, r, nil, err)
-			return
-		}
-	}
-	token, _, err := c.sessions.Login(r.Context(), c.actor(r, u), u)
-	if err != nil {
-		c.fail(w, r, nil, err)
-		return
-	}
-	c.setCookie(w, token)
-	c.log.InfoContext(r.Context(), "console: login by single sign-on", "user", u.ID)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	c.logIn(w, r, u, next, "single sign-on")
+}
+
+// ssoRefused answers with the login page and msg.
+func (c *Console) ssoRefused(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	c.render(w, r, status, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: msg})})
 }
