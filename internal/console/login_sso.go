@@ -70,7 +70,7 @@ func (c *Console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	if next == "" {
 		next = "/"
 	}
-	if c.afterPassword(w, r, u, u.Email, next) {
+	if c.afterPassword(w, r, u, u.Email, next, false) {
 		return
 	}
 	c.logIn(w, r, u, next, "single sign-on")
