@@ -53,17 +53,21 @@ func (o *State) Effective(scopes []string, joined string) string {
 
 // Cache keeps the organisations in memory, reading each from the store
 // on first use. Changes reach it through Put (made here, or read from the
-// store's change log) and Refresh; as in credential.Cache, a state replaces the one
-// held only if its Version is higher.
+// store's change log) and Refresh; as in credential.Cache, a state
+// replaces the one held only if its Version is higher.
+//
+// The states are in a sync.Map: organisations are read on every token
+// request and API call and change seldom, the case it is made for, and a
+// look-up takes no lock whose count the machine's cores would pass
+// between them on every request.
 type Cache struct {
 	store store.Orgs
-	mu    sync.RWMutex
-	orgs  map[string]*State
+	orgs  sync.Map // ID → *State
 }
 
 // NewCache returns an empty cache over s.
 func NewCache(s store.Orgs) *Cache {
-	return &Cache{store: s, orgs: map[string]*State{}}
+	return &Cache{store: s}
 }
 
 // ErrUnknown is returned for an organisation that does not exist.
@@ -71,11 +75,8 @@ var ErrUnknown = errors.New("org: unknown organisation")
 
 // Lookup returns the organisation, from memory after the first time.
 func (c *Cache) Lookup(ctx context.Context, id string) (*State, error) {
-	c.mu.RLock()
-	o, ok := c.orgs[id]
-	c.mu.RUnlock()
-	if ok {
-		return o, nil
+	if o, ok := c.orgs.Load(id); ok {
+		return o.(*State), nil
 	}
 	return c.Refresh(ctx, id)
 }
@@ -100,11 +101,16 @@ func (c *Cache) Put(so store.Org) { c.put(so) }
 func (c *Cache) put(so store.Org) *State {
 	o := &State{ID: so.ID, Name: so.Name, Scopes: so.Scopes, TokenRateLimit: so.TokenRateLimit,
 		APIRateLimit: so.APIRateLimit, Version: so.Version}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.orgs[so.ID]; ok && old.Version >= o.Version {
-		return old
+	for {
+		held, loaded := c.orgs.LoadOrStore(so.ID, o)
+		if !loaded {
+			return o
+		}
+		if old := held.(*State); old.Version >= o.Version {
+			return old
+		}
+		if c.orgs.CompareAndSwap(so.ID, held, o) {
+			return o
+		}
 	}
-	c.orgs[so.ID] = o
-	return o
 }
