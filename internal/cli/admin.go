@@ -32,6 +32,19 @@ func (a *app) withStore(cmd *cobra.Command, fn func(s *store.SQL) error) error {
 	return fn(s)
 }
 
+// orgNames maps every organisation's ID to its name, for listings.
+func orgNames(ctx context.Context, s *store.SQL) (map[string]string, error) {
+	orgs, err := s.ListOrgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(orgs))
+	for _, o := range orgs {
+		names[o.ID] = o.Name
+	}
+	return names, nil
+}
+
 // listCmd is a "list" command that prints what load reads from the store.
 func listCmd[T any](a *app, short string, load func(*store.SQL, context.Context) ([]T, error),
 	toJSON func(T) map[string]any, header string, row func(T) []string) *cobra.Command {

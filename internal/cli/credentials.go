@@ -74,13 +74,9 @@ func (a *app) credentialsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd, func(s *store.SQL) error {
-				orgs, err := s.ListOrgs(cmd.Context())
+				names, err := orgNames(cmd.Context(), s)
 				if err != nil {
 					return err
-				}
-				names := map[string]string{}
-				for _, o := range orgs {
-					names[o.ID] = o.Name
 				}
 				filter := ""
 				if listOrg != "" {
