@@ -2,11 +2,13 @@ package console_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/oauth2-proxy/mockoidc"
@@ -21,21 +23,42 @@ import (
 // Single sign-on: it vouches for acme.test as Acme and for
 // boss@example.com as an Admin.
 type ssoEnv struct {
-	env   *servertest.Env
-	idp   *mockoidc.MockOIDC
-	acme  store.Org
-	admin *http.Client
-	start string // the login page's "Sign in with" link
+	env *servertest.Env
+	idp *mockoidc.MockOIDC
+	// forgeNonce, when set, makes the provider sign an ID token for
+	// another nonce than the login asked for, as a replayed or injected
+	// token would carry.
+	forgeNonce atomic.Bool
+	acme       store.Org
+	admin      *http.Client
+	start      string // the login page's "Sign in with" link
 }
 
 func newSSOEnv(t *testing.T) *ssoEnv {
 	t.Helper()
-	idp, err := mockoidc.Run()
+	idp, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { idp.Shutdown() })
 	e := &ssoEnv{env: servertest.New(t, sqlite), idp: idp}
+	idp.AddMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if e.forgeNonce.Load() && r.URL.Path == mockoidc.AuthorizationEndpoint {
+				q := r.URL.Query()
+				q.Set("nonce", "forged")
+				r.URL.RawQuery = q.Encode()
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.Start(ln, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Shutdown() })
 	e.acme = e.env.Org(t, "Acme")
 	e.env.User(t, "root@example.com", testPassword, store.RoleAdmin, "")
 	e.admin = browserless(t)
@@ -158,6 +181,18 @@ func TestSingleSignOn(t *testing.T) {
 		events, err := e.env.Store.ListAudit(ctx, store.AuditFilter{Action: "login.failed", Limit: 50})
 		if err != nil || len(events) < 3 {
 			t.Errorf("login.failed events = %d, %v; want one per refusal", len(events), err)
+		}
+	})
+
+	t.Run("an ID token for another nonce is refused", func(t *testing.T) {
+		e.forgeNonce.Store(true)
+		defer e.forgeNonce.Store(false)
+		_, page := e.signIn(t, &mockoidc.MockUser{Subject: "5", Email: "dan@acme.test", EmailVerified: true}, http.StatusForbidden)
+		if !strings.Contains(page, "(nonce)") {
+			t.Fatalf("a token for another nonce was not refused:\n%s", page)
+		}
+		if _, err := e.env.Store.GetUserByEmail(ctx, "dan@acme.test"); err == nil {
+			t.Fatal("a refused login created its user")
 		}
 	})
 
