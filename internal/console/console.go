@@ -24,6 +24,7 @@ import (
 	"sapient.dev/sapient/internal/credential"
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/mail"
+	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/sso"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/usage"
@@ -82,6 +83,8 @@ type Console struct {
 	logins   *user.LoginQueue
 	mailer   *mail.Mailer
 	sso      *sso.Service
+	// ceremonies limits the passkey logins begun per client address.
+	ceremonies ceremonyLimiter
 	// twofactor is nil when two-factor authentication is off (no KEK).
 	twofactor *user.TwoFactor
 }
@@ -124,24 +127,25 @@ func New(cfg Config) (*Console, error) {
 		}
 	}
 	return &Console{
-		store:     cfg.Store,
-		creds:     cfg.Credentials,
-		users:     cfg.Users,
-		hooks:     cfg.Webhooks,
-		sessions:  &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
-		usage:     &usage.Service{Store: cfg.Store},
-		audit:     &audit.Service{Store: cfg.Store},
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		issuer:    issuer,
-		secure:    u.Scheme == "https",
-		clientIP:  cfg.ClientIP,
-		throttle:  cfg.Throttle,
-		views:     v,
-		logins:    cfg.Logins,
-		mailer:    cfg.Mailer,
-		twofactor: tf,
-		sso:       cfg.SSO,
+		store:      cfg.Store,
+		creds:      cfg.Credentials,
+		users:      cfg.Users,
+		hooks:      cfg.Webhooks,
+		sessions:   &user.Sessions{Store: cfg.Store, Now: cfg.Now, Rand: cfg.Users.Rand},
+		usage:      &usage.Service{Store: cfg.Store},
+		audit:      &audit.Service{Store: cfg.Store},
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		issuer:     issuer,
+		secure:     u.Scheme == "https",
+		clientIP:   cfg.ClientIP,
+		throttle:   cfg.Throttle,
+		views:      v,
+		logins:     cfg.Logins,
+		mailer:     cfg.Mailer,
+		twofactor:  tf,
+		sso:        cfg.SSO,
+		ceremonies: ceremonyLimiter{limiter: ratelimit.New()},
 	}, nil
 }
 

@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
 
+	"sapient.dev/sapient/internal/ratelimit"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/user"
 )
@@ -95,9 +99,35 @@ func (c *Console) passkeyRemove(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 }
 
+// ceremoniesPerSecond bounds the passkey logins one client address may
+// begin: each stores a challenge until it is used or expires, and anyone
+// may ask for one. A person needs one per login.
+const ceremoniesPerSecond = 5
+
+// ceremonyLimiter limits the passkey logins begun per client address.
+type ceremonyLimiter struct {
+	limiter *ratelimit.Limiter
+	calls   atomic.Uint64
+}
+
+// allow takes one of ip's ceremonies, forgetting idle addresses now and
+// then so that memory follows the clients of the last second.
+func (l *ceremonyLimiter) allow(ip string, now time.Time) (bool, time.Duration) {
+	if l.calls.Add(1)%4096 == 0 {
+		l.limiter.Prune(now.Add(-ratelimit.FullAfter))
+	}
+	return l.limiter.Allow(ip, ceremoniesPerSecond, now)
+}
+
 // passkeyLoginOptions begins a login with a passkey: the second step of
-// the half login of the cookie, or else a passwordless login.
+// the half login of the cookie, or else a passwordless login. A client
+// address begins at most ceremoniesPerSecond a second.
 func (c *Console) passkeyLoginOptions(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := c.ceremonies.allow(c.ip(r), c.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
+		http.Error(w, `{"error":"too many passkey logins begun from this address; retry after the time in Retry-After"}`, http.StatusTooManyRequests)
+		return
+	}
 	var who *store.User
 	if r.URL.Path == "/login/two-factor/passkey/options" {
 		u, _, err := c.pendingLogin(r)

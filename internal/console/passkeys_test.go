@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
@@ -121,4 +122,26 @@ func (c *client) userID(t *testing.T, h *harness) string {
 		t.Fatal(err)
 	}
 	return u.ID
+}
+
+// TestPasskeyCeremoniesLimited: anyone may begin a passkey login, and each
+// stores a challenge, so one address begins at most five a second; the
+// next is 429 with Retry-After, and a second later it may begin again.
+func TestPasskeyCeremoniesLimited(t *testing.T) {
+	t.Parallel()
+	h := newHarnessAt(t, storetest.Backends()[0], "localhost")
+	anon := h.client(t)
+	for i := range 5 {
+		if r := anon.post("/login/passkey/options", url.Values{}); r.Status != http.StatusOK {
+			t.Fatalf("passkey login %d: %d", i+1, r.Status)
+		}
+	}
+	r := anon.post("/login/passkey/options", url.Values{})
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("sixth passkey login in a second: %d, Retry-After %q; want 429 and 1", r.Status, r.Header.Get("Retry-After"))
+	}
+	h.Clock.Advance(time.Second)
+	if r := anon.post("/login/passkey/options", url.Values{}); r.Status != http.StatusOK {
+		t.Fatalf("a second later: %d", r.Status)
+	}
 }
