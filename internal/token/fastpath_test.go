@@ -1,17 +1,13 @@
 package token
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"sapient.dev/sapient/internal/keys"
-	"sapient.dev/sapient/internal/store/storetest"
 )
 
 // TestFastVerify checks that the fast path accepts Sapient's own tokens
@@ -20,17 +16,7 @@ import (
 func TestFastVerify(t *testing.T) {
 	for _, alg := range keys.Algorithms {
 		t.Run(string(alg), func(t *testing.T) {
-			kek, err := keys.NewKEK("fast path test key-encryption secret")
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := &keys.Manager{Store: storetest.New(t, storetest.Backends()[0]), KEK: kek, Algorithm: alg,
-				Rotation: time.Hour, PublishLead: time.Minute, TokenTTL: time.Hour, Now: time.Now, Rand: rand.Reader,
-				Logger: slog.New(slog.DiscardHandler)}
-			if err := m.Init(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			v := &Verifier{Keys: m, Now: time.Now}
+			m, v := testKeys(t, alg)
 			payload := []byte(`{"sub":"x"}`)
 			raw, err := m.Sign(payload)
 			if err != nil {

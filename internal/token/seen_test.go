@@ -1,30 +1,16 @@
 package token
 
 import (
-	"crypto/rand"
-	"log/slog"
 	"testing"
-	"time"
 
 	"sapient.dev/sapient/internal/keys"
-	"sapient.dev/sapient/internal/store/storetest"
 )
 
 // TestSeenAdmission checks that a token is cached from its second
 // verification on, not its first, and that a token that fails
 // verification is never cached, however often it is presented.
 func TestSeenAdmission(t *testing.T) {
-	kek, err := keys.NewKEK("seen cache test key-encryption secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &keys.Manager{Store: storetest.New(t, storetest.Backends()[0]), KEK: kek, Algorithm: keys.Algorithms[0],
-		Rotation: time.Hour, PublishLead: time.Minute, TokenTTL: time.Hour, Now: time.Now, Rand: rand.Reader,
-		Logger: slog.New(slog.DiscardHandler)}
-	if err := m.Init(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	v := &Verifier{Keys: m, Now: time.Now}
+	m, v := testKeys(t, keys.Algorithms[0])
 	raw, err := m.Sign([]byte(`{"iss":"i","sub":"s","aud":"a","exp":1,"iat":2,"jti":"j","client_id":"c","org_id":"o"}`))
 	if err != nil {
 		t.Fatal(err)

@@ -1,16 +1,12 @@
 package token
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"sapient.dev/sapient/internal/keys"
-	"sapient.dev/sapient/internal/store/storetest"
 )
 
 // TestCheckSignature checks that a token signed by the key manager, with
@@ -20,17 +16,7 @@ import (
 func TestCheckSignature(t *testing.T) {
 	for _, alg := range keys.Algorithms {
 		t.Run(string(alg), func(t *testing.T) {
-			kek, err := keys.NewKEK("check signature test key-encryption secret")
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := &keys.Manager{Store: storetest.New(t, storetest.Backends()[0]), KEK: kek, Algorithm: alg,
-				Rotation: time.Hour, PublishLead: time.Minute, TokenTTL: time.Hour, Now: time.Now, Rand: rand.Reader,
-				Logger: slog.New(slog.DiscardHandler)}
-			if err := m.Init(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			v := &Verifier{Keys: m, Now: time.Now}
+			m, v := testKeys(t, alg)
 			want := Claims{Issuer: "i", Subject: "s", Audience: "a", ExpiresAt: 1, IssuedAt: 2, JTI: "j", ClientID: "c",
 				Scope: "a:read b:write", OrgID: "o"}
 			raw, err := m.Sign([]byte(`{"iss":"i","sub":"s","aud":"a","exp":1,"iat":2,"jti":"j","client_id":"c","scope":"a:read b:write","org_id":"o"}`))
