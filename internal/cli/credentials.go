@@ -78,13 +78,9 @@ func (a *app) credentialsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				filter := ""
-				if listOrg != "" {
-					o, err := a.findOrg(cmd, s, listOrg)
-					if err != nil {
-						return err
-					}
-					filter = o.ID
+				filter, err := a.orgFilter(cmd, s, listOrg)
+				if err != nil {
+					return err
 				}
 				list, err := service(s).List(cmd.Context(), access.CLI, filter)
 				if err != nil {

@@ -124,6 +124,16 @@ func orgJSON(o store.Org) map[string]any {
 		"token_rate_limit": o.TokenRateLimit, "api_rate_limit": o.APIRateLimit}
 }
 
+// orgFilter is the ID of the organisation named by a listing's --org, or
+// "" (every organisation) when none is named.
+func (a *app) orgFilter(cmd *cobra.Command, s *store.SQL, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	o, err := a.findOrg(cmd, s, name)
+	return o.ID, err
+}
+
 func (a *app) findOrg(cmd *cobra.Command, s *store.SQL, name string) (store.Org, error) {
 	o, err := s.GetOrgByName(cmd.Context(), name)
 	if errors.Is(err, store.ErrNotFound) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,39 +89,29 @@ func (a *app) webhooksCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var filter []string
-				if listOrg != "" {
-					o, err := a.findOrg(cmd, s, listOrg)
-					if err != nil {
-						return err
-					}
-					filter = []string{o.ID}
-				}
-				eps, err := s.ListWebhookEndpoints(cmd.Context(), filter...)
+				filter, err := a.orgFilter(cmd, s, listOrg)
 				if err != nil {
 					return err
 				}
-				if a.jsonOut {
-					out := make([]map[string]any, 0, len(eps))
-					for _, e := range eps {
-						out = append(out, webhookJSON(e, names[e.OrgID]))
-					}
-					return a.printJSON(out)
+				var only []string
+				if filter != "" {
+					only = []string{filter}
 				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tORGANISATION\tURL\tEVENTS\tSTATUS")
-				for _, e := range eps {
-					status := "enabled"
-					if !e.DisabledAt.IsZero() {
-						status = "disabled"
-					}
-					org := names[e.OrgID]
-					if e.OrgID == "" {
-						org = "(Admin-level)"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, org, e.URL, strings.Join(e.Events, " "), status)
+				eps, err := s.ListWebhookEndpoints(cmd.Context(), only...)
+				if err != nil {
+					return err
 				}
-				return tw.Flush()
+				return printList(a, eps, func(e store.WebhookEndpoint) map[string]any { return webhookJSON(e, names[e.OrgID]) },
+					"ID\tORGANISATION\tURL\tEVENTS\tSTATUS", func(e store.WebhookEndpoint) []string {
+						status, org := "enabled", names[e.OrgID]
+						if !e.DisabledAt.IsZero() {
+							status = "disabled"
+						}
+						if e.OrgID == "" {
+							org = "(Admin-level)"
+						}
+						return []string{e.ID, org, e.URL, strings.Join(e.Events, " "), status}
+					})
 			})
 		},
 	})
