@@ -125,19 +125,11 @@ func (s *Service) ResetLink(ctx context.Context, actor access.Actor, id string) 
 	if err != nil {
 		return store.User{}, "", err
 	}
-	var u store.User
-	err = s.Store.InTx(ctx, func(tx store.Store) error {
-		a, err := authorityOf(ctx, tx, actor, true)
-		if err != nil {
-			return err
-		}
-		if u, err = s.reach(ctx, tx, a, id); err != nil {
-			return err
-		}
-		return s.writeReset(ctx, tx, actor, u, token)
+	u, err := s.onUser(ctx, actor, id, "reset link", func(tx store.Store, _ authority, u store.User) (store.User, error) {
+		return u, s.writeReset(ctx, tx, actor, u, token)
 	})
 	if err != nil {
-		return store.User{}, "", wrap("reset link", err)
+		return store.User{}, "", err
 	}
 	return u, token, nil
 }

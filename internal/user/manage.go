@@ -133,16 +133,7 @@ type UpdateRequest struct {
 // changes a role or an organisation; an owner may make or unmake owners in
 // their own organisation. The last active Admin cannot be demoted.
 func (s *Service) Update(ctx context.Context, actor access.Actor, id string, req UpdateRequest) (store.User, error) {
-	var out store.User
-	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		a, err := authorityOf(ctx, tx, actor, true)
-		if err != nil {
-			return err
-		}
-		old, err := s.reach(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.onUser(ctx, actor, id, "update", func(tx store.Store, a authority, old store.User) (store.User, error) {
 		next := old
 		if req.Role != nil {
 			next.Role = *req.Role
@@ -154,47 +145,54 @@ func (s *Service) Update(ctx context.Context, actor access.Actor, id string, req
 			next.Owner = *req.Owner
 		}
 		if !a.admin && (next.Role != store.RoleCustomer || next.OrgID != a.orgID) {
-			return ErrForbidden
+			return store.User{}, ErrForbidden
 		}
-		switch next.Role {
-		case store.RoleAdmin:
-			next.OrgID, next.Owner = "", false
-		case store.RoleCustomer:
-			if next.OrgID == "" {
-				return &ValidationError{"org", "A customer user belongs to an organisation."}
-			}
-			if _, err := tx.GetOrg(ctx, next.OrgID); errors.Is(err, store.ErrNotFound) {
-				return &ValidationError{"org", "Choose an existing organisation."}
-			} else if err != nil {
-				return err
-			}
-		default:
-			return &ValidationError{"role", "Role must be admin or customer."}
+		if err := checkRole(ctx, tx, &next); err != nil {
+			return store.User{}, err
 		}
 		if old.Role == store.RoleAdmin && next.Role != store.RoleAdmin && !old.Disabled() {
 			if err := lastAdminCheck(ctx, tx, old.ID); err != nil {
-				return err
+				return store.User{}, err
 			}
 		}
 		detail := describeChange(old, next)
 		if detail == "" {
-			out = old
-			return nil
+			return old, nil
 		}
-		if out, err = tx.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
+		out, err := tx.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
 			u.Role, u.OrgID, u.Owner = next.Role, next.OrgID, next.Owner
 			return u, nil
-		}); err != nil {
-			return err
+		})
+		if err != nil {
+			return store.User{}, err
 		}
 		orgID := next.OrgID
 		if orgID == "" {
 			orgID = old.OrgID
 		}
-		return audit.Write(ctx, tx, actor, audit.UserUpdated, orgID, out.Email, detail, s.Now())
+		return out, audit.Write(ctx, tx, actor, audit.UserUpdated, orgID, out.Email, detail, s.Now())
+	})
+}
+
+// onUser runs fn in one transaction with actor's authority and the user
+// id as actor may reach them (ErrNotFound otherwise); fn returns the user
+// as it leaves them. Unexpected errors are wrapped as op.
+func (s *Service) onUser(ctx context.Context, actor access.Actor, id, op string, fn func(tx store.Store, a authority, u store.User) (store.User, error)) (store.User, error) {
+	var out store.User
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		a, err := authorityOf(ctx, tx, actor, true)
+		if err != nil {
+			return err
+		}
+		u, err := s.reach(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		out, err = fn(tx, a, u)
+		return err
 	})
 	if err != nil {
-		return store.User{}, wrap("update", err)
+		return store.User{}, wrap(op, err)
 	}
 	return out, nil
 }
@@ -246,49 +244,36 @@ func (s *Service) setDisabled(ctx context.Context, actor access.Actor, id string
 	if disable {
 		op, action = "disable", audit.UserDisabled
 	}
-	var out store.User
-	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		a, err := authorityOf(ctx, tx, actor, true)
-		if err != nil {
-			return err
-		}
-		u, err := s.reach(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.onUser(ctx, actor, id, op, func(tx store.Store, _ authority, u store.User) (store.User, error) {
 		if disable && actor.Kind == access.KindUser && actor.ID == u.ID {
-			return ErrSelf
+			return store.User{}, ErrSelf
 		}
 		if u.Disabled() == disable {
-			out = u
-			return nil
+			return u, nil
 		}
 		if disable && u.Role == store.RoleAdmin {
 			if err := lastAdminCheck(ctx, tx, u.ID); err != nil {
-				return err
+				return store.User{}, err
 			}
 		}
 		now := s.Now().UTC().Truncate(time.Microsecond)
-		if out, err = tx.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
+		out, err := tx.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
 			u.DisabledAt = time.Time{}
 			if disable {
 				u.DisabledAt = now
 			}
 			return u, nil
-		}); err != nil {
-			return err
+		})
+		if err != nil {
+			return store.User{}, err
 		}
 		if disable {
 			if err := tx.DeleteUserSessions(ctx, id, ""); err != nil {
-				return err
+				return store.User{}, err
 			}
 		}
-		return audit.Write(ctx, tx, actor, action, u.OrgID, u.Email, "", now)
+		return out, audit.Write(ctx, tx, actor, action, u.OrgID, u.Email, "", now)
 	})
-	if err != nil {
-		return store.User{}, wrap(op, err)
-	}
-	return out, nil
 }
 
 // Delete removes a user with their sessions and links. The audit trail
@@ -296,34 +281,20 @@ func (s *Service) setDisabled(ctx context.Context, actor access.Actor, id string
 // only by an ID that no longer leads anywhere. The last active Admin
 // cannot be deleted, nor can one's own account.
 func (s *Service) Delete(ctx context.Context, actor access.Actor, id string) (store.User, error) {
-	var out store.User
-	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		a, err := authorityOf(ctx, tx, actor, true)
-		if err != nil {
-			return err
-		}
-		u, err := s.reach(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.onUser(ctx, actor, id, "delete", func(tx store.Store, _ authority, u store.User) (store.User, error) {
 		if actor.Kind == access.KindUser && actor.ID == u.ID {
-			return ErrSelf
+			return store.User{}, ErrSelf
 		}
 		if u.Role == store.RoleAdmin && !u.Disabled() {
 			if err := lastAdminCheck(ctx, tx, u.ID); err != nil {
-				return err
+				return store.User{}, err
 			}
 		}
 		if err := tx.DeleteUser(ctx, id); err != nil {
-			return err
+			return store.User{}, err
 		}
-		out = u
-		return audit.Write(ctx, tx, actor, audit.UserDeleted, u.OrgID, u.Email, "role "+string(u.Role), s.Now())
+		return u, audit.Write(ctx, tx, actor, audit.UserDeleted, u.OrgID, u.Email, "role "+string(u.Role), s.Now())
 	})
-	if err != nil {
-		return store.User{}, wrap("delete", err)
-	}
-	return out, nil
 }
 
 // wrap adds the package prefix to unexpected errors and leaves the ones
@@ -343,22 +314,10 @@ func wrap(op string, err error) error {
 // EndSessions ends every session of a user actor may manage, at once (on
 // every instance: sessions are read from the database on every request).
 func (s *Service) EndSessions(ctx context.Context, actor access.Actor, id string) (store.User, error) {
-	var out store.User
-	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		a, err := authorityOf(ctx, tx, actor, true)
-		if err != nil {
-			return err
-		}
-		if out, err = s.reach(ctx, tx, a, id); err != nil {
-			return err
-		}
+	return s.onUser(ctx, actor, id, "end sessions", func(tx store.Store, _ authority, u store.User) (store.User, error) {
 		if err := tx.DeleteUserSessions(ctx, id, ""); err != nil {
-			return err
+			return store.User{}, err
 		}
-		return audit.Write(ctx, tx, actor, audit.UserSessionsEnded, out.OrgID, out.Email, "", s.Now())
+		return u, audit.Write(ctx, tx, actor, audit.UserSessionsEnded, u.OrgID, u.Email, "", s.Now())
 	})
-	if err != nil {
-		return store.User{}, wrap("end sessions", err)
-	}
-	return out, nil
 }
