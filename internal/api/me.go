@@ -3,8 +3,6 @@ package api
 import (
 	"net/http"
 	"time"
-
-	"github.com/go-json-experiment/json"
 )
 
 // Me answers GET /api/v1/me: who is calling.
@@ -33,23 +31,11 @@ func (h *Me) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	resp := meResponse{
+	writeJSON(w, http.StatusOK, meResponse{
 		ClientID: v.Claims.ClientID, Name: v.Credential.Name,
 		Organization: organization{ID: org.ID, Name: org.Name},
 		Scopes:       scopes,
 		ExpiresAt:    time.Unix(v.Claims.ExpiresAt, 0).UTC(),
 		IssuedAt:     time.Unix(v.Claims.IssuedAt, 0).UTC(),
-	}
-	// The answer of every authenticated call a client makes to learn who
-	// it is: written with the JSON library that decode reads with, which
-	// encodes it without allocating. Every field is set, so its defaults
-	// and encoding/json's give the same text.
-	hdr := w.Header()
-	hdr["Content-Type"] = jsonType
-	hdr["Cache-Control"] = noStore
-	w.WriteHeader(http.StatusOK)
-	json.MarshalWrite(w, &resp)
-	w.Write(newline)
+	})
 }
-
-var newline = []byte("\n")
