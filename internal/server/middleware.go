@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -85,7 +84,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) middleware(next http.Handler) http.Handler {
 	prefix := rand.Text()[:6]
 	var seq atomic.Uint64
-	latency := &routeLatency{vec: s.Metrics.HTTPLatency}
+	latency := &routeLatency{vec: s.Metrics.HTTPLatency, obs: map[[2]string]prometheus.Observer{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sv := &served{sw: statusWriter{ResponseWriter: w}}
@@ -151,35 +150,24 @@ func methodLabel(m string) string {
 }
 
 // routeLatency caches the latency histogram of each route and method.
-// Its keys (patterns and method labels) are few and each added once, so
-// the map is never changed but replaced by a copy with the new key: a
-// look-up is an atomic load, with no lock whose count the cores of the
-// machine would pass between them on every request.
 type routeLatency struct {
 	vec *prometheus.HistogramVec
-	mu  sync.Mutex // held by whoever adds a key
-	obs atomic.Pointer[map[[2]string]prometheus.Observer]
+	mu  sync.RWMutex
+	obs map[[2]string]prometheus.Observer
 }
 
 func (l *routeLatency) observer(pattern, method string) prometheus.Observer {
 	key := [2]string{pattern, method}
-	if m := l.obs.Load(); m != nil {
-		if o, ok := (*m)[key]; ok {
-			return o
-		}
+	l.mu.RLock()
+	o, ok := l.obs[key]
+	l.mu.RUnlock()
+	if ok {
+		return o
 	}
+	o = l.vec.WithLabelValues(pattern, method)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	next := map[[2]string]prometheus.Observer{}
-	if m := l.obs.Load(); m != nil {
-		if o, ok := (*m)[key]; ok {
-			return o
-		}
-		maps.Copy(next, *m)
-	}
-	o := l.vec.WithLabelValues(pattern, method)
-	next[key] = o
-	l.obs.Store(&next)
+	l.obs[key] = o // patterns and method labels are few
+	l.mu.Unlock()
 	return o
 }
 

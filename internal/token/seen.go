@@ -12,10 +12,6 @@ import (
 // claims), so at most 32 MB however many tokens are presented.
 const seenGeneration = 16 << 10
 
-// seenShards is how many parts the cache is split into, each with its own
-// lock, so that the cores checking tokens at once seldom share one.
-const seenShards = 16
-
 // seenToken is what checking a token's signature established: its claims
 // and the key that signed it. It says nothing about revocation or expiry,
 // which are checked again on every use.
@@ -27,9 +23,8 @@ type seenToken struct {
 // seenCache remembers tokens whose signature verified, keyed by the whole
 // token, so that a client that presents the same token again (as clients
 // do until it expires) costs a map look-up (a seeded hash of the token and
-// a comparison of every byte of it) instead of a signature verification.
-// Each of its shards keeps two generations: when the current one is full
-// it becomes the previous one and the one before is dropped.
+// a comparison of every byte of it) instead of a signature verification. It keeps two generations: when the current
+// one is full it becomes the previous one and the one before is dropped.
 //
 // A token is kept from its second verification on (once, a doorkeeper,
 // remembers the first), so that tokens used a single time (clients that
@@ -37,47 +32,30 @@ type seenToken struct {
 // tokens that clients reuse. A reused token pays for one more verification
 // in its lifetime.
 type seenCache struct {
-	shards [seenShards]seenShard
-	once   doorkeeper.Table
-	seed   struct {
+	mu   sync.RWMutex
+	cur  map[string]*seenToken
+	prev map[string]*seenToken
+	once doorkeeper.Table
+	seed struct {
 		sync.Once
 		maphash.Seed
 	}
 }
 
-// seenShard is one part of the cache, padded to its own cache lines.
-type seenShard struct {
-	mu   sync.RWMutex
-	cur  map[string]*seenToken
-	prev map[string]*seenToken
-	_    [64]byte
-}
-
-// shard returns the shard of raw, chosen by its last character: a
-// character of the signature, which differs from token to token. Someone
-// who picks their tokens can fill one shard, not see another's.
-func (c *seenCache) shard(raw string) *seenShard {
-	return &c.shards[raw[len(raw)-1]%seenShards]
-}
-
-// admit reports whether the token raw was verified before, as far as the
-// doorkeeper remembers, and otherwise remembers it.
+// admit reports whether the token of key was verified before, as far as
+// the doorkeeper remembers, and otherwise remembers it.
 func (c *seenCache) admit(raw string) bool {
 	c.seed.Do(func() { c.seed.Seed = maphash.MakeSeed() })
 	return c.once.Admit(maphash.String(c.seed.Seed, raw))
 }
 
 func (c *seenCache) get(raw string) *seenToken {
-	if raw == "" {
-		return nil
-	}
-	sh := c.shard(raw)
-	sh.mu.RLock()
-	t, inCur := sh.cur[raw]
+	c.mu.RLock()
+	t, inCur := c.cur[raw]
 	if !inCur {
-		t = sh.prev[raw]
+		t = c.prev[raw]
 	}
-	sh.mu.RUnlock()
+	c.mu.RUnlock()
 	if t != nil && !inCur {
 		c.put(raw, t) // still in use: keep it
 	}
@@ -85,17 +63,15 @@ func (c *seenCache) get(raw string) *seenToken {
 }
 
 func (c *seenCache) put(raw string, t *seenToken) {
-	const size = seenGeneration / seenShards
-	sh := c.shard(raw)
-	sh.mu.Lock()
+	c.mu.Lock()
 	switch {
-	case sh.cur == nil:
-		sh.cur = make(map[string]*seenToken, 64)
-	case len(sh.cur) >= size:
+	case c.cur == nil:
+		c.cur = make(map[string]*seenToken, 1024)
+	case len(c.cur) >= seenGeneration:
 		// Full: the next generation will fill too, so make it its size
 		// at once rather than growing it step by step.
-		sh.prev, sh.cur = sh.cur, make(map[string]*seenToken, size)
+		c.prev, c.cur = c.cur, make(map[string]*seenToken, seenGeneration)
 	}
-	sh.cur[raw] = t
-	sh.mu.Unlock()
+	c.cur[raw] = t
+	c.mu.Unlock()
 }
