@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,13 +25,15 @@ type loginView struct {
 	Providers []store.SSOProvider
 }
 
-// loginData is v with what the login page offers besides the password.
-func (c *Console) loginData(v loginView) loginView {
+// renderLogin answers with the login page: v, and what the page offers
+// besides the password (passkeys, single sign-on providers), read only
+// when the page is shown.
+func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, v loginView) {
 	v.Passkeys = c.passkeysOn()
 	if c.sso != nil {
-		v.Providers, _ = c.sso.Names(context.Background()) // none shown if the list cannot be read
+		v.Providers, _ = c.sso.Names(r.Context()) // none shown if the list cannot be read
 	}
-	return v
+	c.render(w, r, status, "login", page{Title: "Log in", Data: v})
 }
 
 // loginFailed is the one message for every failed login: it never says
@@ -47,7 +48,7 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: next})})
+	c.renderLogin(w, r, http.StatusOK, loginView{Next: next})
 }
 
 // maxLoginBytes bounds the body of the login form: an email address of
@@ -76,14 +77,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			v.Error = fmt.Sprintf("The login form is too large (over %d KiB). Enter an email address of at most %d characters and a password of at most %d bytes.",
 				maxLoginBytes>>10, 254, user.MaxPasswordBytes)
 		}
-		c.render(w, r, status, "login", page{Title: "Log in", Data: v})
+		c.renderLogin(w, r, status, v)
 		return
 	}
 	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	v := c.loginData(loginView{Email: email, Next: next, Error: loginFailed})
+	v := loginView{Email: email, Next: next, Error: loginFailed}
 	if email == "" || password == "" {
-		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
+		c.renderLogin(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
 	ip := c.ip(r)
@@ -93,7 +94,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.log.WarnContext(r.Context(), "console: login throttled", "ip", ip, "retry_after", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		v.Error = tooManyAttempts(secs)
-		c.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Log in", Data: v})
+		c.renderLogin(w, r, http.StatusTooManyRequests, v)
 		return
 	}
 	done, err := c.logins.Enter(r.Context(), ip, clean)
@@ -103,7 +104,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			c.log.WarnContext(r.Context(), "console: login queue full", "ip", ip)
 			w.Header().Set("Retry-After", strconv.Itoa(busyRetrySeconds))
 			v.Error = fmt.Sprintf("Sapient is busy checking other logins. Try again in %d second.", busyRetrySeconds)
-			c.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: v})
+			c.renderLogin(w, r, http.StatusServiceUnavailable, v)
 		}
 		return
 	}
@@ -111,7 +112,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	done()
 	if errors.Is(err, user.ErrBadLogin) {
 		c.log.InfoContext(r.Context(), "console: login failed", "path", r.URL.Path, "ip", ip)
-		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: v})
+		c.renderLogin(w, r, http.StatusUnprocessableEntity, v)
 		return
 	} else if err != nil {
 		c.fail(w, r, nil, err)

@@ -78,5 +78,5 @@ func (c *Console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 
 // ssoRefused answers with the login page and msg.
 func (c *Console) ssoRefused(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	c.render(w, r, status, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/", Error: msg})})
+	c.renderLogin(w, r, status, loginView{Next: "/", Error: msg})
 }

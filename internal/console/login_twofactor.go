@@ -117,8 +117,7 @@ func (c *Console) secondStep(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	u, token, err := c.pendingLogin(r)
 	if errors.Is(err, user.ErrNoSession) {
-		c.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginView{Next: "/",
-			Error: "Your login took too long or has ended. Log in again."}})
+		c.renderLogin(w, r, http.StatusUnauthorized, loginView{Next: "/", Error: "Your login took too long or has ended. Log in again."})
 		return
 	} else if err != nil {
 		c.fail(w, r, nil, err)

@@ -161,8 +161,7 @@ func (c *Console) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 	if second {
 		u, token, err := c.pendingLogin(r)
 		if errors.Is(err, user.ErrNoSession) {
-			c.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: "/",
-				Error: "Your login took too long or has ended. Log in again."})})
+			c.renderLogin(w, r, http.StatusUnauthorized, loginView{Next: "/", Error: "Your login took too long or has ended. Log in again."})
 			return
 		} else if err != nil {
 			c.fail(w, r, nil, err)
@@ -183,7 +182,7 @@ func (c *Console) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 			c.renderSecondStep(w, r, http.StatusUnprocessableEntity, *who, next, msg)
 			return
 		}
-		c.render(w, r, http.StatusUnprocessableEntity, "login", page{Title: "Log in", Data: c.loginData(loginView{Next: next, Error: msg})})
+		c.renderLogin(w, r, http.StatusUnprocessableEntity, loginView{Next: next, Error: msg})
 		return
 	} else if err != nil {
 		c.fail(w, r, nil, err)
