@@ -80,22 +80,18 @@ type Verified struct {
 // Verify checks raw, a token for Sapient's own API, and returns its claims
 // and credential.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Verified, error) {
-	return v.VerifyFor(ctx, raw, v.Audience)
-}
-
-// VerifyFor is Verify for a token whose aud must be audience: one of the
-// operator's APIs (an RFC 8707 resource), or Sapient's own.
-func (v *Verifier) VerifyFor(ctx context.Context, raw, audience string) (*Verified, error) {
 	out := new(Verified)
-	if err := v.VerifyInto(ctx, raw, audience, out); err != nil {
+	if err := v.VerifyInto(ctx, raw, v.Audience, out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// VerifyInto is VerifyFor writing into out, which the caller may keep
-// where it likes (on its stack, or beside what else it allocates for the
-// request). On error out holds nothing to rely on.
+// VerifyInto checks raw as Verify does, for a token whose aud must be
+// audience (one of the operator's APIs, an RFC 8707 resource, or
+// Sapient's own), writing into out, which the caller keeps where it likes
+// (beside what else it allocates for the request). On error out holds
+// nothing to rely on.
 func (v *Verifier) VerifyInto(ctx context.Context, raw, audience string, out *Verified) error {
 	if raw == "" || len(raw) > MaxLen {
 		return invalid("malformed token")
