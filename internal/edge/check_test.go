@@ -10,7 +10,6 @@ import (
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/credential"
-	"sapient.dev/sapient/internal/edge"
 	"sapient.dev/sapient/internal/server"
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
@@ -161,14 +160,4 @@ func tokenFrom(t *testing.T, env *servertest.Env, c credential.Created, addr str
 		t.Fatalf("token from %s: %d %s", addr, w.Code, w.Body)
 	}
 	return tok.AccessToken
-}
-
-// TestIdentityHeaderNamesAreCanonical: the check sets its identity headers
-// by map key, so each name must be in the form http.Header.Get looks for.
-func TestIdentityHeaderNamesAreCanonical(t *testing.T) {
-	for _, name := range []string{edge.HeaderClientID, edge.HeaderOrgID, edge.HeaderCredentialName, edge.HeaderScope} {
-		if c := http.CanonicalHeaderKey(name); c != name {
-			t.Errorf("header %q is not canonical: %q", name, c)
-		}
-	}
 }
