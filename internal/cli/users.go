@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,8 +67,60 @@ func (a *app) usersCmd() *cobra.Command {
 	create.MarkFlagRequired("role")
 	c.AddCommand(create, a.usersInviteCmd(), a.usersResetLinkCmd(), a.usersUpdateCmd(),
 		a.usersDisableCmd(), a.usersEnableCmd(), a.usersDeleteCmd(),
-		listCmd(a, "List users", (*store.SQL).ListUsers, userJSON, "EMAIL\tROLE\tORG\tOWNER\tDISABLED", func(u store.User) []string {
-			return []string{u.Email, string(u.Role), u.OrgID, strconv.FormatBool(u.Owner), strconv.FormatBool(u.Disabled())}
-		}))
+		a.usersListCmd())
 	return c
+}
+
+// usersListCmd lists every user with their organisation's name and
+// whether they have a second factor, as Admin > Users shows them.
+func (a *app) usersListCmd() *cobra.Command {
+	return a.addJSON(&cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				users, err := s.ListUsers(cmd.Context())
+				if err != nil {
+					return err
+				}
+				names, err := orgNames(cmd.Context(), s)
+				if err != nil {
+					return err
+				}
+				twoFactor, err := s.TwoFactorUsers(cmd.Context())
+				if err != nil {
+					return err
+				}
+				toJSON := func(u store.User) map[string]any {
+					out := userJSON(u)
+					out["two_factor"] = twoFactor[u.ID]
+					if u.OrgID != "" {
+						out["org"] = names[u.OrgID]
+					}
+					return out
+				}
+				return printList(a, users, toJSON, "EMAIL\tROLE\tORGANISATION\tOWNER\tTWO-FACTOR\tSTATUS", func(u store.User) []string {
+					org, status := names[u.OrgID], "active"
+					if org == "" {
+						org = "-"
+					}
+					switch {
+					case u.Disabled():
+						status = "disabled"
+					case u.Invited():
+						status = "invited"
+					}
+					return []string{u.Email, string(u.Role), org, yesNo(u.Owner), yesNo(twoFactor[u.ID]), status}
+				})
+			})
+		},
+	})
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -2,11 +2,13 @@ package cli_test
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"sapient.dev/sapient/internal/mail/mailtest"
+	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
 	"sapient.dev/sapient/internal/user"
 )
@@ -57,6 +59,35 @@ func TestUsersLifecycle(t *testing.T) {
 		t.Errorf("broken SMTP URL: %s", msg)
 	}
 	delete(s.env, "SAPIENT_SMTP_URL")
+
+	// The list names organisations, says who has a second factor and who
+	// has not come in yet, as Admin > Users does.
+	root, err := st.GetUserByEmail(t.Context(), "root@x.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePasskey(t.Context(), store.Passkey{ID: "pk-1", UserID: root.ID, Name: "laptop", Credential: []byte("{}"), CreatedAt: timeNow()}); err != nil {
+		t.Fatal(err)
+	}
+	list := okJSON[[]struct {
+		Email     string `json:"email"`
+		Org       string `json:"org"`
+		TwoFactor bool   `json:"two_factor"`
+	}](t, s, "", "users", "list", "--json")
+	if len(list) != 2 || list[0].TwoFactor == list[1].TwoFactor {
+		t.Fatalf("users list --json = %+v", list)
+	}
+	for _, u := range list {
+		if (u.Email == "root@x.test") != u.TwoFactor || (u.Email == "pia@acme.test") != (u.Org == "Acme") {
+			t.Errorf("users list --json: %+v", u)
+		}
+	}
+	text := s.ok(t, "", "users", "list")
+	if !regexp.MustCompile(`(?m)^EMAIL +ROLE +ORGANISATION +OWNER +TWO-FACTOR +STATUS$`).MatchString(text) ||
+		!regexp.MustCompile(`(?m)^pia@acme\.test +customer +Acme +yes +no +invited$`).MatchString(text) ||
+		!regexp.MustCompile(`(?m)^root@x\.test +admin +- +no +yes +active$`).MatchString(text) {
+		t.Errorf("users list:\n%s", text)
+	}
 
 	upd := okJSON[linkOut](t, s, "", "users", "update", "pia@acme.test", "--owner=false", "--org", "Beta", "--json")
 	if upd.Owner || upd.OrgID == inv.OrgID {

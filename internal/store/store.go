@@ -78,6 +78,10 @@ type User struct {
 // Disabled reports whether the user may not log in.
 func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
 
+// Invited reports whether the user was invited and has not yet come in:
+// no password chosen and no login, single sign-on included.
+func (u User) Invited() bool { return u.PasswordHash == "" && u.LastLoginAt.IsZero() }
+
 // Link purposes: what a one-time link lets its holder do.
 const (
 	LinkInvite = "invite" // set the first password of an invited user
