@@ -1,16 +1,21 @@
 package console_test
 
 import (
+	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
 
 	"sapient.dev/sapient/internal/access"
@@ -29,9 +34,13 @@ type ssoEnv struct {
 	// another nonce than the login asked for, as a replayed or injected
 	// token would carry.
 	forgeNonce atomic.Bool
-	acme       store.Org
-	admin      *http.Client
-	start      string // the login page's "Sign in with" link
+	// forgeAudience, when set, makes the provider sign ID tokens for
+	// another client of its own, as a token meant for another application
+	// at the same provider would be.
+	forgeAudience atomic.Bool
+	acme          store.Org
+	admin         *http.Client
+	start         string // the login page's "Sign in with" link
 }
 
 func newSSOEnv(t *testing.T) *ssoEnv {
@@ -47,6 +56,33 @@ func newSSOEnv(t *testing.T) *ssoEnv {
 				q := r.URL.Query()
 				q.Set("nonce", "forged")
 				r.URL.RawQuery = q.Encode()
+			}
+			if e.forgeAudience.Load() && r.URL.Path == mockoidc.TokenEndpoint {
+				rec := httptest.NewRecorder()
+				next.ServeHTTP(rec, r)
+				var answer map[string]any
+				json.Unmarshal(rec.Body.Bytes(), &answer)
+				raw, _ := answer["id_token"].(string)
+				if raw == "" { // an error, as to the client's first try with HTTP Basic
+					maps.Copy(w.Header(), rec.Header())
+					w.WriteHeader(rec.Code)
+					w.Write(rec.Body.Bytes())
+					return
+				}
+				tok, err := idp.Keypair.VerifyJWT(raw, time.Now)
+				if err != nil {
+					t.Errorf("the provider's own ID token: %v", err)
+					return
+				}
+				claims := tok.Claims.(jwt.MapClaims)
+				claims["aud"] = "another-client"
+				if answer["id_token"], err = idp.Keypair.SignJWT(claims); err != nil {
+					t.Error(err)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				json.NewEncoder(w).Encode(answer)
+				return
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -193,6 +229,22 @@ func TestSingleSignOn(t *testing.T) {
 		}
 		if _, err := e.env.Store.GetUserByEmail(ctx, "dan@acme.test"); err == nil {
 			t.Fatal("a refused login created its user")
+		}
+	})
+
+	t.Run("an ID token for another client is refused", func(t *testing.T) {
+		e.forgeAudience.Store(true)
+		_, page := e.signIn(t, &mockoidc.MockUser{Subject: "6", Email: "eli@acme.test", EmailVerified: true}, http.StatusForbidden)
+		e.forgeAudience.Store(false)
+		if !strings.Contains(page, "ID token was not accepted") {
+			t.Fatalf("a token for another client was not refused:\n%s", page)
+		}
+		if _, err := e.env.Store.GetUserByEmail(ctx, "eli@acme.test"); err == nil {
+			t.Fatal("a refused login created its user")
+		}
+		// The same person, with a token for Sapient, comes in.
+		if _, page := e.signIn(t, &mockoidc.MockUser{Subject: "6", Email: "eli@acme.test", EmailVerified: true}, http.StatusOK); strings.Contains(page, `role="alert"`) {
+			t.Fatalf("the login with a token for Sapient was refused:\n%s", page)
 		}
 	})
 
