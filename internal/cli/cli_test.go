@@ -465,6 +465,14 @@ func testAdministration(t *testing.T, s *sapient) {
 	if msg := s.fails(t, "", "keys", "retire", "no-such-key"); !strings.Contains(msg, "no such signing key") {
 		t.Fatalf("retiring an unknown key: %q", msg)
 	}
+	// A key ID of an older key that begins with "-" is taken after "--",
+	// and without it the error says so.
+	if msg := s.fails(t, "", "keys", "retire", "-hFaKkQ-PCvAS8hWR7s0OXL9"); !strings.Contains(msg, "goes after --") {
+		t.Fatalf("retiring a key ID that reads as a flag: %q", msg)
+	}
+	if msg := s.fails(t, "", "keys", "retire", "--", "-hFaKkQ-PCvAS8hWR7s0OXL9"); !strings.Contains(msg, "no such signing key") {
+		t.Fatalf("retiring a key ID after --: %q", msg)
+	}
 
 	// The secret appeared once, in the create output, and never again.
 	for i, out := range s.outputs[leakCheckFrom:] {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,7 @@ import (
 // keysRetireCmd is `sapient keys retire KID`: a compromised key leaves
 // service at once, everywhere.
 func (a *app) keysRetireCmd() *cobra.Command {
-	return a.addJSON(&cobra.Command{
+	cmd := a.addJSON(&cobra.Command{
 		Use:   "retire KID",
 		Short: "Take a signing key out of service: unpublished, and its tokens refused everywhere within a second",
 		Long: "Retire a signing key that may have been compromised. It leaves the JWKS and every token it signed is " +
@@ -35,4 +36,13 @@ func (a *app) keysRetireCmd() *cobra.Command {
 			})
 		},
 	})
+	// Keys made before key IDs were drawn to begin with a letter or digit
+	// may begin with "-", which reads as a flag.
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		if strings.Contains(err.Error(), "unknown shorthand flag") {
+			return fmt.Errorf("%w (a key ID that begins with \"-\" goes after --: sapient keys retire -- KID)", err)
+		}
+		return err
+	})
+	return cmd
 }

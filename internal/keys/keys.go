@@ -263,32 +263,48 @@ func (m *Manager) expired(now time.Time) []string {
 	return out
 }
 
+// generate makes a key pair whose key ID, its RFC 7638 thumbprint in
+// base64url, begins with a letter or a digit: one that began with "-"
+// would read as a flag where people type it (sapient keys retire KID).
+// One key in 32 is drawn again.
+func (m *Manager) generate() (crypto.Signer, jose.JSONWebKey, error) {
+	for {
+		var (
+			priv crypto.Signer
+			err  error
+		)
+		switch m.Algorithm {
+		case jose.ES256:
+			priv, err = ecdsa.GenerateKey(elliptic.P256(), m.Rand)
+		case jose.EdDSA:
+			_, priv, err = ed25519.GenerateKey(m.Rand)
+		case jose.RS256:
+			priv, err = rsa.GenerateKey(m.Rand, 2048)
+		default:
+			return nil, jose.JSONWebKey{}, fmt.Errorf("keys: unsupported algorithm %q", m.Algorithm)
+		}
+		if err != nil {
+			return nil, jose.JSONWebKey{}, fmt.Errorf("keys: generate: %w", err)
+		}
+		pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: string(m.Algorithm), Use: "sig"}
+		thumb, err := pub.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return nil, jose.JSONWebKey{}, fmt.Errorf("keys: thumbprint: %w", err)
+		}
+		pub.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
+		if c := pub.KeyID[0]; c != '-' && c != '_' {
+			return priv, pub, nil
+		}
+	}
+}
+
 // create generates, encrypts and stores a new key; where the store can, the
 // key and its audit event are written in one transaction.
 func (m *Manager) create(ctx context.Context, activatesAt time.Time, actor access.Actor) (store.SigningKey, error) {
-	var (
-		priv crypto.Signer
-		err  error
-	)
-	switch m.Algorithm {
-	case jose.ES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), m.Rand)
-	case jose.EdDSA:
-		_, priv, err = ed25519.GenerateKey(m.Rand)
-	case jose.RS256:
-		priv, err = rsa.GenerateKey(m.Rand, 2048)
-	default:
-		return store.SigningKey{}, fmt.Errorf("keys: unsupported algorithm %q", m.Algorithm)
-	}
+	priv, pub, err := m.generate()
 	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("keys: generate: %w", err)
+		return store.SigningKey{}, err
 	}
-	pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: string(m.Algorithm), Use: "sig"}
-	thumb, err := pub.Thumbprint(crypto.SHA256) // RFC 7638
-	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("keys: thumbprint: %w", err)
-	}
-	pub.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
 	pubJSON, err := json.Marshal(pub)
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("keys: encode public key: %w", err)

@@ -668,3 +668,21 @@ func TestNoActiveKey(t *testing.T) {
 		t.Fatalf("Sign once the key is active: %v", err)
 	}
 }
+
+// TestKeyIDsReadAsArguments: no key ID begins with "-" or "_", so that
+// "sapient keys retire KID" never reads one as a flag. One thumbprint in
+// 32 does; of 200 keys, some would.
+func TestKeyIDsReadAsArguments(t *testing.T) {
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA} {
+		m := &Manager{Algorithm: alg, Rand: rand.Reader}
+		for range 200 {
+			_, pub, err := m.generate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := pub.KeyID[0]; c == '-' || c == '_' {
+				t.Fatalf("%s key ID %s begins with %q", alg, pub.KeyID, c)
+			}
+		}
+	}
+}
