@@ -34,7 +34,7 @@ type result struct {
 func newSapient(t *testing.T, b storetest.Backend) *sapient {
 	t.Helper()
 	return &sapient{env: map[string]string{
-		"SAPIENT_DATABASE_URL": b.URL(t),
+		"SAPIENT_DATABASE_URL": b.Migrated(t),
 		"SAPIENT_SECRET_KEY":   "cli test key-encryption secret, 32+ characters",
 	}}
 }

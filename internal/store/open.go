@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +16,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -210,4 +214,28 @@ func rebind(query string) string {
 		b.WriteByte(query[i])
 	}
 	return b.String()
+}
+
+// MigrationsDigest identifies the migrations this build applies: their
+// files, the versions of the migrations written in Go, and the queue's
+// versions. Tests use it to tell databases migrated by this build from
+// those migrated by another.
+func MigrationsDigest() string {
+	h := sha256.New()
+	fs.WalkDir(migrations, ".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := migrations.ReadFile(path)
+			fmt.Fprintf(h, "%s\x00%d\x00%s\x00", path, len(b), b)
+		}
+		return nil
+	})
+	for _, m := range []*goose.Migration{usageByHour(goose.DialectPostgres), nameKeys()} {
+		fmt.Fprintf(h, "go %d\x00", m.Version)
+	}
+	if m, err := rivermigrate.New(riverdatabasesql.New(nil), nil); err == nil {
+		for _, v := range m.AllVersions() {
+			fmt.Fprintf(h, "queue %d\x00", v.Version)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

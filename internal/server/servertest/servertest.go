@@ -46,11 +46,12 @@ type Env struct {
 // Option changes the server configuration before start.
 type Option func(*server.Config)
 
-// New starts an instance on a fresh database of backend b, with an Admin
-// user (AdminEmail, AdminPassword). It stops when the test ends.
+// New starts an instance on a database of backend b with no data in it,
+// with an Admin user (AdminEmail, AdminPassword). It stops when the test
+// ends.
 func New(t testing.TB, b storetest.Backend, opts ...Option) *Env {
 	t.Helper()
-	return Start(t, b.URL(t), opts...)
+	return Start(t, b.Migrated(t), opts...)
 }
 
 // Start starts an instance on the database at databaseURL.

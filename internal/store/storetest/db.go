@@ -101,10 +101,10 @@ func Open(t testing.TB, url string) *store.SQL {
 	return s
 }
 
-// New returns a fresh migrated store of the given backend.
+// New returns a migrated store of the given backend with no data in it.
 func New(t testing.TB, b Backend) *store.SQL {
 	t.Helper()
-	return Open(t, b.URL(t))
+	return Open(t, b.Migrated(t))
 }
 
 // String implements fmt.Stringer for test names.

@@ -1,0 +1,56 @@
+package store_test
+
+import (
+	"database/sql"
+	"testing"
+	"time"
+
+	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/store/storetest"
+)
+
+// TestPostgresPool: a pooled PostgreSQL schema comes back to the next
+// test as a fresh one would be, whatever the test before left: no rows, the
+// change log starting again at 1, and no connection of the test before
+// still on it, even one holding locks in an open transaction.
+func TestPostgresPool(t *testing.T) {
+	pg := storetest.Backends()[1]
+	var first string
+	t.Run("use", func(t *testing.T) {
+		first = pg.Migrated(t)
+		s := storetest.Open(t, first)
+		if err := s.CreateOrg(t.Context(), store.Org{ID: "org_1", Name: "Acme", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		// A connection the test forgets, in a transaction that holds a
+		// lock on a table the next test's emptying truncates.
+		leaked, err := sql.Open("pgx", first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := leaked.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`LOCK TABLE orgs IN ACCESS SHARE MODE`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("reuse", func(t *testing.T) {
+		url := pg.Migrated(t)
+		if url != first {
+			t.Fatalf("the pool gave %s after %s; want the schema back", url, first)
+		}
+		s := storetest.Open(t, url)
+		if orgs, err := s.ListOrgs(t.Context()); err != nil || len(orgs) != 0 {
+			t.Fatalf("orgs = %v, %v; want none", orgs, err)
+		}
+		if err := s.CreateOrg(t.Context(), store.Org{ID: "org_2", Name: "Beta", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		changes, err := s.ChangesAfter(t.Context(), 0, 10)
+		if err != nil || len(changes) != 1 || changes[0].Seq != 1 || changes[0].Ref != "org_2" {
+			t.Fatalf("changes = %+v, %v; want the new organisation at position 1", changes, err)
+		}
+	})
+}
