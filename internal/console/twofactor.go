@@ -204,18 +204,21 @@ func (c *Console) finishEnrolment(w http.ResponseWriter, r *http.Request, s *ses
 	return full, nil
 }
 
-// totpDisable turns the authenticator app off after a code from it or a
-// recovery code; guesses go through the login throttle.
-func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, s *session) {
+// proved runs an action that asks the signed-in person to prove
+// themselves again: with byCode (a code of the authenticator app or a
+// recovery code), or with byPassword when the form gives a password and
+// no code. Guesses go through the login throttle, passwords through the
+// login queue, as at login. A refused proof is answered here and ok is
+// false; otherwise err is the action's, for the caller to answer.
+func (c *Console) proved(w http.ResponseWriter, r *http.Request, s *session, byCode, byPassword func(string) error) (ok bool, err error) {
 	ip := c.ip(r)
 	if wait, ok := c.throttle.Attempt(s.User.Email, ip); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		c.renderTwoFactor(w, r, http.StatusTooManyRequests, s, twoFactorView{Error: tooManyAttempts(secs)}, "")
-		return
+		return false, nil
 	}
 	code, password := r.PostFormValue("code"), r.PostFormValue("password")
-	var err error
 	if code == "" && password != "" {
 		done, qerr := c.logins.Enter(r.Context(), ip, c.throttle.Failures(ip) == 0)
 		if qerr != nil {
@@ -224,24 +227,37 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, s *session
 				w.Header().Set("Retry-After", strconv.Itoa(busyRetrySeconds))
 				c.renderTwoFactor(w, r, http.StatusServiceUnavailable, s, twoFactorView{Error: "Sapient is busy checking other passwords. Try again in a second."}, "")
 			}
-			return
+			return false, nil
 		}
-		err = c.twofactor.DisableTOTPWithPassword(r.Context(), s.Actor, s.User, password)
+		err = byPassword(password)
 		done()
 		if errors.Is(err, user.ErrBadLogin) {
 			c.renderTwoFactor(w, r, http.StatusUnprocessableEntity, s, twoFactorView{Error: "That password is incorrect."}, "")
-			return
+			return false, nil
 		}
 	} else {
-		err = c.twofactor.DisableTOTP(r.Context(), s.Actor, s.User, code)
+		err = byCode(code)
 	}
-	switch {
-	case errors.Is(err, user.ErrBadCode):
-		c.log.InfoContext(r.Context(), "console: two-factor disable refused, wrong code", "user", s.User.ID, "ip", ip)
+	if errors.Is(err, user.ErrBadCode) {
+		c.log.InfoContext(r.Context(), "console: two-factor proof refused, wrong code", "user", s.User.ID, "ip", ip)
 		c.renderTwoFactor(w, r, http.StatusUnprocessableEntity, s, twoFactorView{Error: "That code is incorrect. Enter a code from your authenticator app or one of your recovery codes."}, "")
-		return
+		return false, nil
 	}
 	c.throttle.Undo(s.User.Email, ip)
+	return true, err
+}
+
+// totpDisable turns the authenticator app off after a code from it, a
+// recovery code or the password.
+func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, s *session) {
+	ok, err := c.proved(w, r, s,
+		func(code string) error { return c.twofactor.DisableTOTP(r.Context(), s.Actor, s.User, code) },
+		func(password string) error {
+			return c.twofactor.DisableTOTPWithPassword(r.Context(), s.Actor, s.User, password)
+		})
+	if !ok {
+		return
+	}
 	switch {
 	case errors.Is(err, user.ErrTwoFactorRequired):
 		c.renderTwoFactor(w, r, http.StatusConflict, s, twoFactorView{Error: "Two-factor authentication is required for your account. Add a passkey before you turn the authenticator app off."}, "")
@@ -254,10 +270,22 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, s *session
 	}
 }
 
-// recoveryCodesNew replaces the person's recovery codes and shows the new
-// ones once.
+// recoveryCodesNew replaces the person's recovery codes, once they proved
+// themselves with a code or their password, and shows the new ones once.
 func (c *Console) recoveryCodesNew(w http.ResponseWriter, r *http.Request, s *session) {
-	codes, err := c.twofactor.RegenerateRecoveryCodes(r.Context(), s.Actor, s.User)
+	var codes []string
+	ok, err := c.proved(w, r, s,
+		func(code string) (err error) {
+			codes, err = c.twofactor.RegenerateRecoveryCodes(r.Context(), s.Actor, s.User, code)
+			return err
+		},
+		func(password string) (err error) {
+			codes, err = c.twofactor.RegenerateRecoveryCodesWithPassword(r.Context(), s.Actor, s.User, password)
+			return err
+		})
+	if !ok {
+		return
+	}
 	if errors.Is(err, user.ErrNoSecondFactor) {
 		c.renderTwoFactor(w, r, http.StatusConflict, s, twoFactorView{Error: "Set up an authenticator app or a passkey first: recovery codes stand in for them."}, "")
 		return

@@ -202,8 +202,19 @@ func TestTOTP(t *testing.T) {
 				}
 			}
 
-			// New recovery codes replace the old ones.
-			r = alice.post("/account/two-factor/recovery-codes", url.Values{})
+			// New recovery codes replace the old ones, once the person
+			// proves themselves again: the session alone is not enough.
+			for _, form := range []url.Values{{}, {"code": {"123456"}}, {"password": {"not her password at all"}}} {
+				if r := alice.post("/account/two-factor/recovery-codes", form); r.Status != http.StatusUnprocessableEntity || len(recoveryCode.FindAllStringSubmatch(r.Body, -1)) != 0 {
+					t.Fatalf("new recovery codes with %v: %d", form, r.Status)
+				}
+			}
+			b7 := h.client(t)
+			passwordStep(t, b7, "alice@acme.test")
+			if r := second(b7, codes[2][1]); r.Status != http.StatusSeeOther {
+				t.Fatalf("after refused attempts an old recovery code no longer works: %d", r.Status)
+			}
+			r = alice.post("/account/two-factor/recovery-codes", url.Values{"password": {testPassword}})
 			fresh := recoveryCode.FindAllStringSubmatch(r.Body, -1)
 			if r.Status != http.StatusOK || len(fresh) != 10 {
 				t.Fatalf("new recovery codes: %d, %d codes", r.Status, len(fresh))

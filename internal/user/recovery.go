@@ -73,16 +73,39 @@ func recoveryDigest(userID, code string) string {
 var ErrNoSecondFactor = errors.New("user: no second factor to recover")
 
 // RegenerateRecoveryCodes replaces the recovery codes of u with ten new
-// ones, returned to be shown this once; the codes' digests and the
+// ones, returned to be shown this once, after code (of the authenticator
+// app, or a recovery code) proved the person holds a second factor: a
+// session alone, perhaps taken from its browser, does not mint codes that
+// outlive it. The codes' digests and the
 // two_factor.recovery_codes_generated event are written in one
-// transaction.
-func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, actor access.Actor, u store.User) ([]string, error) {
+// transaction. A wrong code is ErrBadCode, as at login.
+func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, actor access.Actor, u store.User, code string) ([]string, error) {
+	return t.regenerateRecoveryCodes(ctx, actor, u, func() error {
+		_, err := t.VerifyCode(ctx, actor, u, code)
+		return err
+	})
+}
+
+// RegenerateRecoveryCodesWithPassword is RegenerateRecoveryCodes for a
+// person who proves themselves with their password; a wrong one is
+// ErrBadLogin. It computes argon2id: callers throttle and bound it as a
+// login.
+func (t *TwoFactor) RegenerateRecoveryCodesWithPassword(ctx context.Context, actor access.Actor, u store.User, password string) ([]string, error) {
+	return t.regenerateRecoveryCodes(ctx, actor, u, func() error {
+		return t.checkPassword(ctx, actor, u, password, "wrong password to make new recovery codes")
+	})
+}
+
+func (t *TwoFactor) regenerateRecoveryCodes(ctx context.Context, actor access.Actor, u store.User, prove func() error) ([]string, error) {
 	st, err := t.Status(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	if !st.Enabled() {
 		return nil, ErrNoSecondFactor
+	}
+	if err := prove(); err != nil {
+		return nil, err
 	}
 	codes, digests, err := t.newRecoveryCodes(u.ID)
 	if err != nil {

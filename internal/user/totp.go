@@ -234,18 +234,25 @@ func (t *TwoFactor) DisableTOTP(ctx context.Context, actor access.Actor, u store
 // throttle and bound it as a login.
 func (t *TwoFactor) DisableTOTPWithPassword(ctx context.Context, actor access.Actor, u store.User, password string) error {
 	return t.disableTOTP(ctx, actor, u, func() error {
-		fresh, err := t.Store.GetUser(ctx, u.ID)
-		if err != nil {
+		return t.checkPassword(ctx, actor, u, password, "wrong password to turn off two-factor")
+	})
+}
+
+// checkPassword proves a signed-in person by their password; a wrong one
+// (or none, for a person who has none) writes login.failed with why and
+// is ErrBadLogin.
+func (t *TwoFactor) checkPassword(ctx context.Context, actor access.Actor, u store.User, password, why string) error {
+	fresh, err := t.Store.GetUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if ok, _ := VerifyPassword(fresh.PasswordHash, password); !ok {
+		if err := audit.Write(ctx, t.Store, actor, audit.LoginFailed, u.OrgID, u.Email, why, t.Now()); err != nil {
 			return err
 		}
-		if ok, _ := VerifyPassword(fresh.PasswordHash, password); !ok {
-			if err := audit.Write(ctx, t.Store, actor, audit.LoginFailed, u.OrgID, u.Email, "wrong password to turn off two-factor", t.Now()); err != nil {
-				return err
-			}
-			return ErrBadLogin
-		}
-		return nil
-	})
+		return ErrBadLogin
+	}
+	return nil
 }
 
 func (t *TwoFactor) disableTOTP(ctx context.Context, actor access.Actor, u store.User, prove func() error) error {
