@@ -115,33 +115,23 @@ func openPool(base string) error {
 	}
 	// The statement that empties a schema: a DO block, one round trip.
 	var seeded []string
-	rows, err := admin.QueryContext(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND NOT tablename = ANY($2)`, template, keptTables)
+	tables, err := names(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND NOT tablename = ANY($2)`, template, keptTables)
 	if err != nil {
 		return err
 	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
-		tables = append(tables, name)
-	}
-	rows.Close()
 	var truncate []string
 	for _, name := range tables {
 		truncate = append(truncate, `%[1]s.`+name)
-		var any bool
-		if err := admin.QueryRowContext(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s.%s)`, template, name)).Scan(&any); err != nil {
+		var hasRows bool
+		if err := admin.QueryRowContext(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s.%s)`, template, name)).Scan(&hasRows); err != nil {
 			return err
 		}
-		if any {
+		if hasRows {
 			seeded = append(seeded, fmt.Sprintf(`INSERT INTO %%[1]s.%[1]s SELECT * FROM %[2]s.%[1]s;`, name, template))
 		}
 	}
 	var sequences []string
-	rows, err = admin.QueryContext(ctx, `SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = $1 AND last_value IS NOT NULL`, template)
+	rows, err := admin.QueryContext(ctx, `SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = $1 AND last_value IS NOT NULL`, template)
 	if err != nil {
 		return err
 	}
@@ -163,20 +153,10 @@ func openPool(base string) error {
 // dropStale drops the pooled schemas of other builds' migrations that no
 // process holds.
 func dropStale(ctx context.Context) error {
-	rows, err := pool.admin.QueryContext(ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sapient\_pool\_%' AND NOT starts_with(nspname, $1)`, pool.prefix)
+	stale, err := names(ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sapient\_pool\_%' AND NOT starts_with(nspname, $1)`, pool.prefix)
 	if err != nil {
 		return err
 	}
-	var stale []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
-		stale = append(stale, name)
-	}
-	rows.Close()
 	for _, name := range stale {
 		if ok, err := tryLock(ctx, name); err != nil || !ok {
 			continue
@@ -267,20 +247,10 @@ func heldSchema(ctx context.Context) (string, error) {
 		pool.free = pool.free[:n-1]
 		return schema, nil
 	}
-	rows, err := pool.admin.QueryContext(ctx, `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) AND nspname <> $2`, pool.prefix, pool.prefix+"template")
+	found, err := names(ctx, `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) AND nspname <> $2`, pool.prefix, pool.prefix+"template")
 	if err != nil {
 		return "", err
 	}
-	var found []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return "", err
-		}
-		found = append(found, name)
-	}
-	rows.Close()
 	for _, schema := range found {
 		if pool.held[schema] {
 			continue
@@ -322,6 +292,24 @@ func dropHeld(ctx context.Context, schema string) {
 	pool.mu.Lock()
 	delete(pool.held, schema)
 	pool.mu.Unlock()
+}
+
+// names runs a query of one text column and returns its values.
+func names(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := pool.admin.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
 }
 
 func tryLock(ctx context.Context, name string) (bool, error) {
