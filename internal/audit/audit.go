@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sapient.dev/sapient/internal/access"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -61,7 +62,7 @@ func Event(actor access.Actor, action, orgID, target, detail string, now time.Ti
 	return store.AuditEvent{
 		ID: "evt_" + rand.Text(), At: now.UTC().Truncate(time.Microsecond), OrgID: orgID,
 		ActorKind: string(actor.Kind), ActorID: actor.ID, ActorLabel: actor.Label,
-		Action: action, Target: target, IP: actor.IP, UserAgent: truncate(actor.UserAgent, 256), Detail: truncate(detail, 512),
+		Action: action, Target: target, IP: actor.IP, UserAgent: name.Truncate(actor.UserAgent, 256), Detail: name.Truncate(detail, 512),
 	}
 }
 
@@ -72,14 +73,4 @@ func Write(ctx context.Context, s store.Audit, actor access.Actor, action, orgID
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 { // do not cut a UTF-8 sequence
-		n--
-	}
-	return s[:n]
 }

@@ -10,6 +10,7 @@ import (
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -203,12 +204,8 @@ func leakURL(u string) string {
 		}
 		return r
 	}, strings.ToValidUTF8(u, ""))
-	if len(u) > MaxLeakURLLen {
-		n := MaxLeakURLLen
-		for n > 0 && u[n]&0xC0 == 0x80 {
-			n--
-		}
-		u = u[:n] + "…"
+	if cut := name.Truncate(u, MaxLeakURLLen); cut != u {
+		return cut + "…"
 	}
 	return u
 }

@@ -1,7 +1,8 @@
 // Package name holds the one rule for the names people give things in
 // Sapient — credentials and organisations — so that the console, the REST
 // API and the command line accept and refuse the same names, and two names
-// that look alike cannot stand side by side.
+// that look alike cannot stand side by side; and Truncate, the one way text
+// from outside is cut to fit where it is kept or shown.
 //
 // A name is stored as typed, trimmed and in Unicode Normalization Form C
 // (UAX #15), so "cafe\u0301" is stored as "café". It may not hold control
@@ -118,4 +119,16 @@ func Key(s string) string {
 		return r
 	}, s)
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// Truncate shortens s to at most n bytes without cutting a UTF-8
+// sequence.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }

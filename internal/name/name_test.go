@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"sapient.dev/sapient/internal/name"
 )
@@ -95,5 +96,27 @@ func TestCheckText(t *testing.T) {
 	}
 	if err := name.CheckText("read \u202eexe"); err == nil || !strings.HasPrefix(err.(*name.Error).Message, "Text must not") {
 		t.Errorf("bidi override in text: %v", err)
+	}
+}
+
+// TestTruncate: text is cut to at most n bytes, never inside a character.
+func TestTruncate(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abc", 3, "abc"},
+		{"abcdef", 3, "abc"},
+		{"café", 4, "caf"}, // é is two bytes, from the fourth
+		{"café", 5, "café"},
+		{"日本", 4, "日"},
+		{"日本", 2, ""},
+	} {
+		got := name.Truncate(tt.in, tt.n)
+		if got != tt.want || !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/user"
 )
@@ -272,7 +273,7 @@ func (s *Service) Finish(ctx context.Context, from access.Actor, id, cookie stri
 		return store.User{}, "", &LoginError{"The login took too long or was started in another browser. Try again.", "login state unreadable or of another provider"}
 	}
 	if e := q.Get("error"); e != "" {
-		return store.User{}, "", &LoginError{"Your provider did not log you in (" + truncate(e, 60) + ").", "provider answered " + truncate(e, 60)}
+		return store.User{}, "", &LoginError{"Your provider did not log you in (" + name.Truncate(e, 60) + ").", "provider answered " + name.Truncate(e, 60)}
 	}
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1 {
 		return store.User{}, "", &LoginError{"The login could not be checked (state). Try again.", "state mismatch"}
@@ -284,7 +285,7 @@ func (s *Service) Finish(ctx context.Context, from access.Actor, id, cookie stri
 	ctx = oidc.ClientContext(ctx, s.client())
 	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(st.Verifier))
 	if err != nil {
-		return store.User{}, "", &LoginError{"Your provider did not confirm the login. Try again.", "code exchange failed: " + truncate(err.Error(), 200)}
+		return store.User{}, "", &LoginError{"Your provider did not confirm the login. Try again.", "code exchange failed: " + name.Truncate(err.Error(), 200)}
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
@@ -297,7 +298,7 @@ func (s *Service) Finish(ctx context.Context, from access.Actor, id, cookie stri
 	// depends on two machines' clocks agreeing.
 	idt, err := op.Verifier(&oidc.Config{ClientID: p.ClientID, SkipExpiryCheck: true}).Verify(ctx, rawID)
 	if err != nil {
-		return store.User{}, "", &LoginError{"Your provider's ID token was not accepted.", "id_token refused: " + truncate(err.Error(), 200)}
+		return store.User{}, "", &LoginError{"Your provider's ID token was not accepted.", "id_token refused: " + name.Truncate(err.Error(), 200)}
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
 		return store.User{}, "", &LoginError{"The login could not be checked (nonce). Try again.", "nonce mismatch"}
@@ -310,7 +311,7 @@ func (s *Service) Finish(ctx context.Context, from access.Actor, id, cookie stri
 		return store.User{}, "", &LoginError{"Your provider did not give Sapient your email address.", "no email claim"}
 	}
 	if claims.Verified == nil || !*claims.Verified {
-		return store.User{}, "", &LoginError{"Your provider has not verified your email address.", "email not verified: " + truncate(claims.Email, 100)}
+		return store.User{}, "", &LoginError{"Your provider has not verified your email address.", "email not verified: " + name.Truncate(claims.Email, 100)}
 	}
 	u, err := s.person(ctx, p, strings.ToLower(claims.Email))
 	return u, st.Next, err
@@ -366,7 +367,7 @@ func (s *Service) config(ctx context.Context, id string) (store.SSOProvider, *oa
 		op = v.(*oidc.Provider)
 	} else {
 		if op, err = oidc.NewProvider(oidc.ClientContext(ctx, s.client()), p.Issuer); err != nil {
-			return p, nil, nil, &LoginError{"Sapient could not reach this provider. Try again later.", "discovery failed: " + truncate(err.Error(), 200)}
+			return p, nil, nil, &LoginError{"Sapient could not reach this provider. Try again later.", "discovery failed: " + name.Truncate(err.Error(), 200)}
 		}
 		s.providers.Store(id, op)
 	}
@@ -425,11 +426,4 @@ func validDomain(d string) bool {
 func domainOf(email string) string {
 	_, d, _ := strings.Cut(email, "@")
 	return d
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -12,6 +12,7 @@ import (
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -137,7 +138,7 @@ func (s *Service) Authenticate(ctx context.Context, from access.Actor, email, pa
 	if known && verr == nil && ok && !u.Disabled() {
 		return u, nil
 	}
-	actor := access.Actor{Kind: access.KindUser, Label: truncate(email, maxEmailLen), IP: from.IP, UserAgent: from.UserAgent}
+	actor := access.Actor{Kind: access.KindUser, Label: name.Truncate(email, maxEmailLen), IP: from.IP, UserAgent: from.UserAgent}
 	detail := "unknown email"
 	if known {
 		actor.ID, actor.Role, actor.OrgID = u.ID, u.Role, u.OrgID
@@ -158,17 +159,6 @@ func (s *Service) Authenticate(ctx context.Context, from access.Actor, email, pa
 // maxEmailLen is the longest email address (RFC 5321 §4.5.3.1.3 path
 // limit, less the angle brackets).
 const maxEmailLen = 254
-
-// truncate shortens s to at most n bytes without cutting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}
 
 // ChangePassword sets a new password after checking the current one. The
 // new password is checked against the policy first, so that a refused one

@@ -14,6 +14,7 @@ import (
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -112,7 +113,7 @@ func (s *Sessions) start(ctx context.Context, st store.Sessions, u store.User, f
 	token = base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.Now().UTC().Truncate(time.Microsecond)
 	se = store.Session{ID: SessionID(token), UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionMax),
-		UserAgent: truncate(from.UserAgent, maxUserAgentLen), IP: from.IP, Pending: pending}
+		UserAgent: name.Truncate(from.UserAgent, maxUserAgentLen), IP: from.IP, Pending: pending}
 	if pending != "" {
 		se.ExpiresAt = now.Add(PendingMax)
 	}

@@ -20,6 +20,7 @@ import (
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/audit"
 	"sapient.dev/sapient/internal/keys"
+	"sapient.dev/sapient/internal/name"
 	"sapient.dev/sapient/internal/store"
 )
 
@@ -306,9 +307,9 @@ func (q *Queue) attempt(ctx context.Context, id string, last bool) error {
 		case sendErr == nil:
 			d.Status = store.DeliveryDelivered
 		case last:
-			d.Status, d.LastError = store.DeliveryFailed, truncate(sendErr.Error(), 300)
+			d.Status, d.LastError = store.DeliveryFailed, name.Truncate(sendErr.Error(), 300)
 		default:
-			d.Status, d.LastError = store.DeliveryPending, truncate(sendErr.Error(), 300)
+			d.Status, d.LastError = store.DeliveryPending, name.Truncate(sendErr.Error(), 300)
 		}
 	})
 	q.endpointOutcome(ctx, ep.ID, sendErr == nil, at)
@@ -390,16 +391,6 @@ func (q *Queue) endpointOutcome(ctx context.Context, id string, ok bool, at time
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		q.log.Warn("recording a webhook endpoint's outcome failed", "endpoint", id, "err", err)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
 
 // levelAtLeast passes on records at or above a level.
