@@ -64,6 +64,39 @@ func listCmd[T any](a *app, short string, load func(*store.SQL, context.Context)
 	})
 }
 
+// orgListCmd is a "list [--org NAME]" command: what load reads, of one
+// organisation with --org and of every one without, each row beside the
+// name of its organisation (orgOf).
+func orgListCmd[T any](a *app, short, orgHelp string, load func(context.Context, *store.SQL, string) ([]T, error),
+	orgOf func(T) string, toJSON func(T, string) map[string]any, header string, row func(T, string) []string) *cobra.Command {
+	var orgName string
+	cmd := a.addJSON(&cobra.Command{
+		Use:   "list [--org NAME]",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd, func(s *store.SQL) error {
+				names, err := orgNames(cmd.Context(), s)
+				if err != nil {
+					return err
+				}
+				filter, err := a.orgFilter(cmd, s, orgName)
+				if err != nil {
+					return err
+				}
+				list, err := load(cmd.Context(), s, filter)
+				if err != nil {
+					return err
+				}
+				return printList(a, list, func(v T) map[string]any { return toJSON(v, names[orgOf(v)]) },
+					header, func(v T) []string { return row(v, names[orgOf(v)]) })
+			})
+		},
+	})
+	cmd.Flags().StringVar(&orgName, "org", "", orgHelp)
+	return cmd
+}
+
 // printList prints a listing: with --json an array of objects, else a
 // table under header (tab-separated columns).
 func printList[T any](a *app, list []T, toJSON func(T) map[string]any, header string, row func(T) []string) error {

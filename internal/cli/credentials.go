@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -67,34 +68,15 @@ func (a *app) credentialsCmd() *cobra.Command {
 	create.MarkFlagRequired("org")
 	create.MarkFlagRequired("name")
 
-	var listOrg string
-	list := a.addJSON(&cobra.Command{
-		Use:   "list [--org NAME]",
-		Short: "List credentials (never their secrets)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				names, err := orgNames(cmd.Context(), s)
-				if err != nil {
-					return err
-				}
-				filter, err := a.orgFilter(cmd, s, listOrg)
-				if err != nil {
-					return err
-				}
-				list, err := service(s).List(cmd.Context(), access.CLI, filter)
-				if err != nil {
-					return err
-				}
-				return printList(a, list, func(cr store.Credential) map[string]any { return credentialJSON(cr, names[cr.OrgID]) },
-					"CLIENT ID\tNAME\tORGANISATION\tSCOPES\tSTATUS\tCREATED", func(cr store.Credential) []string {
-						return []string{cr.ClientID, cr.Name, names[cr.OrgID], strings.Join(cr.Scopes, " "),
-							cr.Status(time.Now()), cr.CreatedAt.Format(time.RFC3339)}
-					})
-			})
+	list := orgListCmd(a, "List credentials (never their secrets)", "only this organisation",
+		func(ctx context.Context, s *store.SQL, orgID string) ([]store.Credential, error) {
+			return service(s).List(ctx, access.CLI, orgID)
 		},
-	})
-	list.Flags().StringVar(&listOrg, "org", "", "only this organisation")
+		func(cr store.Credential) string { return cr.OrgID }, credentialJSON,
+		"CLIENT ID\tNAME\tORGANISATION\tSCOPES\tSTATUS\tCREATED", func(cr store.Credential, org string) []string {
+			return []string{cr.ClientID, cr.Name, org, strings.Join(cr.Scopes, " "),
+				cr.Status(time.Now()), cr.CreatedAt.Format(time.RFC3339)}
+		})
 
 	revoke := a.addJSON(&cobra.Command{
 		Use:   "revoke CLIENT_ID",

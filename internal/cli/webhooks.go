@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -78,44 +79,24 @@ func (a *app) webhooksCmd() *cobra.Command {
 	create.MarkFlagRequired("url")
 	create.MarkFlagRequired("events")
 
-	var listOrg string
-	list := a.addJSON(&cobra.Command{
-		Use:   "list [--org NAME]",
-		Short: "List webhook endpoints (never their secrets)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd, func(s *store.SQL) error {
-				names, err := orgNames(cmd.Context(), s)
-				if err != nil {
-					return err
-				}
-				filter, err := a.orgFilter(cmd, s, listOrg)
-				if err != nil {
-					return err
-				}
-				var only []string
-				if filter != "" {
-					only = []string{filter}
-				}
-				eps, err := s.ListWebhookEndpoints(cmd.Context(), only...)
-				if err != nil {
-					return err
-				}
-				return printList(a, eps, func(e store.WebhookEndpoint) map[string]any { return webhookJSON(e, names[e.OrgID]) },
-					"ID\tORGANISATION\tURL\tEVENTS\tSTATUS", func(e store.WebhookEndpoint) []string {
-						status, org := "enabled", names[e.OrgID]
-						if !e.DisabledAt.IsZero() {
-							status = "disabled"
-						}
-						if e.OrgID == "" {
-							org = "(Admin-level)"
-						}
-						return []string{e.ID, org, e.URL, strings.Join(e.Events, " "), status}
-					})
-			})
+	list := orgListCmd(a, "List webhook endpoints (never their secrets)", "only this organisation's endpoints",
+		func(ctx context.Context, s *store.SQL, orgID string) ([]store.WebhookEndpoint, error) {
+			if orgID == "" {
+				return s.ListWebhookEndpoints(ctx)
+			}
+			return s.ListWebhookEndpoints(ctx, orgID)
 		},
-	})
-	list.Flags().StringVar(&listOrg, "org", "", "only this organisation's endpoints")
+		func(e store.WebhookEndpoint) string { return e.OrgID }, webhookJSON,
+		"ID\tORGANISATION\tURL\tEVENTS\tSTATUS", func(e store.WebhookEndpoint, org string) []string {
+			status := "enabled"
+			if !e.DisabledAt.IsZero() {
+				status = "disabled"
+			}
+			if e.OrgID == "" {
+				org = "(Admin-level)"
+			}
+			return []string{e.ID, org, e.URL, strings.Join(e.Events, " "), status}
+		})
 
 	del := &cobra.Command{
 		Use:   "delete ID",
