@@ -55,18 +55,9 @@ func (h *Users) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	twoFactor, err := h.Service.Store.TwoFactorUsers(r.Context())
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	if out, ok := h.toAPI(w, r, list...); ok {
+		writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	}
-	out := make([]User, 0, len(list))
-	for _, u := range list {
-		a := userToAPI(u)
-		a.TwoFactor = twoFactor[u.ID]
-		out = append(out, a)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // get answers GET /api/v1/users/{id}.
@@ -76,14 +67,26 @@ func (h *Users) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if out, ok := h.toAPI(w, r, u); ok {
+		writeJSON(w, http.StatusOK, out[0])
+	}
+}
+
+// toAPI is users as the API shows them, each with whether they have a
+// second factor; on failure it has answered and ok is false.
+func (h *Users) toAPI(w http.ResponseWriter, r *http.Request, users ...store.User) (out []User, ok bool) {
 	twoFactor, err := h.Service.Store.TwoFactorUsers(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return nil, false
 	}
-	out := userToAPI(u)
-	out.TwoFactor = twoFactor[u.ID]
-	writeJSON(w, http.StatusOK, out)
+	out = make([]User, 0, len(users))
+	for _, u := range users {
+		a := userToAPI(u)
+		a.TwoFactor = twoFactor[u.ID]
+		out = append(out, a)
+	}
+	return out, true
 }
 
 // inviteUser is the body of POST /api/v1/users.
