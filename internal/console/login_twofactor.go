@@ -75,6 +75,20 @@ func (c *Console) afterPassword(w http.ResponseWriter, r *http.Request, u store.
 	return true
 }
 
+// continueLogin is pendingLogin for a step that finishes the login: a
+// half login that ended is answered with the login page, and ok is false.
+func (c *Console) continueLogin(w http.ResponseWriter, r *http.Request) (u store.User, token string, ok bool) {
+	u, token, err := c.pendingLogin(r)
+	if errors.Is(err, user.ErrNoSession) {
+		c.renderLogin(w, r, http.StatusUnauthorized, loginView{Next: "/", Error: "Your login took too long or has ended. Log in again."})
+		return u, "", false
+	} else if err != nil {
+		c.fail(w, r, nil, err)
+		return u, "", false
+	}
+	return u, token, true
+}
+
 // pendingLogin returns the person of the half login of r that waits for a
 // second factor.
 func (c *Console) pendingLogin(r *http.Request) (store.User, string, error) {
@@ -115,12 +129,8 @@ func (c *Console) renderSecondStep(w http.ResponseWriter, r *http.Request, statu
 // login throttle of the account and the address.
 func (c *Console) secondStep(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	u, token, err := c.pendingLogin(r)
-	if errors.Is(err, user.ErrNoSession) {
-		c.renderLogin(w, r, http.StatusUnauthorized, loginView{Next: "/", Error: "Your login took too long or has ended. Log in again."})
-		return
-	} else if err != nil {
-		c.fail(w, r, nil, err)
+	u, token, ok := c.continueLogin(w, r)
+	if !ok {
 		return
 	}
 	next := safeNext(r.PostFormValue("next"))

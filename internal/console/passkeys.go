@@ -159,12 +159,8 @@ func (c *Console) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 		pendingToken string
 	)
 	if second {
-		u, token, err := c.pendingLogin(r)
-		if errors.Is(err, user.ErrNoSession) {
-			c.renderLogin(w, r, http.StatusUnauthorized, loginView{Next: "/", Error: "Your login took too long or has ended. Log in again."})
-			return
-		} else if err != nil {
-			c.fail(w, r, nil, err)
+		u, token, ok := c.continueLogin(w, r)
+		if !ok {
 			return
 		}
 		who, pendingToken = &u, token

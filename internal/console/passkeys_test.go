@@ -95,13 +95,7 @@ func TestPasskeyRefusals(t *testing.T) {
 // factor is not listed among the sessions and ends with Cancel.
 func TestHalfLoginIsNoSession(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, storetest.Backends()[0])
-	h.user(t, "admin@sapient.test", "")
-	a := h.client(t)
-	a.login("admin@sapient.test")
-	enrolTOTP(t, h, a)
-	b := h.client(t)
-	passwordStep(t, b, "admin@sapient.test")
+	h, a, b := halfLogin(t)
 	if n := strings.Count(a.get("/account/sessions").Body, `<th scope="row"`); n != 1 {
 		t.Errorf("sessions page lists %d sessions, want 1 (not the half login)", n)
 	}

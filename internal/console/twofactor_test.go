@@ -73,6 +73,21 @@ func enrolTOTP(t *testing.T, h *harness, c *client) (string, []string) {
 	return secret, out
 }
 
+// halfLogin is an Admin with an authenticator app, logged in as a (a
+// whole login) and half logged in as b (the password given, the code
+// not yet).
+func halfLogin(t *testing.T) (h *harness, a, b *client) {
+	t.Helper()
+	h = newHarness(t, storetest.Backends()[0])
+	h.user(t, "admin@sapient.test", "")
+	a = h.client(t)
+	a.login("admin@sapient.test")
+	enrolTOTP(t, h, a)
+	b = h.client(t)
+	passwordStep(t, b, "admin@sapient.test")
+	return h, a, b
+}
+
 // passwordStep logs c in with the password and expects the second step.
 func passwordStep(t *testing.T, c *client, email string) {
 	t.Helper()
@@ -263,13 +278,7 @@ func TestTOTP(t *testing.T) {
 // TestSecondFactorThrottle slows down code guesses like password guesses.
 func TestSecondFactorThrottle(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, storetest.Backends()[0])
-	h.user(t, "admin@sapient.test", "")
-	a := h.client(t)
-	a.login("admin@sapient.test")
-	enrolTOTP(t, h, a)
-	b := h.client(t)
-	passwordStep(t, b, "admin@sapient.test")
+	h, _, b := halfLogin(t)
 	var last response
 	for i := 0; i < 6; i++ {
 		last = b.post("/login/two-factor", url.Values{"code": {"000000"}})
