@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/clientip"
@@ -70,7 +69,6 @@ type Auth struct {
 	Usage    *usage.Recorder
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
-	Now      func() time.Time
 	ClientIP *clientip.Resolver
 	Limiter  ratelimit.Allower
 	// DefaultRateLimit is the per-credential limit on API calls, in
@@ -120,7 +118,7 @@ func (a *Auth) require(next http.Handler, scope string, sessions bool) http.Hand
 			problem(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Try again shortly.", nil)
 			return
 		}
-		e, now, ip := v.Credential, a.Now(), a.ClientIP.IP(r)
+		e, now, ip := v.Credential, v.At, a.ClientIP.IP(r)
 		if no := v.Admit(ip, now, a.Limiter, a.DefaultRateLimit, scope); no != nil {
 			a.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ip)
 			a.Metrics.TokenChecks.WithLabelValues(no.Reason).Inc()

@@ -123,14 +123,18 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				c.Usage.RecordRoute("", "", route, usage.InvalidToken, c.Now())
 			}
 			c.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
-			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid: "+terr.Reason+".", "")
+			msg := "The access token is invalid: " + terr.Reason + "."
+			if !b64token(raw) {
+				msg = malformed
+			}
+			challenge(w, http.StatusUnauthorized, "invalid_token", msg, "")
 			return
 		}
 		c.Logger.ErrorContext(r.Context(), "edge: token verification failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 		return
 	}
-	e, now, ip := v.Credential, c.Now(), c.ClientIP.IP(r)
+	e, now, ip := v.Credential, v.At, c.ClientIP.IP(r)
 	if no := v.Admit(ip, now, c.Limiter, c.DefaultRateLimit, required...); no != nil {
 		c.Usage.Record(e.ClientID, e.OrgID, usage.APIRefused, now, ip)
 		c.Usage.RecordRoute(e.ClientID, e.OrgID, route, no.Reason, now)
@@ -273,11 +277,17 @@ func bearer(values []string) (string, string) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", "The Authorization header must be \"Bearer\" and an access token."
 	}
-	if tok == "" || len(tok) > token.MaxLen || !b64token(tok) {
-		return "", "The access token in the Authorization header is malformed."
+	if tok == "" || len(tok) > token.MaxLen {
+		return "", malformed
 	}
+	// Whether tok is a b64token is asked only of a token that fails to
+	// verify: one that verifies is a JWS in compact form, made of
+	// base64url and dots, all b64token characters.
 	return tok, ""
 }
+
+// malformed explains the refusal of a token that is not a b64token.
+const malformed = "The access token in the Authorization header is malformed."
 
 // b64token reports whether s is 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
 // / "+" / "/" ) *"=" (RFC 6750 §2.1).

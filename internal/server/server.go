@@ -468,7 +468,7 @@ func (s *Server) newAPI() *api.API {
 func (s *Server) apiAuth() *api.Auth {
 	return &api.Auth{
 		Verifier: s.Verifier, Sessions: s.sessionSource(), Usage: s.Usage, Metrics: s.Metrics, Logger: s.log,
-		Now: s.cfg.Now, ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
+		ClientIP: s.ClientIP, Limiter: s.APILimiter, DefaultRateLimit: s.cfg.APIRateLimit, RateLimited: s.rateLimited,
 	}
 }
 

@@ -73,6 +73,9 @@ type Verified struct {
 	// Scope is what the token may do now: the scopes of its claim that the
 	// credential still holds and its organisation still allows.
 	Scope string
+	// At is the time the check was made at, by the Verifier's clock: the
+	// time the caller limits and counts the call by.
+	At time.Time
 
 	entry credential.Entry // where Credential may be, not allocated apart
 }
@@ -101,6 +104,7 @@ func (v *Verifier) VerifyInto(ctx context.Context, raw, audience string, out *Ve
 	}
 	c := &out.Claims
 	now := v.Now()
+	out.At = now
 	switch {
 	case c.Issuer != v.Issuer:
 		return invalid("wrong issuer")
