@@ -89,10 +89,18 @@ func startChromium(path string) {
 		// Every page of these tests is one site (the loopback address), and
 		// no test is about isolating sites from each other. With isolation
 		// on, each navigation a test makes started a renderer process: 139
-		// for the package against 44, and 44 s against 38 s (see
-		// docs/BENCHMARKS.md).
+		// for the package against 44 (see docs/BENCHMARKS.md).
 		chromedp.Flag("disable-site-isolation-trials", true),
-		chromedp.Flag("disable-features", "IsolateOrigins,site-per-process"),
+		// Nor is any test about what these features do: keeping each page
+		// a test leaves alive for a Back it never presses
+		// (BackForwardCache), a new frame for each navigation
+		// (RenderDocument), holding the paint of the next page
+		// (PaintHolding), and slowing the timers and the priority of
+		// every tab but one, where the tests run some twenty at once.
+		chromedp.Flag("disable-features", "IsolateOrigins,site-per-process,BackForwardCache,RenderDocument,PaintHolding"),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.UserDataDir(dir),
