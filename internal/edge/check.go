@@ -116,11 +116,12 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var v token.Verified
 	if err := c.Verifier.VerifyInto(r.Context(), raw, audience, &v); err != nil {
 		if terr, ok := err.(*token.Error); ok {
+			now := c.Now()
 			if terr.ClientID != "" {
-				c.Usage.Record(terr.ClientID, terr.OrgID, usage.APIRefused, c.Now(), c.ClientIP.IP(r))
-				c.Usage.RecordRoute(terr.ClientID, terr.OrgID, route, usage.Revoked, c.Now())
+				c.Usage.Record(terr.ClientID, terr.OrgID, usage.APIRefused, now, c.ClientIP.IP(r))
+				c.Usage.RecordRoute(terr.ClientID, terr.OrgID, route, usage.Revoked, now)
 			} else {
-				c.Usage.RecordRoute("", "", route, usage.InvalidToken, c.Now())
+				c.Usage.RecordRoute("", "", route, usage.InvalidToken, now)
 			}
 			c.Metrics.TokenChecks.WithLabelValues("invalid").Inc()
 			msg := "The access token is invalid: " + terr.Reason + "."
