@@ -76,21 +76,25 @@ func pooledPostgres(t testing.TB) string {
 		pool.free = append(pool.free, schema)
 		pool.mu.Unlock()
 	})
-	return schemaURL(t, base, schema)
+	u, err := schemaURL(base, schema)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	return u
 }
 
 // schemaURL is base with schema as the search path and as the
 // application name of every connection.
-func schemaURL(t testing.TB, base, schema string) string {
+func schemaURL(base, schema string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
+		return "", err
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	q.Set("application_name", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), nil
 }
 
 func openPool(base string) error {
@@ -189,11 +193,11 @@ func migrateSchema(ctx context.Context, schema string) error {
 	if _, err := pool.admin.ExecContext(ctx, "CREATE SCHEMA "+tmp); err != nil {
 		return err
 	}
-	u, _ := url.Parse(pool.base)
-	q := u.Query()
-	q.Set("search_path", tmp)
-	u.RawQuery = q.Encode()
-	s, err := store.OpenMigrated(ctx, u.String())
+	u, err := schemaURL(pool.base, tmp)
+	var s *store.SQL
+	if err == nil {
+		s, err = store.OpenMigrated(ctx, u)
+	}
 	if err == nil {
 		err = s.Close()
 	}
