@@ -21,7 +21,7 @@ func TestRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers and drives load for a few seconds")
 	}
-	rep, err := Run(t.Context(), Config{Credentials: 1200, Concurrency: 4, Duration: 400 * time.Millisecond, Rounds: 2})
+	rep, err := Run(t.Context(), Config{Credentials: 1200, Concurrency: 4, Duration: 100 * time.Millisecond, Rounds: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
