@@ -11,7 +11,8 @@ import (
 
 // TestPostgresPool: a pooled PostgreSQL schema comes back to the next
 // test as a fresh one would be, whatever the test before left: no rows, the
-// change log starting again at 1, and no connection of the test before
+// change log starting again at 1, every sequence where a fresh schema's
+// is (one moved with its table left empty too), and no connection of the test before
 // still on it, even one holding locks in an open transaction.
 func TestPostgresPool(t *testing.T) {
 	pg := storetest.Backends()[1]
@@ -35,6 +36,11 @@ func TestPostgresPool(t *testing.T) {
 		if _, err := tx.Exec(`LOCK TABLE orgs IN ACCESS SHARE MODE`); err != nil {
 			t.Fatal(err)
 		}
+		// A sequence moved while its table stays empty, as a rolled-back
+		// insert leaves it.
+		if _, err := leaked.Exec(`SELECT nextval('river_job_id_seq')`); err != nil {
+			t.Fatal(err)
+		}
 	})
 	t.Run("reuse", func(t *testing.T) {
 		url := pg.Migrated(t)
@@ -51,6 +57,15 @@ func TestPostgresPool(t *testing.T) {
 		changes, err := s.ChangesAfter(t.Context(), 0, 10)
 		if err != nil || len(changes) != 1 || changes[0].Seq != 1 || changes[0].Ref != "org_2" {
 			t.Fatalf("changes = %+v, %v; want the new organisation at position 1", changes, err)
+		}
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var next int64
+		if err := db.QueryRow(`SELECT nextval('river_job_id_seq')`).Scan(&next); err != nil || next != 1 {
+			t.Fatalf("river_job_id_seq gave %d, %v; want 1, as in a fresh schema", next, err)
 		}
 	})
 }

@@ -25,8 +25,9 @@ import (
 // process takes it on a connection it keeps open, so the schemas of a
 // process that ends go back to the pool by themselves. Emptying a schema
 // ends every connection still on it (each names its schema as its
-// application_name), truncates every table but the migrations' own, and
-// copies back the rows the migrations wrote, from the template:
+// application_name), truncates every table but the migrations' own that
+// holds rows, sets every sequence back, and copies back the rows the
+// migrations wrote, from the template:
 // sapient_pool_DIGEST_template, migrated once and never handed out.
 // Schemas of other builds' migrations that no one holds are dropped.
 var pool struct {
@@ -117,40 +118,55 @@ func openPool(base string) error {
 	if err := makeTemplate(ctx, template); err != nil {
 		return err
 	}
-	// The statement that empties a schema: a DO block, one round trip.
-	var seeded []string
+	// The statement that empties a schema: a DO block, one round trip. It
+	// truncates only the tables that hold rows, a handful in most tests:
+	// TRUNCATE gives each table and index it names new files, 90 ms for
+	// all of them where the few take a tenth of that.
 	tables, err := names(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND NOT tablename = ANY($2)`, template, keptTables)
 	if err != nil {
 		return err
 	}
-	var truncate []string
+	var b strings.Builder
+	b.WriteString("DO $$ DECLARE nonempty text[] := '{}'; BEGIN\n")
+	var seeded []string
 	for _, name := range tables {
-		truncate = append(truncate, `%[1]s.`+name)
+		fmt.Fprintf(&b, "IF EXISTS (SELECT 1 FROM %%[1]s.%[1]s) THEN nonempty := array_append(nonempty, '%%[1]s.%[1]s'); END IF;\n", name)
 		var hasRows bool
 		if err := admin.QueryRowContext(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s.%s)`, template, name)).Scan(&hasRows); err != nil {
 			return err
 		}
 		if hasRows {
-			seeded = append(seeded, fmt.Sprintf(`INSERT INTO %%[1]s.%[1]s SELECT * FROM %[2]s.%[1]s;`, name, template))
+			seeded = append(seeded, fmt.Sprintf("INSERT INTO %%[1]s.%[1]s SELECT * FROM %[2]s.%[1]s;\n", name, template))
 		}
 	}
-	var sequences []string
-	rows, err := admin.QueryContext(ctx, `SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = $1 AND last_value IS NOT NULL`, template)
+	b.WriteString("IF cardinality(nonempty) > 0 THEN EXECUTE 'TRUNCATE ' || array_to_string(nonempty, ', ') || ' CASCADE'; END IF;\n")
+	// A seeded table holds rows, so it was truncated: its rows come back.
+	b.WriteString(strings.Join(seeded, ""))
+	// Every sequence back where the template's is, whether its table was
+	// truncated or not (a rolled-back insert moves a sequence too).
+	rows, err := admin.QueryContext(ctx, `SELECT sequencename, start_value, last_value FROM pg_sequences WHERE schemaname = $1`, template)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		var name string
-		var last int64
-		if err := rows.Scan(&name, &last); err != nil {
+		var start int64
+		var last sql.NullInt64
+		if err := rows.Scan(&name, &start, &last); err != nil {
 			rows.Close()
 			return err
 		}
-		sequences = append(sequences, fmt.Sprintf(`PERFORM setval('%%[1]s.%s', %d);`, name, last))
+		if last.Valid {
+			fmt.Fprintf(&b, "PERFORM setval('%%[1]s.%s', %d);\n", name, last.Int64)
+		} else {
+			fmt.Fprintf(&b, "PERFORM setval('%%[1]s.%s', %d, false);\n", name, start)
+		}
 	}
-	rows.Close()
-	pool.reset = "DO $$ BEGIN\nTRUNCATE " + strings.Join(truncate, ", ") + " RESTART IDENTITY CASCADE;\n" +
-		strings.Join(seeded, "\n") + "\n" + strings.Join(sequences, "\n") + "\nEND $$"
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	b.WriteString("END $$")
+	pool.reset = b.String()
 	return nil
 }
 
