@@ -69,3 +69,36 @@ func TestPostgresPool(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLiteTemplate: a migrated SQLite database is a file of the test's
+// own, at this build's migrations, with no rows, whatever another test's
+// copy holds.
+func TestSQLiteTemplate(t *testing.T) {
+	sqlite := storetest.Backends()[0]
+	fresh := sqlite.URL(t)
+	want, err := storetest.Open(t, fresh).Migrate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := sqlite.Migrated(t), sqlite.Migrated(t)
+	if first == second {
+		t.Fatalf("two tests got one file, %s", first)
+	}
+	a := storetest.Open(t, first)
+	if err := a.CreateOrg(t.Context(), store.Org{ID: "org_1", Name: "Acme", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", second) // read as it is, not migrated
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var got int64
+	if err := raw.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&got); err != nil || got != want {
+		t.Fatalf("the copy is at version %d (%v), want %d", got, err, want)
+	}
+	b := storetest.Open(t, second)
+	if orgs, err := b.ListOrgs(t.Context()); err != nil || len(orgs) != 0 {
+		t.Fatalf("orgs = %v, %v; want none", orgs, err)
+	}
+}

@@ -51,10 +51,10 @@ var keptTables = []string{"goose_db_version", "river_migration"}
 
 // Migrated returns the URL of a migrated database of backend b with no
 // data in it, for the test alone. On PostgreSQL it is a pooled schema; on
-// SQLite a new file, migrated by whoever opens it.
+// SQLite a copy of a database the process migrated once.
 func (b Backend) Migrated(t testing.TB) string {
 	if b.Name != "postgres" {
-		return b.URL(t)
+		return migratedSQLite(t)
 	}
 	return pooledPostgres(t)
 }
