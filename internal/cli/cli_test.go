@@ -18,6 +18,7 @@ import (
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/user"
 )
 
 // sapient runs the command line in-process against one database.
@@ -36,6 +37,9 @@ func newSapient(t *testing.T, b storetest.Backend) *sapient {
 	return &sapient{env: map[string]string{
 		"SAPIENT_DATABASE_URL": b.Migrated(t),
 		"SAPIENT_SECRET_KEY":   "cli test key-encryption secret, 32+ characters",
+		// Password hashes at the cheapest argon2id parameters: the
+		// defaults cost a tenth of a second of CPU and 64 MiB each.
+		"SAPIENT_PASSWORD_HASH": user.CheapPasswordParams.String(),
 	}}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"sapient.dev/sapient/internal/keys"
 	"sapient.dev/sapient/internal/store"
+	"sapient.dev/sapient/internal/user"
 )
 
 // Version is set at build time with -ldflags "-X sapient.dev/sapient/internal/cli.Version=…".
@@ -27,11 +28,14 @@ var Version = "dev"
 type app struct {
 	database  string
 	logFormat string
-	jsonOut   bool
-	stdin     io.Reader
-	stdout    io.Writer
-	stderr    io.Writer
-	getenv    func(string) string
+	// passwordHash is --password-hash as given, password what it parses to.
+	passwordHash string
+	password     user.PasswordParams
+	jsonOut      bool
+	stdin        io.Reader
+	stdout       io.Writer
+	stderr       io.Writer
+	getenv       func(string) string
 }
 
 // Main runs the command line with args and returns the exit code.
@@ -62,6 +66,14 @@ func (a *app) rootCmd() *cobra.Command {
 		"SQLite file path or postgres:// URL (env SAPIENT_DATABASE_URL)")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", a.env("SAPIENT_LOG_FORMAT", ""),
 		"log format: text or json (default: text on a terminal, json otherwise; env SAPIENT_LOG_FORMAT)")
+	root.PersistentFlags().StringVar(&a.passwordHash, "password-hash", a.getenv("SAPIENT_PASSWORD_HASH"),
+		"argon2id parameters of the password hashes made from now on, m=KiB,t=passes,p=lanes (env SAPIENT_PASSWORD_HASH; default "+user.DefaultPasswordParams.String()+")")
+	root.PersistentPreRunE = func(*cobra.Command, []string) (err error) {
+		if a.password, err = user.ParsePasswordParams(a.passwordHash); err != nil {
+			return fmt.Errorf("--password-hash: %w", err)
+		}
+		return nil
+	}
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgsCmd(), a.usersCmd(), a.scopesCmd(),
 		a.credentialsCmd(), a.webhooksCmd(), a.keysCmd(), a.resourcesCmd(), a.versionCmd(), a.benchCmd())
 	root.SetHelpCommand(&cobra.Command{

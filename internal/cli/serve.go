@@ -87,12 +87,15 @@ and prints the login once.`,
 				TokenRateLimit: tokenRate, APIRateLimit: apiRate, Retention: retention,
 				SkipCredentialPreload: !preload, RedisURL: redisURL, Mailer: mailer,
 				GitHubKeysURL: githubKeysURL, LeakRateLimit: leakRate,
-				Webhooks: webhook.Options{AllowPrivate: allowPrivate},
+				Webhooks: webhook.Options{AllowPrivate: allowPrivate}, Password: a.password,
 			})
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
+			if a.password.Weak() {
+				log.Warn("password hashes made from now on are weaker than OWASP's least recommended argon2id configuration: fit for tests only", "password_hash", a.password.String())
+			}
 			created, generated, err := srv.Users.Bootstrap(ctx, a.getenv("SAPIENT_ADMIN_EMAIL"), a.getenv("SAPIENT_ADMIN_PASSWORD"))
 			if err != nil {
 				return err

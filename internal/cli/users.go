@@ -2,11 +2,9 @@ package cli
 
 import (
 	"bufio"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +44,7 @@ func (a *app) usersCmd() *cobra.Command {
 					}
 					req.OrgID = o.ID
 				}
-				svc := &user.Service{Store: s, Now: time.Now, Rand: rand.Reader}
+				svc := a.userService(s)
 				u, err := svc.Create(cmd.Context(), access.CLI, req)
 				if err != nil {
 					return err

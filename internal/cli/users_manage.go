@@ -42,7 +42,7 @@ func userError(email string, err error) error {
 }
 
 func (a *app) userService(s *store.SQL) *user.Service {
-	return &user.Service{Store: s, Now: time.Now, Rand: rand.Reader}
+	return &user.Service{Store: s, Now: time.Now, Rand: rand.Reader, Password: a.password}
 }
 
 // userAction is what "disable", "enable" or "delete" does to one user.

@@ -134,3 +134,29 @@ func TestUsersLifecycle(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// TestPasswordHashSetting: --password-hash (SAPIENT_PASSWORD_HASH) sets the
+// argon2id parameters of the hashes the CLI makes; a bad value is one line
+// on stderr and changes nothing.
+func TestPasswordHashSetting(t *testing.T) {
+	s := newSapient(t, storetest.Backends()[0])
+	s.env["SAPIENT_PASSWORD_HASH"] = "t=2,p=1,m=256"
+	s.ok(t, "a long enough password\n", "users", "create", "--email", "a@example.com", "--role", "admin", "--password-stdin")
+	s.ok(t, "a long enough password\n", "users", "create", "--email", "b@example.com", "--role", "admin", "--password-stdin", "--password-hash", "m=128,t=1,p=2")
+	for _, bad := range []string{"m=64", "m=64,t=1,p=1,m=64", "m=64,t=0,p=1", "m=64,t=1,x=1", "fast"} {
+		r := s.run(t, "a long enough password\n", "users", "create", "--email", "c@example.com", "--role", "admin", "--password-stdin", "--password-hash", bad)
+		if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "--password-hash") {
+			t.Errorf("--password-hash %q: exit %d, stderr %q; want one line naming the flag", bad, r.code, r.stderr)
+		}
+	}
+	st := storetest.Open(t, s.env["SAPIENT_DATABASE_URL"])
+	for email, want := range map[string]string{"a@example.com": "$m=256,t=2,p=1$", "b@example.com": "$m=128,t=1,p=2$"} {
+		u, err := st.GetUserByEmail(t.Context(), email)
+		if err != nil || !strings.Contains(u.PasswordHash, want) {
+			t.Errorf("%s: hash %q, %v; want the parameters %s", email, u.PasswordHash, err, want)
+		}
+	}
+	if _, err := st.GetUserByEmail(t.Context(), "c@example.com"); err == nil {
+		t.Error("a command refused for its --password-hash created its user")
+	}
+}

@@ -47,7 +47,7 @@ func TestStartTogether(t *testing.T) {
 				return
 			}
 			t.Cleanup(func() { st.Close() })
-			cfg := server.Config{Store: st, KEK: kek}
+			cfg := server.Config{Store: st, KEK: kek, Password: user.CheapPasswordParams}
 			servertest.ForBenchmarks(&cfg)
 			srv, err := server.New(t.Context(), cfg)
 			if err != nil {

@@ -23,13 +23,14 @@ import (
 	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store"
 	"sapient.dev/sapient/internal/store/storetest"
+	"sapient.dev/sapient/internal/user"
 )
 
 // instance starts a second instance of env on st, a store of env's
 // database.
 func instance(t *testing.T, env *servertest.Env, st store.Store) *server.Server {
 	t.Helper()
-	cfg := server.Config{Store: st, KEK: env.KEK}
+	cfg := server.Config{Store: st, KEK: env.KEK, Password: user.CheapPasswordParams}
 	servertest.ForBenchmarks(&cfg) // quiet logs, limits out of the way
 	srv, err := server.New(t.Context(), cfg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -31,6 +32,55 @@ var DefaultPasswordParams = PasswordParams{Time: 3, MemoryKiB: 64 * 1024, Thread
 // CheapPasswordParams cost microseconds and 64 KiB: for tests only,
 // never for passwords people choose.
 var CheapPasswordParams = PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// ParsePasswordParams reads parameters written as in a PHC string's
+// parameter field, "m=65536,t=3,p=4": memory in KiB, passes, lanes, each
+// once, in any order. "" is the zero PasswordParams, DefaultPasswordParams.
+func ParsePasswordParams(s string) (PasswordParams, error) {
+	var p PasswordParams
+	if s == "" {
+		return p, nil
+	}
+	seen := map[string]bool{}
+	for field := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(field), "=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if !ok || err != nil || seen[k] {
+			return PasswordParams{}, fmt.Errorf("argon2id parameters %q: want m=KiB,t=passes,p=lanes, for example %s", s, DefaultPasswordParams)
+		}
+		seen[k] = true
+		switch k {
+		case "m":
+			p.MemoryKiB = uint32(n)
+		case "t":
+			p.Time = uint32(n)
+		case "p":
+			if n > 255 {
+				return PasswordParams{}, fmt.Errorf("argon2id parameters %q: at most 255 lanes", s)
+			}
+			p.Threads = uint8(n)
+		default:
+			return PasswordParams{}, fmt.Errorf("argon2id parameters %q: unknown %q; want m, t and p", s, k)
+		}
+	}
+	if len(seen) != 3 || !p.valid() {
+		return PasswordParams{}, fmt.Errorf("argon2id parameters %q: want all of m, t and p, with 1 <= t <= 16, 1 <= p, 8*p <= m <= 1048576", s)
+	}
+	return p, nil
+}
+
+// String writes p as ParsePasswordParams reads it.
+func (p PasswordParams) String() string {
+	return fmt.Sprintf("m=%d,t=%d,p=%d", p.MemoryKiB, p.Time, p.Threads)
+}
+
+// Weak reports whether p is below OWASP's least recommended argon2id
+// configuration (19 MiB and 2 passes, or 46 MiB and 1): fit for tests,
+// not for the passwords people choose.
+func (p PasswordParams) Weak() bool {
+	p = p.orDefault()
+	return p.MemoryKiB < 19*1024 || (p.Time < 2 && p.MemoryKiB < 46*1024)
+}
 
 // orDefault is p, or DefaultPasswordParams when p is zero.
 func (p PasswordParams) orDefault() PasswordParams {
