@@ -30,3 +30,17 @@ func (s *SQL) MigrateTo(ctx context.Context, version int64) error {
 func (s *SQL) MigrateWith(ctx context.Context, extra ...*goose.Migration) (int64, error) {
 	return s.migrate(ctx, nil, extra...)
 }
+
+// MigrationLocks are the advisory locks under which the schema s is on
+// migrates: the schema's and the queue's.
+func (s *SQL) MigrationLocks(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	for _, name := range []string{"sapient migrations", "sapient queue migrations"} {
+		id, err := lockID(ctx, s.db, name)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}

@@ -29,13 +29,10 @@ func (s *SQL) migrationLock(ctx context.Context, waiting func()) ([]goose.Provid
 	if s.dialect != goose.DialectPostgres {
 		return nil, nil
 	}
-	var database, schema sql.NullString
-	if err := s.db.QueryRowContext(ctx, `SELECT current_database(), current_schema()`).Scan(&database, &schema); err != nil {
+	id, err := lockID(ctx, s.db, "sapient migrations")
+	if err != nil {
 		return nil, fmt.Errorf("store: migration lock: %w", err)
 	}
-	h := fnv.New64a()
-	fmt.Fprintf(h, "sapient migrations\x00%s\x00%s", database.String, schema.String)
-	id := int64(h.Sum64())
 	l, err := lock.NewPostgresSessionLocker(lock.WithLockID(id), lock.WithLockTimeout(1, 600), lock.WithUnlockTimeout(1, 60))
 	if err != nil {
 		return nil, fmt.Errorf("store: migration lock: %w", err)
@@ -44,6 +41,20 @@ func (s *SQL) migrationLock(ctx context.Context, waiting func()) ([]goose.Provid
 		l = &noticeWait{SessionLocker: l, id: id, waiting: waiting}
 	}
 	return []goose.ProviderOption{goose.WithSessionLocker(l)}, nil
+}
+
+// lockID is the advisory lock named name for the database and schema q
+// is on: deployments (and tests) in other schemas never wait for it.
+func lockID(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, name string) (int64, error) {
+	var database, schema sql.NullString
+	if err := q.QueryRowContext(ctx, `SELECT current_database(), current_schema()`).Scan(&database, &schema); err != nil {
+		return 0, err
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%s", name, database.String, schema.String)
+	return int64(h.Sum64()), nil
 }
 
 // noticeWait is a session locker that tries the lock once before handing

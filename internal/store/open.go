@@ -166,6 +166,9 @@ func (s *SQL) migrate(ctx context.Context, waiting func(), extra ...*goose.Migra
 	if err != nil {
 		return 0, err
 	}
+	if latest, ok := s.upToDate(ctx, p); ok {
+		return latest, nil
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("store: migrate: %w", err)
 	}
@@ -181,6 +184,44 @@ func (s *SQL) migrate(ctx context.Context, waiting func(), extra ...*goose.Migra
 		return current, err
 	}
 	return current, nil
+}
+
+// upToDate reports whether the database holds every migration of p and of
+// the queue and none newer, read in one query without the migration lock,
+// and then the schema's version. Opening an up-to-date database, as every
+// CLI command and every instance but the first of a new release does, then
+// takes no lock and runs no migrator. Any doubt (a table missing, an older
+// queue schema, a migration missing or unknown) answers false, and migrate
+// goes on to take the lock and decide: a migration records its version in
+// its own transaction, so a version read here is a migration finished.
+func (s *SQL) upToDate(ctx context.Context, p *goose.Provider) (int64, bool) {
+	sources := p.ListSources()
+	queue, err := rivermigrate.New(s.QueueDriver(), nil)
+	if err != nil || len(sources) == 0 {
+		return 0, false
+	}
+	queueVersions := queue.AllVersions()
+	if len(queueVersions) == 0 {
+		return 0, false
+	}
+	known := make([]string, len(sources))
+	for i, src := range sources {
+		known[i] = strconv.FormatInt(src.Version, 10)
+	}
+	var applied, latest, queueLatest sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(DISTINCT version_id) FROM goose_db_version WHERE is_applied AND version_id IN (`+strings.Join(known, ",")+`)),
+		(SELECT max(version_id) FROM goose_db_version WHERE is_applied),
+		(SELECT max(version) FROM river_migration WHERE line = 'main')`).Scan(&applied, &latest, &queueLatest)
+	if err != nil {
+		return 0, false
+	}
+	want := sources[len(sources)-1].Version
+	if !latest.Valid || latest.Int64 != want || applied.Int64 != int64(len(sources)) ||
+		!queueLatest.Valid || queueLatest.Int64 != int64(queueVersions[len(queueVersions)-1].Version) {
+		return 0, false
+	}
+	return want, true
 }
 
 // migrations returns the schema's migrations for this store's database:

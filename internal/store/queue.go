@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"hash/fnv"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver"
@@ -72,15 +71,10 @@ func (s *SQL) migrateQueue(ctx context.Context) error {
 			return fmt.Errorf("store: queue migrations: %w", err)
 		}
 		defer conn.Close()
-		// Per database and schema, as the schema's own migration lock:
-		// deployments (and tests) in other schemas never wait for this one.
-		var database, schema sql.NullString
-		if err := conn.QueryRowContext(ctx, `SELECT current_database(), current_schema()`).Scan(&database, &schema); err != nil {
+		id, err := lockID(ctx, conn, "sapient queue migrations")
+		if err != nil {
 			return fmt.Errorf("store: queue migrations: %w", err)
 		}
-		h := fnv.New64a()
-		fmt.Fprintf(h, "sapient queue migrations\x00%s\x00%s", database.String, schema.String)
-		id := int64(h.Sum64())
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
 			return fmt.Errorf("store: queue migrations: %w", err)
 		}

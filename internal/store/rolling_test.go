@@ -132,3 +132,60 @@ func TestRollingUpgrade(t *testing.T) {
 		})
 	}
 }
+
+// TestUpToDateMigratesWithoutTheLocks: opening a database already at this
+// build's migrations, as every CLI command does, neither takes nor waits
+// for the migration locks, while a database a migration behind still
+// waits for whoever holds them, then migrates.
+func TestUpToDateMigratesWithoutTheLocks(t *testing.T) {
+	url := storetest.Backends()[1].Migrated(t)
+	s := storetest.Open(t, url)
+	want, err := s.Migrate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks, err := s.MigrationLocks(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process holds the locks, as an instance migrating would.
+	other, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	for _, id := range locks {
+		if _, err := holder.ExecContext(t.Context(), `SELECT pg_advisory_lock($1)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Waiting would never end while the locks are held; the deadline
+	// only turns a wait into a failure instead of a hung test.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if got, err := s.Migrate(ctx); err != nil || got != want {
+		t.Fatalf("up to date, with the locks held elsewhere: version %d, %v; want %d without waiting", got, err, want)
+	}
+
+	if err := s.MigrateTo(t.Context(), want-1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if got, err := s.Migrate(ctx); err == nil {
+		t.Fatalf("a migration behind, with the locks held elsewhere: migrated to %d without them", got)
+	}
+	for _, id := range locks {
+		if _, err := holder.ExecContext(t.Context(), `SELECT pg_advisory_unlock($1)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Migrate(t.Context()); err != nil || got != want {
+		t.Fatalf("once the locks are free: version %d, %v; want %d", got, err, want)
+	}
+}
