@@ -29,7 +29,7 @@ func newHarnessConsole(t *testing.T) (*harness, *console.Console) {
 	}
 	h := &harness{
 		Store: st,
-		Users: &user.Service{Store: st, Now: clk.Now, Rand: rand.Reader},
+		Users: &user.Service{Store: st, Now: clk.Now, Rand: rand.Reader, Password: user.CheapPasswordParams},
 		Creds: &credential.Service{Store: st, Now: clk.Now, Rand: rand.Reader},
 		Clock: clk,
 	}
