@@ -76,6 +76,9 @@ func TestReadmeTour(t *testing.T) {
 	if strings.Contains(logs.String(), password[1]) {
 		t.Error("the generated Admin password is in the logs")
 	}
+	if strings.Contains(logs.String(), "weaker than OWASP") {
+		t.Error("serve warns of weak password hashes at the default parameters")
+	}
 	if info, err := os.Stat(db + ".key"); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("key file beside the database: %v, mode %v; want 0600", err, info.Mode().Perm())
 	}
