@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"sapient.dev/sapient/internal/store"
 )
@@ -38,6 +40,10 @@ var pool struct {
 	locks  *sql.Conn // holds this process's schemas' advisory locks
 	prefix string
 	reset  string // the statement that empties a schema, with %[1]s for it
+	// sessions keeps the pooled schemas' PostgreSQL sessions between
+	// tests (sessions.go); nil when PostgreSQL is not reached over TCP
+	// without TLS.
+	sessions *sessionPool
 
 	mu   sync.Mutex
 	free []string
@@ -77,19 +83,22 @@ func pooledPostgres(t testing.TB) string {
 		pool.free = append(pool.free, schema)
 		pool.mu.Unlock()
 	})
-	u, err := schemaURL(base, schema)
+	u, err := schemaURL(schema)
 	if err != nil {
 		t.Fatalf("parse %s: %v", PostgresEnv, err)
 	}
 	return u
 }
 
-// schemaURL is base with schema as the search path and as the
-// application name of every connection.
-func schemaURL(base, schema string) (string, error) {
-	u, err := url.Parse(base)
+// schemaURL is the pool's base URL with schema as the search path and as
+// the application name of every connection, through the session pool.
+func schemaURL(schema string) (string, error) {
+	u, err := url.Parse(pool.base)
 	if err != nil {
 		return "", err
+	}
+	if pool.sessions != nil {
+		u.Host = pool.sessions.Addr()
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
@@ -111,6 +120,11 @@ func openPool(base string) error {
 	}
 	pool.base, pool.admin, pool.locks, pool.held = base, admin, locks, map[string]bool{}
 	pool.prefix = "sapient_pool_" + store.MigrationsDigest()[:12] + "_"
+	if addr := plainTCPAddr(base); addr != "" {
+		if pool.sessions, err = startSessionPool(addr); err != nil {
+			return err
+		}
+	}
 	if err := dropStale(ctx); err != nil {
 		return err
 	}
@@ -209,7 +223,7 @@ func migrateSchema(ctx context.Context, schema string) error {
 	if _, err := pool.admin.ExecContext(ctx, "CREATE SCHEMA "+tmp); err != nil {
 		return err
 	}
-	u, err := schemaURL(pool.base, tmp)
+	u, err := schemaURL(tmp)
 	var s *store.SQL
 	if err == nil {
 		s, err = store.OpenMigrated(ctx, u)
@@ -286,12 +300,25 @@ func heldSchema(ctx context.Context) (string, error) {
 // empty ends the connections still on schema and empties it, after
 // checking that it is at the template's migrations.
 func empty(ctx context.Context, schema string) error {
-	if _, err := pool.admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, schema); err != nil {
+	// The session pool's idle sessions are at rest, reset, and stay; it
+	// is given a moment to reset those of the test before, which has
+	// closed its stores.
+	terminate := func(kept []int32) error {
+		_, err := pool.admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND NOT pid = ANY($2)`, schema, kept)
+		return err
+	}
+	var err error
+	if pool.sessions != nil {
+		err = pool.sessions.settle(schema, 250*time.Millisecond, terminate)
+	} else {
+		err = terminate([]int32{})
+	}
+	if err != nil {
 		return err
 	}
 	template := pool.prefix + "template"
 	var same bool
-	err := pool.admin.QueryRowContext(ctx, fmt.Sprintf(`SELECT
+	err = pool.admin.QueryRowContext(ctx, fmt.Sprintf(`SELECT
 		(SELECT max(version_id) FROM %[1]s.goose_db_version) = (SELECT max(version_id) FROM %[2]s.goose_db_version) AND
 		(SELECT count(*) FROM %[1]s.goose_db_version) = (SELECT count(*) FROM %[2]s.goose_db_version) AND
 		(SELECT max(version) FROM %[1]s.river_migration) = (SELECT max(version) FROM %[2]s.river_migration)`, schema, template)).Scan(&same)
@@ -312,6 +339,29 @@ func dropHeld(ctx context.Context, schema string) {
 	pool.mu.Lock()
 	delete(pool.held, schema)
 	pool.mu.Unlock()
+}
+
+// plainTCPAddr is the host:port of a PostgreSQL URL that reaches the
+// server over TCP without TLS, or "" for any other.
+func plainTCPAddr(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "/") || strings.Contains(u.Host, ",") {
+		return ""
+	}
+	q := u.Query()
+	if q.Has("host") || q.Has("port") {
+		return ""
+	}
+	switch q.Get("sslmode") {
+	case "", "disable", "allow", "prefer":
+	default:
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // names runs a query of one text column and returns its values.
