@@ -694,6 +694,12 @@ func TestOperations(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The database goes away. The webhook queue stops first, as it does
+	// when the process ends: its leader, on a closed database, would try
+	// to resign until the shutdown's time is up.
+	if err := env.Server.WebhookQueue.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	env.Store.Close()
 	if resp, err := http.Get(env.URL + "/readyz"); err != nil || resp.StatusCode != 503 {
 		t.Errorf("/readyz with the database closed: %v %v", resp.StatusCode, err)

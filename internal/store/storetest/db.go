@@ -42,7 +42,9 @@ func SQLiteURL(t testing.TB) string {
 
 // PostgresURL creates a schema of its own for the test on the server named
 // by SAPIENT_TEST_POSTGRES_URL and returns a URL whose search_path selects
-// it, so that tests running in parallel never see each other's tables.
+// it, so that tests running in parallel never see each other's tables. The
+// URL reaches the server through the process's session pool
+// (sessions.go) when it can.
 func PostgresURL(t testing.TB) string {
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
@@ -62,6 +64,9 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("create schema: %v", err)
 	}
 	t.Cleanup(func() {
+		if p := sessions(base); p != nil {
+			p.forget(schema)
+		}
 		db, err := sql.Open("pgx", base)
 		if err != nil {
 			return
@@ -73,8 +78,12 @@ func PostgresURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("parse %s: %v", PostgresEnv, err)
 	}
+	if p := sessions(base); p != nil {
+		u.Host = p.Addr()
+	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	q.Set("application_name", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -40,10 +39,6 @@ var pool struct {
 	locks  *sql.Conn // holds this process's schemas' advisory locks
 	prefix string
 	reset  string // the statement that empties a schema, with %[1]s for it
-	// sessions keeps the pooled schemas' PostgreSQL sessions between
-	// tests (sessions.go); nil when PostgreSQL is not reached over TCP
-	// without TLS.
-	sessions *sessionPool
 
 	mu   sync.Mutex
 	free []string
@@ -97,8 +92,8 @@ func schemaURL(schema string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if pool.sessions != nil {
-		u.Host = pool.sessions.Addr()
+	if p := sessions(pool.base); p != nil {
+		u.Host = p.Addr()
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
@@ -120,11 +115,6 @@ func openPool(base string) error {
 	}
 	pool.base, pool.admin, pool.locks, pool.held = base, admin, locks, map[string]bool{}
 	pool.prefix = "sapient_pool_" + store.MigrationsDigest()[:12] + "_"
-	if addr := plainTCPAddr(base); addr != "" {
-		if pool.sessions, err = startSessionPool(addr); err != nil {
-			return err
-		}
-	}
 	if err := dropStale(ctx); err != nil {
 		return err
 	}
@@ -308,8 +298,8 @@ func empty(ctx context.Context, schema string) error {
 		return err
 	}
 	var err error
-	if pool.sessions != nil {
-		err = pool.sessions.settle(schema, 250*time.Millisecond, terminate)
+	if p := sessions(pool.base); p != nil {
+		err = p.settle(schema, 250*time.Millisecond, terminate)
 	} else {
 		err = terminate([]int32{})
 	}
@@ -339,29 +329,6 @@ func dropHeld(ctx context.Context, schema string) {
 	pool.mu.Lock()
 	delete(pool.held, schema)
 	pool.mu.Unlock()
-}
-
-// plainTCPAddr is the host:port of a PostgreSQL URL that reaches the
-// server over TCP without TLS, or "" for any other.
-func plainTCPAddr(base string) string {
-	u, err := url.Parse(base)
-	if err != nil || u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "/") || strings.Contains(u.Host, ",") {
-		return ""
-	}
-	q := u.Query()
-	if q.Has("host") || q.Has("port") {
-		return ""
-	}
-	switch q.Get("sslmode") {
-	case "", "disable", "allow", "prefer":
-	default:
-		return ""
-	}
-	port := u.Port()
-	if port == "" {
-		port = "5432"
-	}
-	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // names runs a query of one text column and returns its values.

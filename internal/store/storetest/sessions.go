@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +50,60 @@ const (
 	resetting
 	idle
 )
+
+// sessionPools holds the process's session pool for each PostgreSQL
+// server the tests reach.
+var sessionPools struct {
+	sync.Mutex
+	byAddr map[string]*sessionPool
+}
+
+// sessions is the process's session pool in front of the server a
+// PostgreSQL URL names, started on first use; nil for a server not
+// reached over TCP without TLS, or when no pool can listen.
+func sessions(base string) *sessionPool {
+	addr := plainTCPAddr(base)
+	if addr == "" {
+		return nil
+	}
+	sessionPools.Lock()
+	defer sessionPools.Unlock()
+	if p, ok := sessionPools.byAddr[addr]; ok {
+		return p
+	}
+	p, err := startSessionPool(addr)
+	if err != nil {
+		p = nil
+	}
+	if sessionPools.byAddr == nil {
+		sessionPools.byAddr = map[string]*sessionPool{}
+	}
+	sessionPools.byAddr[addr] = p
+	return p
+}
+
+// plainTCPAddr is the host:port of a PostgreSQL URL that reaches the
+// server over TCP without TLS, or "" for any other.
+func plainTCPAddr(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "/") || strings.Contains(u.Host, ",") {
+		return ""
+	}
+	q := u.Query()
+	if q.Has("host") || q.Has("port") {
+		return ""
+	}
+	switch q.Get("sslmode") {
+	case "", "disable", "allow", "prefer":
+	default:
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
 
 // maxIdleSessions bounds the sessions one test process keeps: go test runs
 // several processes, and PostgreSQL allows 100 sessions by default.
@@ -270,6 +325,20 @@ func (p *sessionPool) put(s *pgSession) {
 		p.close(p.idle[0])
 		p.idle = slices.Delete(p.idle, 0, 1)
 	}
+}
+
+// forget closes the idle sessions of application app, whose schema is
+// gone.
+func (p *sessionPool) forget(app string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle = slices.DeleteFunc(p.idle, func(s *pgSession) bool {
+		if s.app == app {
+			p.close(s)
+			return true
+		}
+		return false
+	})
 }
 
 // watch reads from an idle session, which has nothing to say: if it
