@@ -20,6 +20,7 @@ func TestServiceIsolation(t *testing.T) {
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			s := storetest.New(t, b)
 			for i, e := range []struct{ id, org string }{{"evt_a1", "org_a"}, {"evt_b1", "org_b"}, {"evt_a2", "org_a"}, {"evt_b2", "org_b"}} {
 				ev := store.AuditEvent{ID: e.id, At: at.Add(time.Duration(i) * time.Minute), OrgID: e.org, ActorKind: "cli",

@@ -178,6 +178,7 @@ func TestMigrateBadDatabase(t *testing.T) {
 func TestAdministration(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			s := newSapient(t, b)
 			testAdministration(t, s)
 		})

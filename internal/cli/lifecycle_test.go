@@ -175,6 +175,7 @@ func (l *lifecycle) eventually(t *testing.T, what string, cond func() bool) {
 func TestLifecycleCreate(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			l := newLifecycle(t, b)
 			l.s.ok(t, "", "scopes", "create", "shipments:read")
 			l.create(t, "--name", "billing")
@@ -233,6 +234,7 @@ func TestLifecycleCreate(t *testing.T) {
 func TestLifecycleUpdate(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			l := newLifecycle(t, b)
 			c := l.create(t, "--name", "billing", "--scopes", "credentials:read usage:read")
 			l.create(t, "--name", "reports")
@@ -298,6 +300,7 @@ func TestLifecycleUpdate(t *testing.T) {
 func TestLifecycleRoll(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			l := newLifecycle(t, b)
 			c := l.create(t, "--name", "billing")
 			id, s0 := c.ClientID, c.ClientSecret
@@ -361,6 +364,7 @@ func TestLifecycleRoll(t *testing.T) {
 func TestLifecycleRevoke(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			l := newLifecycle(t, b)
 			c := l.create(t, "--name", "billing")
 			keep := l.create(t, "--name", "keep")
@@ -397,6 +401,7 @@ func TestLifecycleRevoke(t *testing.T) {
 func TestLifecycleOrgs(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			l := newLifecycle(t, b)
 			c := l.create(t, "--name", "billing", "--scopes", "credentials:read usage:read")
 			tok := l.mustToken(t, c.ClientID, c.ClientSecret)

@@ -35,6 +35,7 @@ func events(t *testing.T, s store.Store, f store.AuditFilter) []store.AuditEvent
 func TestAuditEventsOfPeople(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			h.user(t, "root@sapient.test", "")
 			root := h.client(t)
@@ -123,6 +124,7 @@ func TestAuditEventsOfPeople(t *testing.T) {
 func TestAuditPages(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			orgA, orgB := h.org(t, "Acme"), h.org(t, "Beta")
 			h.user(t, "alice@acme.test", orgA.ID)

@@ -160,6 +160,7 @@ func TestSessionCookie(t *testing.T) {
 func TestLogin(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			o := h.org(t, "Acme")
 			h.user(t, "alice@acme.test", o.ID)

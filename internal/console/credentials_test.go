@@ -19,6 +19,7 @@ import (
 func TestSecretOnlyInCreateResponse(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			o := h.org(t, "Acme")
 			h.user(t, "alice@acme.test", o.ID)
@@ -119,6 +120,7 @@ func TestCreateValidation(t *testing.T) {
 func TestCustomerIsolation(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			orgA, orgB := h.org(t, "Acme"), h.org(t, "Beta")
 			h.user(t, "alice@acme.test", orgA.ID)

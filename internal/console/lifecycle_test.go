@@ -137,6 +137,7 @@ func TestExpiryBadge(t *testing.T) {
 func TestRollSecret(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			o, other := h.org(t, "Acme"), h.org(t, "Beta")
 			h.user(t, "alice@acme.test", o.ID)

@@ -19,6 +19,7 @@ import (
 func TestUsagePage(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, b)
 			orgA, orgB := h.org(t, "Acme"), h.org(t, "Beta")
 			h.user(t, "alice@acme.test", orgA.ID)

@@ -46,11 +46,13 @@ type fixture struct {
 	backend string
 }
 
-// forEachBackend runs fn on a fresh fixture of every store backend.
+// forEachBackend runs fn on a fresh fixture of every store backend, side by
+// side.
 func forEachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Helper()
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			fn(t, newFixture(t, b))
 		})
 	}

@@ -43,6 +43,7 @@ func feed(t *testing.T, env *servertest.Env, bearer, query string) (int, edge.Pa
 func TestRevocationFeed(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			a := servertest.New(t, b)
 			z := a.Join(t, servertest.WithSyncInterval(time.Hour)) // steps only when told
 			acme := a.Org(t, "Acme")

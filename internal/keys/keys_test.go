@@ -390,6 +390,7 @@ func TestPrivateKeysEncryptedAtRest(t *testing.T) {
 func TestWrongKEK(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			s := storetest.New(t, b)
 			c := &clock{now: t0}
 			if err := newManager(s, mustKEK(t, testSecret), jose.ES256, c).Init(t.Context()); err != nil {
@@ -441,6 +442,7 @@ func TestKEKFileAcrossRestarts(t *testing.T) {
 func TestRotation(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s := storetest.New(t, b)
 			c := &clock{now: t0}
@@ -559,6 +561,7 @@ func TestEmergencyRotation(t *testing.T) {
 func TestScheduledRotation(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s := storetest.New(t, b)
 			c := &clock{now: t0}

@@ -73,6 +73,7 @@ func wantProblem(t *testing.T, w *httptest.ResponseRecorder, status int) {
 func TestLeaks(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			env := servertest.New(t, b)
 			acme := env.Org(t, "Acme")
 			leaked := env.Credential(t, acme.ID, "billing", nil)

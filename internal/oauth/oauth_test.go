@@ -29,10 +29,14 @@ import (
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
-// forEachBackend runs the test on SQLite and, where configured, PostgreSQL.
+// forEachBackend runs the test on SQLite and, where configured, PostgreSQL,
+// the two side by side.
 func forEachBackend(t *testing.T, run func(t *testing.T, b storetest.Backend)) {
 	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) { run(t, b) })
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			run(t, b)
+		})
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 func TestOrgNamesThatLookAlike(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s := storetest.New(t, b)
 			now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)

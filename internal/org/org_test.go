@@ -24,6 +24,7 @@ func at(t time.Time) func() time.Time { return func() time.Time { return t } }
 func TestChangesAndTheirEvents(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			s := storetest.New(t, b)
 			ctx := t.Context()
 			if err := scope.EnsureBuiltin(ctx, s, t0); err != nil {

@@ -16,6 +16,7 @@ import (
 func TestCredentialPreload(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			env := servertest.New(t, b)
 			acme := env.Org(t, "Acme")
 			a := env.Credential(t, acme.ID, "a", nil)

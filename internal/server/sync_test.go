@@ -105,6 +105,7 @@ func skewed(d time.Duration) *servertest.Clock {
 func TestChangesSeenWhateverTheClocks(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			behind, ahead := skewed(-5*time.Minute), skewed(5*time.Minute)
 			a := servertest.New(t, b, servertest.WithClock(behind), servertest.WithSyncInterval(time.Hour))
 			z := a.Join(t, servertest.WithClock(ahead))
@@ -295,6 +296,7 @@ func (b *blockedUsage) AddUsage(ctx context.Context, buckets []store.UsageBucket
 func TestRevocationSeenWhileWritesWait(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			env := servertest.New(t, b)
 			cred := env.Credential(t, env.Org(t, "Acme").ID, "billing", nil)
 			st := &blockedUsage{Store: storetest.Open(t, env.DatabaseURL), waiting: make(chan struct{}, 1), release: make(chan struct{})}
@@ -326,6 +328,7 @@ func TestRevocationSeenWhileWritesWait(t *testing.T) {
 func TestNewCredentialJudgedWhole(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			env := servertest.New(t, b, servertest.WithSyncInterval(time.Hour)) // applies nothing by itself
 			acme := env.Org(t, "Acme")
 			warm := env.Credential(t, acme.ID, "warm", nil)

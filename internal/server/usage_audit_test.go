@@ -36,6 +36,7 @@ func totals(t *testing.T, s store.Store, clientID string) (issued, refused int64
 func TestUsageExactUnderConcurrency(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			env := servertest.New(t, b, func(c *server.Config) { c.TokenRateLimit = -1 })
 			acme := env.Org(t, "Acme")
 			c := env.Credential(t, acme.ID, "busy", nil)
@@ -221,6 +222,7 @@ func TestRetention(t *testing.T) {
 func TestLastUseExactEveryFlush(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			clock := servertest.NewClock()
 			clock.Add(1234 * time.Microsecond)
 			env := servertest.New(t, b, servertest.WithClock(clock), func(c *server.Config) {

@@ -16,6 +16,7 @@ import (
 func TestCreateCredentials(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			s := storetest.New(t, b)
 			now := time.Now().UTC().Truncate(time.Microsecond)
 			if err := s.CreateOrg(t.Context(), store.Org{ID: "org_1", Name: "Acme", CreatedAt: now, UpdatedAt: now}); err != nil {

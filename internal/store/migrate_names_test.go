@@ -16,6 +16,7 @@ import (
 func TestMigrateNameKeys(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s, err := store.Open(ctx, b.URL(t))
 			if err != nil {

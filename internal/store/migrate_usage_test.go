@@ -18,6 +18,7 @@ import (
 func TestMigrateUsageByHour(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			s, err := store.Open(ctx, b.URL(t))
 			if err != nil {

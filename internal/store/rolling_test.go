@@ -55,6 +55,7 @@ func nextRelease(migrating, proceed chan struct{}) *goose.Migration {
 func TestRollingUpgrade(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			dbURL := b.URL(t)
 			old := servertest.Start(t, dbURL)
 			acme := old.Org(t, "Acme")

@@ -14,6 +14,7 @@ import (
 func TestConformance(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			storetest.RunTests(t, func(t *testing.T) store.Store { return storetest.New(t, b) })
 		})
 	}
@@ -24,6 +25,7 @@ func TestConformance(t *testing.T) {
 func TestMigrateRefusesNewerDatabase(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			url := b.URL(t)
 			s := storetest.Open(t, url)
 			if _, err := s.DB().Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
@@ -44,6 +46,7 @@ func TestMigrateRefusesNewerDatabase(t *testing.T) {
 func TestUsageTwoInstances(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			url := b.URL(t)
 			instances := []*store.SQL{storetest.Open(t, url), storetest.Open(t, url)}
 			hour := time.Now().UTC().Truncate(time.Hour)

@@ -20,6 +20,7 @@ func TestServiceIsolation(t *testing.T) {
 	hour := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			s := storetest.New(t, b)
 			err := s.AddUsage(t.Context(), []store.UsageBucket{
 				{ClientID: "sap_a", OrgID: "org_a", Hour: hour, TokensIssued: 1},

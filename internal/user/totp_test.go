@@ -78,6 +78,7 @@ func TestTOTPWindow(t *testing.T) {
 func TestTOTPNoReplay(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 			tf, u, secret := enrolled(t, b, &now)
 			now = now.Add(time.Minute)
