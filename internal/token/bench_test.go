@@ -1,30 +1,52 @@
-package token_test
+package token
 
 import (
 	"crypto/rand"
-	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"sapient.dev/sapient/internal/access"
 	"sapient.dev/sapient/internal/credential"
-	"sapient.dev/sapient/internal/server"
-	"sapient.dev/sapient/internal/server/servertest"
+	"sapient.dev/sapient/internal/org"
+	"sapient.dev/sapient/internal/scope"
 	"sapient.dev/sapient/internal/store/storetest"
-	"sapient.dev/sapient/internal/token"
 )
 
-// benchEnv is a server instance with one credential and an issuer that
-// signs with the instance's current key.
-func benchEnv(b *testing.B) (*servertest.Env, *token.Issuer, *credential.Entry) {
-	env := servertest.New(b, storetest.Backends()[0], func(c *server.Config) { c.Logger = slog.New(slog.DiscardHandler) })
-	acme := env.Org(b, "Acme")
-	c := env.Credential(b, acme.ID, "bench", nil)
-	e, err := env.Server.Cache.Lookup(b.Context(), c.Credential.ClientID, time.Now())
+// benchIssuer is the issuer the benchmarks' tokens claim.
+const benchIssuer = "https://sapient.test"
+
+// benchEnv is a signing key and a verifier of its tokens, as a server
+// wires them (credentials, organisations and revocations from memory), one
+// credential, and an issuer of tokens for it.
+func benchEnv(b *testing.B) (*Verifier, *Issuer, *credential.Entry) {
+	st := storetest.New(b, storetest.Backends()[0])
+	m, v := testKeysOn(b, st, jose.ES256)
+	ctx := b.Context()
+	now := time.Now()
+	if err := scope.EnsureBuiltin(ctx, st, now); err != nil {
+		b.Fatal(err)
+	}
+	acme, err := org.Create(ctx, st, access.CLI, "Acme", now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss := &token.Issuer{Signer: env.Server.Keys, Issuer: env.URL, Audience: env.URL, TTL: time.Hour, Rand: rand.Reader}
-	return env, iss, e
+	orgs := org.NewCache(st)
+	creds := credential.NewCache(st)
+	creds.Orgs = orgs
+	svc := &credential.Service{Store: st, Now: time.Now, Rand: rand.Reader}
+	c, err := svc.Create(ctx, access.CLI, credential.CreateRequest{OrgID: acme.ID, Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := creds.Lookup(ctx, c.Credential.ClientID, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	v.Issuer, v.Audience, v.Credentials, v.Orgs, v.Denylist = benchIssuer, benchIssuer, creds, orgs, NewDenylist()
+	iss := &Issuer{Signer: m, Issuer: benchIssuer, Audience: benchIssuer, TTL: time.Hour, Rand: rand.Reader}
+	return v, iss, e
 }
 
 // BenchmarkIssue builds and signs one access token (ES256).
@@ -42,8 +64,7 @@ func BenchmarkIssue(b *testing.B) {
 // every time, as a client does until it expires; "new" presents a token
 // never verified before every time (signature, claims, revocation).
 func BenchmarkVerify(b *testing.B) {
-	env, iss, e := benchEnv(b)
-	v := env.Server.Verifier
+	v, iss, e := benchEnv(b)
 	b.Run("seen", func(b *testing.B) {
 		t, err := iss.Issue(e, e.Scope, "", time.Now())
 		if err != nil {
