@@ -106,7 +106,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("console: issuer %q must be an absolute http or https URL", cfg.Issuer)
 	}
-	v, err := parseViews()
+	v, err := loadViews()
 	if err != nil {
 		return nil, err
 	}

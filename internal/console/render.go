@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,6 +33,11 @@ type views struct {
 	pages  map[string]*template.Template
 	static map[string]string // file name → content hash, for cache busting
 }
+
+// loadViews parses the templates once for the process: they are embedded
+// and never change, and parsing them is a tenth of a second of CPU.
+// Executing a parsed template from several consoles at once is safe.
+var loadViews = sync.OnceValues(parseViews)
 
 func parseViews() (*views, error) {
 	v := &views{pages: map[string]*template.Template{}, static: map[string]string{}}
