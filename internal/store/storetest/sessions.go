@@ -258,7 +258,7 @@ func (p *sessionPool) open(c net.Conn, startup []byte, params string) (*pgSessio
 	for err == nil {
 		var typ byte
 		var body []byte
-		if typ, body, err = readMsg(s.r); err != nil {
+		if typ, body, err = readMsg(s.r, nil); err != nil {
 			break
 		}
 		switch {
@@ -425,8 +425,9 @@ func relay(c net.Conn, cr *bufio.Reader, s *pgSession) bool {
 	var pending atomic.Int64
 	clean := make(chan bool, 1)
 	go func() {
+		var buf, out []byte
 		for {
-			typ, body, err := readMsg(s.r)
+			typ, body, err := readMsg(s.r, buf)
 			if err != nil {
 				// A timeout before a message's first byte is relay's own
 				// deadline, the session at rest; anything else ends it.
@@ -438,28 +439,37 @@ func relay(c net.Conn, cr *bufio.Reader, s *pgSession) bool {
 				clean <- rest
 				return
 			}
+			buf = body
 			if typ == 'Z' && len(body) == 1 {
 				s.status = body[0]
 				pending.Add(-1)
 			}
-			if _, err := c.Write(appendMsg(nil, typ, body)); err != nil {
-				c.Close()
-				clean <- false
-				return
+			if out = appendMsg(out, typ, body); !hasMsg(s.r) {
+				if _, err := c.Write(out); err != nil {
+					c.Close()
+					clean <- false
+					return
+				}
+				out = out[:0]
 			}
 		}
 	}()
+	var buf, out []byte
 	for {
-		typ, body, err := readMsg(cr)
+		typ, body, err := readMsg(cr, buf)
 		if err != nil || typ == 'X' {
 			break
 		}
+		buf = body
 		switch typ {
 		case 'S', 'Q', 'F':
 			pending.Add(1)
 		}
-		if _, err := s.conn.Write(appendMsg(nil, typ, body)); err != nil {
-			break
+		if out = appendMsg(out, typ, body); !hasMsg(cr) {
+			if _, err := s.conn.Write(out); err != nil {
+				break
+			}
+			out = out[:0]
 		}
 	}
 	if pending.Load() != 0 {
@@ -487,7 +497,7 @@ func (s *pgSession) reset() error {
 		}
 		var failed bool
 		for {
-			typ, body, err := readMsg(s.r)
+			typ, body, err := readMsg(s.r, nil)
 			if err != nil {
 				return err
 			}
@@ -521,9 +531,9 @@ func readStartup(r *bufio.Reader) ([]byte, error) {
 	return pkt, err
 }
 
-// readMsg reads one message: its type, and its body. On an error before
-// the first byte, typ is 0 and body nil.
-func readMsg(r *bufio.Reader) (typ byte, body []byte, err error) {
+// readMsg reads one message: its type, and its body, in buf if it fits.
+// On an error before the first byte, typ is 0 and body nil.
+func readMsg(r *bufio.Reader, buf []byte) (typ byte, body []byte, err error) {
 	var h [5]byte
 	n, err := io.ReadFull(r, h[:])
 	if err != nil {
@@ -536,11 +546,22 @@ func readMsg(r *bufio.Reader) (typ byte, body []byte, err error) {
 	if size < 4 {
 		return 1, nil, errors.New("bad message length")
 	}
-	body = make([]byte, size-4)
+	body = slices.Grow(buf[:0], int(size-4))[:size-4]
 	if _, err := io.ReadFull(r, body); err != nil {
 		return 1, nil, io.ErrUnexpectedEOF
 	}
 	return h[0], body, nil
+}
+
+// hasMsg reports whether r holds a whole message already: relay writes
+// what it has read only when the next read would wait, so that a batch
+// of messages crosses in one write, as its sender wrote it.
+func hasMsg(r *bufio.Reader) bool {
+	if r.Buffered() < 5 {
+		return false
+	}
+	h, _ := r.Peek(5) // buffered: Peek does not read
+	return r.Buffered() >= 1+int(binary.BigEndian.Uint32(h[1:]))
 }
 
 func appendMsg(b []byte, typ byte, body []byte) []byte {
