@@ -74,9 +74,22 @@ func PostgresURL(t testing.TB) string {
 		defer db.Close()
 		db.Exec("DROP SCHEMA " + schema + " CASCADE")
 	})
-	u, err := url.Parse(base)
+	u, err := schemaURL(base, schema)
 	if err != nil {
 		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	return u
+}
+
+// schemaURL is base with schema as the search path and as the application
+// name of every connection, through the process's session pool. Its
+// sessions commit without waiting for the write-ahead log to reach the
+// disk (synchronous_commit off): no test is about PostgreSQL's own
+// crashes, and every commit waited for a flush.
+func schemaURL(base, schema string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
 	}
 	if p := sessions(base); p != nil {
 		u.Host = p.Addr()
@@ -84,8 +97,9 @@ func PostgresURL(t testing.TB) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	q.Set("application_name", schema)
+	q.Set("synchronous_commit", "off")
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), nil
 }
 
 func toLowerASCII(s string) string {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -79,28 +78,11 @@ func pooledPostgres(t testing.TB) string {
 		pool.free = append(pool.free, schema)
 		pool.mu.Unlock()
 	})
-	u, err := schemaURL(schema)
+	u, err := schemaURL(pool.base, schema)
 	if err != nil {
 		t.Fatalf("parse %s: %v", PostgresEnv, err)
 	}
 	return u
-}
-
-// schemaURL is the pool's base URL with schema as the search path and as
-// the application name of every connection, through the session pool.
-func schemaURL(schema string) (string, error) {
-	u, err := url.Parse(pool.base)
-	if err != nil {
-		return "", err
-	}
-	if p := sessions(pool.base); p != nil {
-		u.Host = p.Addr()
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("application_name", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
 }
 
 func openPool(base string) error {
@@ -218,7 +200,7 @@ func migrateSchema(ctx context.Context, schema string) error {
 	if _, err := pool.admin.ExecContext(ctx, "CREATE SCHEMA "+tmp); err != nil {
 		return err
 	}
-	u, err := schemaURL(tmp)
+	u, err := schemaURL(pool.base, tmp)
 	var s *store.SQL
 	if err == nil {
 		s, err = store.OpenMigrated(ctx, u)
