@@ -9,7 +9,7 @@
 // /api/v1/me then refuses it with an RFC 6750 challenge.
 //
 // It prints one JSON summary on stdout and exits non-zero when a step
-// fails; the Go test in internal/interop asserts on the summary.
+// fails; the Go test in internal/oauth (interop_test.go) asserts on the summary.
 //
 // Environment: SAPIENT_ISSUER, CLIENT_ID, CLIENT_SECRET, INTROSPECT_ID,
 // INTROSPECT_SECRET.

@@ -10,7 +10,7 @@ GET /api/v1/me with the token, introspection (RFC 7662), revocation
 (RFC 7009), and /api/v1/me refusing the revoked token (RFC 6750 section 3).
 
 It prints one JSON summary on stdout and exits non-zero when a step fails;
-the Go test in internal/interop asserts on the summary.
+the Go test in internal/oauth (interop_test.go) asserts on the summary.
 
 Environment: SAPIENT_ISSUER, CLIENT_ID, CLIENT_SECRET, INTROSPECT_ID,
 INTROSPECT_SECRET.

@@ -1,12 +1,13 @@
-// Package interop proves that real, unmodified OAuth 2.0 client libraries
-// of other ecosystems work with Sapient: openid-client and jose in Node,
+// The interoperability tests prove that real, unmodified OAuth 2.0 client
+// libraries of other ecosystems work with Sapient: openid-client and jose in Node,
 // Authlib, requests-oauthlib and PyJWT in Python. Each client script lives
 // under interop/ at the repository root, runs against a whole Sapient
 // instance, and prints a JSON summary that the tests here assert on.
 //
 // A missing runtime or library skips the test, unless
 // SAPIENT_TEST_REQUIRE_INTEROP=1, as in CI, where it fails instead.
-package interop
+
+package oauth_test
 
 import (
 	"bytes"
@@ -203,8 +204,8 @@ type meResult struct {
 	} `json:"body"`
 }
 
-// introspection is an RFC 7662 §2.2 response.
-type introspection struct {
+// introspectionReply is an RFC 7662 §2.2 response.
+type introspectionReply struct {
 	Active   bool    `json:"active"`
 	ClientID string  `json:"client_id"`
 	Scope    string  `json:"scope"`
@@ -304,12 +305,12 @@ func (f *fixture) checkMe(t *testing.T, got meResult) {
 	}
 }
 
-func (f *fixture) checkIntrospection(t *testing.T, before, after introspection) {
+func (f *fixture) checkIntrospection(t *testing.T, before, after introspectionReply) {
 	t.Helper()
 	if !before.Active || before.ClientID != f.client.Credential.ClientID || before.Scope != strings.Join(clientScopes, " ") || before.Exp == 0 {
 		t.Errorf("introspection of a live token = %+v, want active for %s with scope %q", before, f.client.Credential.ClientID, strings.Join(clientScopes, " "))
 	}
-	if after != (introspection{}) {
+	if after != (introspectionReply{}) {
 		t.Errorf("introspection of a revoked token = %+v, want only active: false (RFC 7662 §2.2)", after)
 	}
 }
@@ -327,18 +328,18 @@ func TestNodeOpenIDClient(t *testing.T) {
 	}
 	f := newFixture(t)
 	var s struct {
-		OK              bool              `json:"ok"`
-		Steps           []step            `json:"steps"`
-		Libraries       map[string]string `json:"libraries"`
-		DiscoveryOIDC   metadata          `json:"discovery_oidc"`
-		DiscoveryOAuth2 metadata          `json:"discovery_oauth2"`
-		TokenBasic      tokenResult       `json:"token_basic"`
-		TokenBasicScope tokenResult       `json:"token_basic_scope"`
-		TokenPostDflt   tokenResult       `json:"token_post_default"`
-		TokenPost       tokenResult       `json:"token_post"`
-		JWT             verifiedJWT       `json:"jwt"`
-		Me              meResult          `json:"me"`
-		Introspection   introspection     `json:"introspection"`
+		OK              bool               `json:"ok"`
+		Steps           []step             `json:"steps"`
+		Libraries       map[string]string  `json:"libraries"`
+		DiscoveryOIDC   metadata           `json:"discovery_oidc"`
+		DiscoveryOAuth2 metadata           `json:"discovery_oauth2"`
+		TokenBasic      tokenResult        `json:"token_basic"`
+		TokenBasicScope tokenResult        `json:"token_basic_scope"`
+		TokenPostDflt   tokenResult        `json:"token_post_default"`
+		TokenPost       tokenResult        `json:"token_post"`
+		JWT             verifiedJWT        `json:"jwt"`
+		Me              meResult           `json:"me"`
+		Introspection   introspectionReply `json:"introspection"`
 		MeRevoked       struct {
 			Status     int `json:"status"`
 			Challenges []struct {
@@ -346,7 +347,7 @@ func TestNodeOpenIDClient(t *testing.T) {
 				Parameters map[string]string `json:"parameters"`
 			} `json:"challenges"`
 		} `json:"me_after_revocation"`
-		IntrospectionRevoked introspection `json:"introspection_after_revocation"`
+		IntrospectionRevoked introspectionReply `json:"introspection_after_revocation"`
 		WrongSecret          struct {
 			Status     int    `json:"status"`
 			Error      string `json:"error"`
@@ -420,9 +421,9 @@ func TestPythonAuthlib(t *testing.T) {
 			MeStatus   int    `json:"me_status"`
 			MeClientID string `json:"me_client_id"`
 		} `json:"requests_oauthlib_post"`
-		JWT           verifiedJWT   `json:"jwt"`
-		Me            meResult      `json:"me"`
-		Introspection introspection `json:"introspection"`
+		JWT           verifiedJWT        `json:"jwt"`
+		Me            meResult           `json:"me"`
+		Introspection introspectionReply `json:"introspection"`
 		Revocation    struct {
 			Status int `json:"status"`
 		} `json:"revocation"`
@@ -430,7 +431,7 @@ func TestPythonAuthlib(t *testing.T) {
 			Status          int    `json:"status"`
 			WWWAuthenticate string `json:"www_authenticate"`
 		} `json:"me_after_revocation"`
-		IntrospectionRevoked introspection `json:"introspection_after_revocation"`
+		IntrospectionRevoked introspectionReply `json:"introspection_after_revocation"`
 		WrongSecret          struct {
 			Error string `json:"error"`
 		} `json:"wrong_secret"`
