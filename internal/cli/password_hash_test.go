@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"sapient.dev/sapient/internal/cli"
+	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
@@ -29,7 +30,7 @@ func TestServePasswordHash(t *testing.T) {
 			"SAPIENT_PASSWORD_HASH": "m=64,t=1,p=1"}[k]
 	}
 	ctx, stop := context.WithCancel(t.Context())
-	var out, logs syncBuffer
+	var out, logs servertest.Buffer
 	served := make(chan int, 1)
 	go func() { served <- cli.Main(ctx, []string{"serve"}, strings.NewReader(""), &out, &logs, env) }()
 	waitFor(t, func() bool {

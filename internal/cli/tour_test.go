@@ -12,30 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sapient.dev/sapient/internal/cli"
+	"sapient.dev/sapient/internal/server/servertest"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestReadmeTour follows the README as a new user would: serve on an empty
 // database, read the generated Admin login, create an organisation and a
@@ -57,7 +39,7 @@ func TestReadmeTour(t *testing.T) {
 
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
-	var out, logs syncBuffer
+	var out, logs servertest.Buffer
 	served := make(chan int, 1)
 	go func() { served <- cli.Main(ctx, []string{"serve"}, strings.NewReader(""), &out, &logs, env) }()
 	waitFor(t, func() bool {

@@ -190,18 +190,8 @@ type verifiedJWT struct {
 
 // meResult is GET /api/v1/me as a script saw it.
 type meResult struct {
-	Status int `json:"status"`
-	Body   struct {
-		ClientID     string `json:"client_id"`
-		Name         string `json:"name"`
-		Organization struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		} `json:"organization"`
-		Scopes    []string  `json:"scopes"`
-		ExpiresAt time.Time `json:"expires_at"`
-		IssuedAt  time.Time `json:"issued_at"`
-	} `json:"body"`
+	Status int     `json:"status"`
+	Body   meReply `json:"body"`
 }
 
 // introspectionReply is an RFC 7662 §2.2 response.

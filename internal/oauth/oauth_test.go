@@ -223,6 +223,7 @@ type meReply struct {
 	} `json:"organization"`
 	Scopes    []string  `json:"scopes"`
 	ExpiresAt time.Time `json:"expires_at"`
+	IssuedAt  time.Time `json:"issued_at"`
 }
 
 // TestRealClient uses golang.org/x/oauth2 as an application would: it finds
