@@ -346,12 +346,14 @@ func (p *sessionPool) forget(app string) {
 // error, then closes), and it is closed. take interrupts the read with a
 // deadline.
 func (p *sessionPool) watch(s *pgSession) {
-	defer close(s.watched)
 	_, err := s.r.Peek(1)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		close(s.watched)
 		return
 	}
+	// Told before the lock is taken: take waits for it holding the lock.
 	s.dead = true
+	close(s.watched)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if i := slices.Index(p.idle, s); i >= 0 {
