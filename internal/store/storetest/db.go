@@ -64,7 +64,7 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("create schema: %v", err)
 	}
 	t.Cleanup(func() {
-		if p := sessions(base); p != nil {
+		if p := sessions(); p != nil {
 			p.forget(schema)
 		}
 		db, err := sql.Open("pgx", base)
@@ -91,7 +91,7 @@ func schemaURL(base, schema string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p := sessions(base); p != nil {
+	if p := sessions(); p != nil {
 		u.Host = p.Addr()
 	}
 	q := u.Query()

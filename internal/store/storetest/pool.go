@@ -285,7 +285,7 @@ func empty(ctx context.Context, schema string) error {
 		return err
 	}
 	var err error
-	if p := sessions(pool.base); p != nil {
+	if p := sessions(); p != nil {
 		err = p.settle(schema, 250*time.Millisecond, terminate)
 	} else {
 		err = terminate([]int32{})

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -51,36 +52,20 @@ const (
 	idle
 )
 
-// sessionPools holds the process's session pool for each PostgreSQL
-// server the tests reach.
-var sessionPools struct {
-	sync.Mutex
-	byAddr map[string]*sessionPool
-}
-
-// sessions is the process's session pool in front of the server a
-// PostgreSQL URL names, started on first use; nil for a server not
-// reached over TCP without TLS, or when no pool can listen.
-func sessions(base string) *sessionPool {
-	addr := plainTCPAddr(base)
+// sessions is the process's session pool in front of the server
+// SAPIENT_TEST_POSTGRES_URL names, started on first use; nil for a server
+// not reached over TCP without TLS, or when no pool can listen.
+var sessions = sync.OnceValue(func() *sessionPool {
+	addr := plainTCPAddr(os.Getenv(PostgresEnv))
 	if addr == "" {
 		return nil
 	}
-	sessionPools.Lock()
-	defer sessionPools.Unlock()
-	if p, ok := sessionPools.byAddr[addr]; ok {
-		return p
-	}
 	p, err := startSessionPool(addr)
 	if err != nil {
-		p = nil
+		return nil
 	}
-	if sessionPools.byAddr == nil {
-		sessionPools.byAddr = map[string]*sessionPool{}
-	}
-	sessionPools.byAddr[addr] = p
 	return p
-}
+})
 
 // plainTCPAddr is the host:port of a PostgreSQL URL that reaches the
 // server over TCP without TLS, or "" for any other.
@@ -133,7 +118,6 @@ type pgSession struct {
 func (s *pgSession) pid() int32 { return int32(binary.BigEndian.Uint32(s.backendKey)) }
 
 const (
-	protocolV3    = 3 << 16
 	cancelRequest = 80877102
 	sslRequest    = 80877103
 	gssRequest    = 80877104
@@ -188,11 +172,11 @@ func (p *sessionPool) serve(c net.Conn) {
 		startup = pkt
 		break
 	}
-	params := sortedParams(startup)
+	params, app := parseStartup(startup)
 	s := p.take(params)
 	if s == nil {
 		var err error
-		if s, err = p.open(c, startup, params); err != nil {
+		if s, err = p.open(c, startup, params, app); err != nil {
 			writeError(c, err)
 			return
 		}
@@ -246,12 +230,12 @@ func (p *sessionPool) close(s *pgSession) {
 // open starts a server session for a client's startup packet. With any
 // authentication but trust, it relays the client's connection as it is
 // and returns nil.
-func (p *sessionPool) open(c net.Conn, startup []byte, params string) (*pgSession, error) {
+func (p *sessionPool) open(c net.Conn, startup []byte, params, app string) (*pgSession, error) {
 	sc, err := net.Dial("tcp", p.server)
 	if err != nil {
 		return nil, err
 	}
-	s := &pgSession{conn: sc, r: bufio.NewReader(sc), params: params, app: startupParam(startup, "application_name")}
+	s := &pgSession{conn: sc, r: bufio.NewReader(sc), params: params, app: app}
 	if _, err := sc.Write(binary.BigEndian.AppendUint32(nil, uint32(len(startup)+4))); err == nil {
 		_, err = sc.Write(startup)
 	}
@@ -427,53 +411,31 @@ func relay(c net.Conn, cr *bufio.Reader, s *pgSession) bool {
 	var pending atomic.Int64
 	clean := make(chan bool, 1)
 	go func() {
-		var buf, out []byte
-		for {
-			typ, body, err := readMsg(s.r, buf)
-			if err != nil {
-				// A timeout before a message's first byte is relay's own
-				// deadline, the session at rest; anything else ends it.
-				var ne net.Error
-				rest := typ == 0 && errors.As(err, &ne) && ne.Timeout()
-				if !rest {
-					c.Close()
-				}
-				clean <- rest
-				return
-			}
-			buf = body
+		typ, err := pump(s.r, c, func(typ byte, body []byte) bool {
 			if typ == 'Z' && len(body) == 1 {
 				s.status = body[0]
 				pending.Add(-1)
 			}
-			if out = appendMsg(out, typ, body); !hasMsg(s.r) {
-				if _, err := c.Write(out); err != nil {
-					c.Close()
-					clean <- false
-					return
-				}
-				out = out[:0]
-			}
+			return true
+		})
+		// A timeout before a message's first byte is relay's own deadline,
+		// the session at rest; anything else ends it.
+		var ne net.Error
+		rest := typ == 0 && errors.As(err, &ne) && ne.Timeout()
+		if !rest {
+			c.Close()
 		}
+		clean <- rest
 	}()
-	var buf, out []byte
-	for {
-		typ, body, err := readMsg(cr, buf)
-		if err != nil || typ == 'X' {
-			break
-		}
-		buf = body
+	pump(cr, s.conn, func(typ byte, _ []byte) bool {
 		switch typ {
+		case 'X':
+			return false
 		case 'S', 'Q', 'F':
 			pending.Add(1)
 		}
-		if out = appendMsg(out, typ, body); !hasMsg(cr) {
-			if _, err := s.conn.Write(out); err != nil {
-				break
-			}
-			out = out[:0]
-		}
-	}
+		return true
+	})
 	if pending.Load() != 0 {
 		s.conn.Close()
 		<-clean
@@ -483,6 +445,36 @@ func relay(c net.Conn, cr *bufio.Reader, s *pgSession) bool {
 	ok := <-clean
 	s.conn.SetReadDeadline(time.Time{})
 	return ok && pending.Load() == 0
+}
+
+// pump copies messages from r to w until seen refuses one, or reading or
+// writing fails. It writes what it has read when the next read would
+// wait, so that a batch of messages crosses in one write, as its sender
+// wrote it. It returns the type of the message it stopped at (0 when
+// nothing of it arrived, 1 for a failed write) and the error.
+func pump(r *bufio.Reader, w io.Writer, seen func(typ byte, body []byte) bool) (byte, error) {
+	var buf, out []byte
+	for {
+		typ, body, err := readMsg(r, buf)
+		if err != nil {
+			return typ, err
+		}
+		buf = body
+		if !seen(typ, body) {
+			if len(out) > 0 {
+				if _, err := w.Write(out); err != nil {
+					return 1, err
+				}
+			}
+			return typ, nil
+		}
+		if out = appendMsg(out, typ, body); !hasMsg(r) {
+			if _, err := w.Write(out); err != nil {
+				return 1, err
+			}
+			out = out[:0]
+		}
+	}
 }
 
 // reset ends the session's transaction, if any, and its state.
@@ -555,9 +547,7 @@ func readMsg(r *bufio.Reader, buf []byte) (typ byte, body []byte, err error) {
 	return h[0], body, nil
 }
 
-// hasMsg reports whether r holds a whole message already: relay writes
-// what it has read only when the next read would wait, so that a batch
-// of messages crosses in one write, as its sender wrote it.
+// hasMsg reports whether r holds a whole message already.
 func hasMsg(r *bufio.Reader) bool {
 	if r.Buffered() < 5 {
 		return false
@@ -572,18 +562,21 @@ func appendMsg(b []byte, typ byte, body []byte) []byte {
 	return append(b, body...)
 }
 
-// sortedParams is a startup packet's protocol version and parameters, in
-// an order of their own.
-func sortedParams(startup []byte) string {
+// parseStartup returns a startup packet's protocol version and
+// parameters, in an order of their own, and its application_name.
+func parseStartup(startup []byte) (params, app string) {
 	fields := strings.Split(string(startup[4:]), "\x00")
 	var pairs []string
 	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i] == "application_name" {
+			app = fields[i+1]
+		}
 		if fields[i] != "" {
 			pairs = append(pairs, fields[i]+"="+fields[i+1])
 		}
 	}
 	slices.Sort(pairs)
-	return fmt.Sprint(binary.BigEndian.Uint32(startup), pairs)
+	return fmt.Sprint(binary.BigEndian.Uint32(startup), pairs), app
 }
 
 // writeError tells a client, in PostgreSQL's terms, why it has no session.
@@ -593,15 +586,4 @@ func writeError(c net.Conn, err error) {
 		b = append(append(b, f...), 0)
 	}
 	c.Write(appendMsg(nil, 'E', append(b, 0)))
-}
-
-// startupParam is the value of a parameter in a startup packet.
-func startupParam(startup []byte, name string) string {
-	fields := strings.Split(string(startup[4:]), "\x00")
-	for i := 0; i+1 < len(fields); i += 2 {
-		if fields[i] == name {
-			return fields[i+1]
-		}
-	}
-	return ""
 }
