@@ -10,7 +10,8 @@ import (
 )
 
 // TestPostgresPool: a pooled PostgreSQL schema comes back to the next
-// test as a fresh one would be, whatever the test before left: no rows, the
+// test as a fresh one would be, whatever the test before left: no rows (a
+// credential and its organisation among them), the
 // change log starting again at 1, every sequence where a fresh schema's
 // is (one moved with its table left empty too), and no connection of the test before
 // still on it, even one holding locks in an open transaction.
@@ -21,6 +22,10 @@ func TestPostgresPool(t *testing.T) {
 		first = pg.Migrated(t)
 		s := storetest.Open(t, first)
 		if err := s.CreateOrg(t.Context(), store.Org{ID: "org_1", Name: "Acme", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		// A row that references another: emptying deletes it first.
+		if _, err := s.CreateCredential(t.Context(), store.Credential{ClientID: "c1", OrgID: "org_1", Name: "billing", SecretHash: "h", CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		// A connection the test forgets, in a transaction that holds a
