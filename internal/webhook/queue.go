@@ -180,20 +180,23 @@ func (q *Queue) Stop(ctx context.Context) error {
 func (q *Queue) now() time.Time { return q.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // NextRetry is the retry policy: exponential backoff from RetryBase,
-// capped at RetryCap (see the defaults), counted from the attempt that
-// failed as River timed it: River compares the result with its own clock.
+// capped at RetryCap (see the defaults), counted from now on River's own
+// clock. River refuses a retry time before its own "now" and falls back
+// to its default policy (attempt⁴ seconds), so the backoff cannot be
+// counted from when the attempt began: an attempt slower than the backoff
+// would otherwise be retried on River's schedule instead of this one.
 func (q *Queue) NextRetry(job *rivertype.JobRow) time.Time {
-	// job.Errors holds the errors of the attempts before the one that
-	// just failed.
+	return time.Now().Add(q.backoff(len(job.Errors)))
+}
+
+// backoff is the wait after a failed attempt, given the number of
+// attempts that failed before it.
+func (q *Queue) backoff(failedBefore int) time.Duration {
 	d := q.opt.RetryBase
-	for i := 0; i < len(job.Errors) && d < q.opt.RetryCap; i++ {
+	for i := 0; i < failedBefore && d < q.opt.RetryCap; i++ {
 		d *= 2
 	}
-	from := time.Now()
-	if job.AttemptedAt != nil {
-		from = *job.AttemptedAt
-	}
-	return from.Add(min(d, q.opt.RetryCap))
+	return min(d, q.opt.RetryCap)
 }
 
 // onAudit is the store's audit hook: it enqueues the event an audit event

@@ -130,20 +130,33 @@ func testDelivery() store.WebhookDelivery {
 // takes to be disabled.
 func TestRetrySchedule(t *testing.T) {
 	q := &Queue{opt: Options{RetryBase: DefaultRetryBase, RetryCap: DefaultRetryCap, MaxAttempts: DefaultMaxAttempts}}
-	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	var total time.Duration
 	var delays []time.Duration
-	job := &rivertype.JobRow{AttemptedAt: &at}
-	for attempt := 1; attempt < DefaultMaxAttempts; attempt++ { // no retry after the last attempt
-		d := q.NextRetry(job).Sub(at)
+	for failedBefore := range DefaultMaxAttempts - 1 { // no retry after the last attempt
+		d := q.backoff(failedBefore)
 		delays = append(delays, d)
 		total += d
-		job.Errors = append(job.Errors, rivertype.AttemptError{Attempt: attempt})
 	}
 	if delays[0] != 30*time.Second || delays[1] != time.Minute || delays[2] != 2*time.Minute || delays[len(delays)-1] != 8*time.Hour {
 		t.Errorf("delays %v", delays)
 	}
 	if total < 24*time.Hour || total < DefaultDisableAfter || total > 4*24*time.Hour {
 		t.Errorf("retried for %s, want more than a day and than DefaultDisableAfter (%s)", total, DefaultDisableAfter)
+	}
+}
+
+// TestRetryAfterSlowAttempt: an attempt that took longer than the backoff
+// is still retried on this policy. River refuses a retry time before its
+// own clock's "now" and falls back to attempt⁴ seconds (16 s for the
+// second failure), so the backoff must not be counted from the attempt's
+// start.
+func TestRetryAfterSlowAttempt(t *testing.T) {
+	q := &Queue{opt: Options{RetryBase: 5 * time.Millisecond, RetryCap: 40 * time.Millisecond}}
+	began := time.Now().Add(-time.Minute) // the attempt that failed began a minute ago
+	job := &rivertype.JobRow{AttemptedAt: &began, Errors: []rivertype.AttemptError{{Attempt: 1}}}
+	before := time.Now()
+	next := q.NextRetry(job)
+	if !next.After(before) || next.After(time.Now().Add(q.opt.RetryCap)) {
+		t.Errorf("next retry %s after a slow attempt, want between now (%s) and now + %s", next, before, q.opt.RetryCap)
 	}
 }
