@@ -132,7 +132,10 @@ var chromiumPaths = []string{"/usr/bin/chromium-headless-shell", "/usr/bin/chrom
 
 // newBrowser gives the test a fresh browser context (an empty profile) in
 // the shared Chromium, or skips the test when there is no Chromium (fails
-// instead under SAPIENT_TEST_REQUIRE_BROWSER=1).
+// instead under SAPIENT_TEST_REQUIRE_BROWSER=1). A test calls it first:
+// it makes the test parallel, which pauses it until its turn, and a server
+// started before that would serve nobody meanwhile, its queue polling the
+// database all the while.
 func newBrowser(t *testing.T) *browserTab {
 	t.Helper()
 	paths := chromiumPaths

@@ -15,9 +15,9 @@ import (
 // TestBrowserWithoutScript: with JavaScript off the same story works, each
 // dialog being a page of its own.
 func TestBrowserWithoutScript(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +98,9 @@ func TestBrowserWithoutScript(t *testing.T) {
 // Create API Credentials dialog and leaves it, always seeing where the
 // focus is.
 func TestBrowserKeyboard(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 	focusOutline := func() string {
 		return eval[string](b, `(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth; })()`)
 	}
@@ -146,10 +146,10 @@ func TestBrowserKeyboard(t *testing.T) {
 // TestBrowserNarrowScreen: at 375 px wide nothing but the table scrolls
 // sideways, and the dialogs fit.
 func TestBrowserNarrowScreen(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	a.Env.Credential(t, o.ID, "Billing service", nil)
-	b := newBrowser(t)
 	b.viewport(375, 812)
 	fits := func(where string) {
 		t.Helper()

@@ -11,12 +11,12 @@ import (
 // TestBrowserCustomerSeesOnlyOwnOrganisation: a Customer of A never sees B's
 // credentials, whatever the URL says.
 func TestBrowserCustomerSeesOnlyOwnOrganisation(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	orgA := a.customer(t, "Acme Logistics", "alice@acme.test")
 	orgB := a.customer(t, "Beta Freight", "bob@beta.test")
 	credA := a.Env.Credential(t, orgA.ID, "Acme billing", nil)
 	credB := a.Env.Credential(t, orgB.ID, "Beta invoices", nil)
-	b := newBrowser(t)
 	b.login(a.URL, "alice@acme.test", testPassword)
 
 	for _, path := range []string{"/credentials", "/credentials?org=" + orgB.ID, "/credentials/new?org=" + orgB.ID} {
@@ -48,12 +48,12 @@ func TestBrowserCustomerSeesOnlyOwnOrganisation(t *testing.T) {
 // organisation's credentials with an Organisation column and a filter, and
 // the Create API Credentials dialog first asks which customer they are for.
 func TestBrowserAdminSeesEveryOrganisation(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	orgA := a.customer(t, "Acme Logistics", "alice@acme.test")
 	orgB := a.customer(t, "Beta Freight", "bob@beta.test")
 	a.Env.Credential(t, orgA.ID, "Acme billing", nil)
 	a.Env.Credential(t, orgB.ID, "Beta invoices", nil)
-	b := newBrowser(t)
 	b.login(a.URL, servertest.AdminEmail, servertest.AdminPassword)
 
 	b.click("link", "Credentials", b.find("navigation", "Main"))

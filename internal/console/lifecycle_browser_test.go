@@ -37,9 +37,9 @@ func (a *app) me(t *testing.T, accessToken string) (int, []string) {
 // are the checkboxes its users see; the boxes a user ticks at Create and
 // in Edit are exactly the scopes the tokens carry.
 func TestBrowserScopeCheckboxes(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 
 	// The Admin withdraws usage:read from Acme in Admin > Customers.
 	b.login(a.URL, servertest.AdminEmail, servertest.AdminPassword)
@@ -113,11 +113,11 @@ func TestBrowserScopeCheckboxes(t *testing.T) {
 // overlap the old and the new secret both obtain tokens, and rolling with
 // Now stops every secret but the newest.
 func TestBrowserRollSecret(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	first := a.Env.Credential(t, o.ID, "Billing service", nil)
 	id, secret1 := first.Credential.ClientID, first.Secret
-	b := newBrowser(t)
 	b.login(a.URL, "alice@acme.test", testPassword)
 	b.open(a.URL + "/credentials")
 
@@ -191,6 +191,7 @@ func TestBrowserRollSecret(t *testing.T) {
 // TestBrowserExpiry: Create API Credentials takes an expiry date; the
 // table warns within a week and shows Expired after.
 func TestBrowserExpiry(t *testing.T) {
+	b := newBrowser(t)
 	// The instance's clock stands still until the test moves it.
 	clk := servertest.NewClock()
 	env := servertest.New(t, sqlite, servertest.WithClock(clk))
@@ -202,7 +203,6 @@ func TestBrowserExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBrowser(t)
 	b.login(a.URL, "alice@acme.test", testPassword)
 	b.open(a.URL + "/credentials")
 	b.click("button", "Create API Credentials")

@@ -33,10 +33,10 @@ func withMail(t *testing.T) (*mailtest.Server, servertest.Option) {
 // open browser is logged out on its next click; re-enabled, she resets a
 // forgotten password by mail.
 func TestBrowserPeople(t *testing.T) {
+	admin := newBrowser(t)
 	smtpd, opt := withMail(t)
 	env := servertest.New(t, sqlite, opt)
 	acme := env.Org(t, "Acme")
-	admin := newBrowser(t)
 	pia := admin.another()
 
 	// The Admin invites Pia.

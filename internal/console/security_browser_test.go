@@ -13,9 +13,9 @@ import (
 // TestBrowserWrongPassword: a failed login says the same whichever field
 // was wrong, keeps the email, and logs nobody in.
 func TestBrowserWrongPassword(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 	tests := []struct{ name, email, password string }{
 		{"wrong password", "alice@acme.test", "not her password at all"},
 		{"unknown email", "nobody@acme.test", testPassword},
@@ -50,10 +50,10 @@ func TestBrowserWrongPassword(t *testing.T) {
 // form to the console, with the victim logged in, is refused and changes
 // nothing.
 func TestBrowserCrossSitePostRefused(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	victim := a.Env.Credential(t, o.ID, "Billing service", nil)
-	b := newBrowser(t)
 	b.login(a.URL, "alice@acme.test", testPassword)
 
 	forms := []struct{ name, action, fields string }{
@@ -98,9 +98,9 @@ func TestBrowserCrossSitePostRefused(t *testing.T) {
 // text in the table, the API Credentials dialog and the revoke
 // confirmation; no element or script from it ever runs.
 func TestBrowserNameIsText(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 	dialogs := b.watchJSDialogs()
 	const name = `<img src=x onerror=alert(1)><b>Bold</b>`
 	b.login(a.URL, "alice@acme.test", testPassword)
@@ -137,10 +137,10 @@ func TestBrowserNameIsText(t *testing.T) {
 // inside the Create API Credentials dialog, with what was typed and ticked
 // kept.
 func TestBrowserCreateErrorsInDialog(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	a.Env.Credential(t, o.ID, "Billing service", nil)
-	b := newBrowser(t)
 	b.login(a.URL, "alice@acme.test", testPassword)
 	b.open(a.URL + "/credentials")
 	b.click("button", "Create API Credentials")

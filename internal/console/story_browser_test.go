@@ -17,9 +17,9 @@ import (
 // and copy the Client ID and Secret, Close, get a token with them, Revoke,
 // and the token endpoint refuses them.
 func TestBrowserStory(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 
 	// 1. She logs in with her own login.
 	b.open(a.URL + "/")

@@ -18,6 +18,7 @@ import (
 // images with a description, in a table for screen readers, and per
 // credential with the address it was last used from.
 func TestBrowserUsage(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	o := a.customer(t, "Acme Logistics", "alice@acme.test")
 	a.customer(t, "Beta Freight", "bob@beta.test")
@@ -45,7 +46,6 @@ func TestBrowserUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := newBrowser(t)
 	b.login(a.URL, "alice@acme.test", testPassword)
 	nav := b.find("navigation", "Main")
 	b.click("link", "Usage", nav)
@@ -121,10 +121,10 @@ func TestBrowserUsage(t *testing.T) {
 // the credentials she created; her Activity page shows them too, and
 // nothing of another organisation.
 func TestBrowserAuditLog(t *testing.T) {
+	b := newBrowser(t)
 	a := newApp(t)
 	a.customer(t, "Acme Logistics", "alice@acme.test")
 	a.customer(t, "Beta Freight", "bob@beta.test")
-	b := newBrowser(t)
 
 	b.login(a.URL, "bob@beta.test", testPassword)
 	b.do("open the user menu", chromedpClickCSS(`details.user-menu > summary`))
@@ -204,13 +204,13 @@ func TestBrowserAuditLog(t *testing.T) {
 // TestBrowserLoginThrottle: after repeated failures the login page says to
 // wait, whether or not the email exists, and lets nobody in meanwhile.
 func TestBrowserLoginThrottle(t *testing.T) {
+	b := newBrowser(t)
 	// The server's clock stands still, so that the delays do not pass
 	// while the browser types.
 	clk := &clock{now: time.Now().UTC()}
 	env := servertest.New(t, sqlite, func(c *server.Config) { c.Now = clk.Now })
 	a := &app{URL: env.URL, APIURL: env.URL, Env: env}
 	a.customer(t, "Acme Logistics", "alice@acme.test")
-	b := newBrowser(t)
 	attempt := func(email, password string) string {
 		t.Helper()
 		b.open(a.URL + "/login")

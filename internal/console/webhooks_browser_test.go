@@ -22,8 +22,8 @@ import (
 // webhook-id. Credentials about to expire are flagged on Home and in the
 // table.
 func TestBrowserWebhooks(t *testing.T) {
-	dir := webhooktest.NodeDir(t)
 	b := newBrowser(t)
+	dir := webhooktest.NodeDir(t)
 	env := servertest.New(t, sqlite, webhooktest.FastRetries)
 	a := &app{URL: env.URL, APIURL: env.URL, Env: env}
 	acme := a.customer(t, "Acme Logistics", "alice@acme.test")
