@@ -123,7 +123,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			{"per instance", "", 30, 33},
 		} {
 			t.Run(b.Name+"/"+tc.name, func(t *testing.T) {
-				dbURL := b.URL(t)
+				dbURL := b.Migrated(t)
 				limit := func(c *server.Config) {
 					c.TokenRateLimit, c.RedisURL, c.RedisPrefix = 10, tc.redisURL, prefix+b.Name+":"
 					// A busy test machine sometimes takes longer than the

@@ -47,7 +47,7 @@ func TestUsageTwoInstances(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			url := b.URL(t)
+			url := b.Migrated(t)
 			instances := []*store.SQL{storetest.Open(t, url), storetest.Open(t, url)}
 			hour := time.Now().UTC().Truncate(time.Hour)
 			const writes, clients = 40, 25

@@ -269,7 +269,7 @@ func TestTwoInstancesDeliverOnce(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			dbURL := b.URL(t)
+			dbURL := b.Migrated(t)
 			one := servertest.Start(t, dbURL, webhooktest.FastRetries)
 			two := servertest.Start(t, dbURL, webhooktest.FastRetries, func(c *server.Config) { c.KEK = one.KEK })
 			acme := one.Org(t, "Acme")
