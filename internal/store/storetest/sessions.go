@@ -215,14 +215,18 @@ func (p *sessionPool) serve(c net.Conn) {
 func (p *sessionPool) setState(s *pgSession, state int) {
 	s.state = state
 	p.live[s] = true
-	close(p.changed)
-	p.changed = make(chan struct{})
+	p.notify()
 }
 
 // close ends s; p.mu is held.
 func (p *sessionPool) close(s *pgSession) {
 	s.conn.Close()
 	delete(p.live, s)
+	p.notify()
+}
+
+// notify wakes whoever waits on p.changed; p.mu is held.
+func (p *sessionPool) notify() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
