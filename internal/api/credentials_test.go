@@ -31,17 +31,6 @@ import (
 // credentials: each rule is one table run on every backend, once with a
 // bearer token and once with a console session.
 
-// forEachBackend runs the test on SQLite and, where configured, PostgreSQL,
-// the two side by side.
-func forEachBackend(t *testing.T, run func(t *testing.T, b storetest.Backend)) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			run(t, b)
-		})
-	}
-}
-
 // builtins are the four scopes of the management API.
 var builtins = []string{scope.AuditRead, scope.CredentialsRead, scope.CredentialsWrite, scope.UsageRead}
 
@@ -405,7 +394,7 @@ var callerKinds = []struct {
 // each on a fresh instance with an organisation Acme and a clock of its
 // own that moves only when the test moves it.
 func forEachCaller(t *testing.T, opts []servertest.Option, run func(t *testing.T, env *servertest.Env, acme store.Org, c *caller, clk *servertest.Clock)) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		for _, k := range callerKinds {
 			t.Run(k.name, func(t *testing.T) {
 				clk := servertest.NewClock()
@@ -644,7 +633,7 @@ func TestCreateScopeRules(t *testing.T) {
 // token can grant only what that token holds, even if its credential holds
 // more.
 func TestCreateScopesOfNarrowToken(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		full := env.Credential(t, acme.ID, "automation", builtins)
@@ -671,7 +660,7 @@ func TestCreateScopesOfNarrowToken(t *testing.T) {
 // any defined scope, and an ordinary one beyond the organisation's grant
 // extends that grant, while the Admin-only scope does not.
 func TestAdminGrantExtendsOrganisation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		if _, err := scope.Create(t.Context(), env.Store, access.CLI, "shipments:read", "", time.Now()); err != nil {
@@ -816,7 +805,7 @@ func TestIPAllowList(t *testing.T) {
 // TestTrustedProxies checks that X-Forwarded-For counts only from a
 // configured trusted proxy, and then only its rightmost untrusted hop.
 func TestTrustedProxies(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b, func(cfg *server.Config) {
 			cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 		})
@@ -1059,7 +1048,7 @@ func TestRevoke(t *testing.T) {
 // TestWithdrawScope checks that a scope withdrawn from an organisation
 // leaves new tokens and is refused on old ones within the polling delay.
 func TestWithdrawScope(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		if _, err := scope.Create(t.Context(), env.Store, access.CLI, "shipments:read", "", time.Now()); err != nil {
@@ -1150,7 +1139,7 @@ func wantRetryAfter(t *testing.T, r reply) {
 }
 
 func TestRateLimits(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		t.Run("token endpoint", func(t *testing.T) {
 			clk := servertest.NewClock()
 			env := servertest.New(t, b, servertest.WithClock(clk), func(cfg *server.Config) { cfg.TokenRateLimit = 2 })
@@ -1349,7 +1338,7 @@ func TestBadInput(t *testing.T) {
 // TestNoCredentialNoAccess checks the RFC 6750 answers of the management
 // API: no token, a bad one, a token without the scope.
 func TestNoCredentialNoAccess(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		reader := env.Credential(t, acme.ID, "reader", []string{scope.CredentialsRead})
@@ -1373,7 +1362,7 @@ func TestNoCredentialNoAccess(t *testing.T) {
 // token cannot take over a credential holding scopes it lacks by rolling
 // its secret: the new secret would give it that credential's power.
 func TestRollCannotExceedCaller(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		c := bearerCaller(t, env, acme.ID, "automation", []string{scope.CredentialsRead, scope.CredentialsWrite})

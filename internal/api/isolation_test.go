@@ -77,7 +77,7 @@ func auditRows(t *testing.T, c *caller, query url.Values) []api.AuditEvent {
 }
 
 func TestIsolation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		for _, k := range callerKinds {
 			t.Run(k.name, func(t *testing.T) {
 				ie := newIsolationEnv(t, b)
@@ -211,7 +211,7 @@ func containsAny(s string, subs ...string) bool {
 // TestAdminSeesEveryOrganisation checks that an Admin session reaches
 // every organisation and can filter by one.
 func TestAdminSeesEveryOrganisation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		ie := newIsolationEnv(t, b)
 		admin := sessionCaller(t, ie.env, servertest.AdminEmail, store.RoleAdmin, "")
 		if ids := admin.listIDs(t, ""); !slices.Contains(ids, ie.aCred) || !slices.Contains(ids, ie.bCred) {
@@ -258,7 +258,7 @@ func TestAdminSeesEveryOrganisation(t *testing.T) {
 // another site to change data, while the same request from the console's
 // own pages works.
 func TestCrossSiteSession(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		c := sessionCaller(t, env, "alice@acme.test", store.RoleCustomer, acme.ID)

@@ -49,7 +49,7 @@ func (c *caller) users(t *testing.T) []string {
 // Admin answer exactly like an unknown user and stay unchanged; nobody
 // but an Admin makes an Admin or moves a user elsewhere.
 func TestUsersAPI(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme, beta := env.Org(t, "Acme"), env.Org(t, "Beta")
 		admin := sessionCaller(t, env, servertest.AdminEmail, store.RoleAdmin, "")

@@ -29,7 +29,7 @@ func TestWebhookIsolation(t *testing.T) {
 			return sessionCaller(t, env, "alice@acme.test", store.RoleCustomer, orgID)
 		},
 	}
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		for name, newCaller := range kinds {
 			t.Run(name, func(t *testing.T) {
 				env := servertest.New(t, b)

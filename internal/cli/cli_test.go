@@ -176,13 +176,10 @@ func TestMigrateBadDatabase(t *testing.T) {
 }
 
 func TestAdministration(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			s := newSapient(t, b)
-			testAdministration(t, s)
-		})
-	}
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		s := newSapient(t, b)
+		testAdministration(t, s)
+	})
 }
 
 func testAdministration(t *testing.T, s *sapient) {

@@ -158,83 +158,80 @@ func TestSessionCookie(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, b)
-			o := h.org(t, "Acme")
-			h.user(t, "alice@acme.test", o.ID)
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		o := h.org(t, "Acme")
+		h.user(t, "alice@acme.test", o.ID)
 
-			t.Run("failures say the same", func(t *testing.T) {
-				for _, form := range []url.Values{
-					{"email": {"alice@acme.test"}, "password": {"wrong password!"}},
-					{"email": {"nobody@acme.test"}, "password": {testPassword}},
-					{"email": {"alice@acme.test"}, "password": {""}},
-				} {
-					c := h.client(t)
-					r := c.post("/login", form)
-					if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Email or password is incorrect.") || c.Cookie != "" {
-						t.Errorf("login %v = %d, cookie %q", form, r.Status, c.Cookie)
-					}
-					if strings.Contains(r.Body, form.Get("password")) && form.Get("password") != "" {
-						t.Error("the password is echoed in the page")
-					}
-				}
-			})
-
-			t.Run("a new session at every login", func(t *testing.T) {
+		t.Run("failures say the same", func(t *testing.T) {
+			for _, form := range []url.Values{
+				{"email": {"alice@acme.test"}, "password": {"wrong password!"}},
+				{"email": {"nobody@acme.test"}, "password": {testPassword}},
+				{"email": {"alice@acme.test"}, "password": {""}},
+			} {
 				c := h.client(t)
-				c.Cookie = "planted-by-an-attacker"
-				c.login("alice@acme.test")
-				if c.Cookie == "planted-by-an-attacker" {
-					t.Fatal("login kept the planted session token")
+				r := c.post("/login", form)
+				if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Email or password is incorrect.") || c.Cookie != "" {
+					t.Errorf("login %v = %d, cookie %q", form, r.Status, c.Cookie)
 				}
-				first := c.Cookie
-				c.login("alice@acme.test")
-				old := h.client(t)
-				old.Cookie = first
-				if old.loggedIn() {
-					t.Error("the session from before the second login still works")
+				if strings.Contains(r.Body, form.Get("password")) && form.Get("password") != "" {
+					t.Error("the password is echoed in the page")
 				}
-				if !c.loggedIn() {
-					t.Error("the new session does not work")
-				}
-			})
-
-			t.Run("next is kept only when local", func(t *testing.T) {
-				r := h.client(t).get("/credentials?org=x")
-				if loc := r.Header.Get("Location"); r.Status != http.StatusSeeOther || loc != "/login?next=%2Fcredentials%3Forg%3Dx" {
-					t.Fatalf("GET /credentials logged out = %d %q", r.Status, loc)
-				}
-				for next, want := range map[string]string{
-					"/credentials?org=x": "/credentials?org=x",
-					"//evil.example/":    "/",
-					"/\\evil.example":    "/",
-					"https://evil.test/": "/",
-					"/\t/evil.example":   "/",
-				} {
-					c := h.client(t)
-					r := c.post("/login", url.Values{"email": {"alice@acme.test"}, "password": {testPassword}, "next": {next}})
-					if got := r.Header.Get("Location"); got != want {
-						t.Errorf("next %q: redirected to %q, want %q", next, got, want)
-					}
-				}
-			})
-
-			t.Run("log out ends the session", func(t *testing.T) {
-				c := h.client(t)
-				c.login("alice@acme.test")
-				token := c.Cookie
-				if r := c.post("/logout", nil); r.Status != http.StatusSeeOther || c.Cookie != "" {
-					t.Fatalf("logout = %d, cookie %q", r.Status, c.Cookie)
-				}
-				c.Cookie = token
-				if c.loggedIn() {
-					t.Error("the session works after log out")
-				}
-			})
+			}
 		})
-	}
+
+		t.Run("a new session at every login", func(t *testing.T) {
+			c := h.client(t)
+			c.Cookie = "planted-by-an-attacker"
+			c.login("alice@acme.test")
+			if c.Cookie == "planted-by-an-attacker" {
+				t.Fatal("login kept the planted session token")
+			}
+			first := c.Cookie
+			c.login("alice@acme.test")
+			old := h.client(t)
+			old.Cookie = first
+			if old.loggedIn() {
+				t.Error("the session from before the second login still works")
+			}
+			if !c.loggedIn() {
+				t.Error("the new session does not work")
+			}
+		})
+
+		t.Run("next is kept only when local", func(t *testing.T) {
+			r := h.client(t).get("/credentials?org=x")
+			if loc := r.Header.Get("Location"); r.Status != http.StatusSeeOther || loc != "/login?next=%2Fcredentials%3Forg%3Dx" {
+				t.Fatalf("GET /credentials logged out = %d %q", r.Status, loc)
+			}
+			for next, want := range map[string]string{
+				"/credentials?org=x": "/credentials?org=x",
+				"//evil.example/":    "/",
+				"/\\evil.example":    "/",
+				"https://evil.test/": "/",
+				"/\t/evil.example":   "/",
+			} {
+				c := h.client(t)
+				r := c.post("/login", url.Values{"email": {"alice@acme.test"}, "password": {testPassword}, "next": {next}})
+				if got := r.Header.Get("Location"); got != want {
+					t.Errorf("next %q: redirected to %q, want %q", next, got, want)
+				}
+			}
+		})
+
+		t.Run("log out ends the session", func(t *testing.T) {
+			c := h.client(t)
+			c.login("alice@acme.test")
+			token := c.Cookie
+			if r := c.post("/logout", nil); r.Status != http.StatusSeeOther || c.Cookie != "" {
+				t.Fatalf("logout = %d, cookie %q", r.Status, c.Cookie)
+			}
+			c.Cookie = token
+			if c.loggedIn() {
+				t.Error("the session works after log out")
+			}
+		})
+	})
 }
 
 func TestSessionTimeouts(t *testing.T) {

@@ -17,46 +17,43 @@ import (
 // TestSecretOnlyInCreateResponse: the secret is in the answer to the POST
 // that creates it, which may not be cached, and nowhere afterwards.
 func TestSecretOnlyInCreateResponse(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, b)
-			o := h.org(t, "Acme")
-			h.user(t, "alice@acme.test", o.ID)
-			c := h.client(t)
-			c.login("alice@acme.test")
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		o := h.org(t, "Acme")
+		h.user(t, "alice@acme.test", o.ID)
+		c := h.client(t)
+		c.login("alice@acme.test")
 
-			r := c.post("/credentials", url.Values{"name": {"Billing service"}, "scope": {"credentials:read"}})
-			if r.Status != http.StatusOK || r.Header.Get("Location") != "" {
-				t.Fatalf("create = %d (Location %q)", r.Status, r.Header.Get("Location"))
+		r := c.post("/credentials", url.Values{"name": {"Billing service"}, "scope": {"credentials:read"}})
+		if r.Status != http.StatusOK || r.Header.Get("Location") != "" {
+			t.Fatalf("create = %d (Location %q)", r.Status, r.Header.Get("Location"))
+		}
+		if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control = %q, want no-store", cc)
+		}
+		secret := secretRE.FindString(r.Body)
+		if secret == "" {
+			t.Fatal("no secret in the API Credentials dialog")
+		}
+		list, err := h.Store.ListCredentials(t.Context(), store.CredentialFilter{OrgID: o.ID})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("credentials = %v, %v", list, err)
+		}
+		cr := list[0]
+		if cr.SecretHash != credential.HashSecret(secret).String() || !slices.Equal(cr.Scopes, []string{"credentials:read"}) || cr.CreatedBy != "alice@acme.test" {
+			t.Errorf("stored = %+v", cr)
+		}
+		for _, want := range []string{`id="secret-dialog"`, cr.ClientID, "The secret is not stored and will never be shown again."} {
+			if !strings.Contains(r.Body, want) {
+				t.Errorf("the answer lacks %q", want)
 			}
-			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
-				t.Errorf("Cache-Control = %q, want no-store", cc)
+		}
+		for _, p := range []string{"/", "/credentials", "/credentials/new", "/credentials/" + cr.ClientID + "/revoke"} {
+			if r := c.get(p); strings.Contains(r.Body, secret) || secretRE.MatchString(r.Body) {
+				t.Errorf("GET %s shows a secret", p)
 			}
-			secret := secretRE.FindString(r.Body)
-			if secret == "" {
-				t.Fatal("no secret in the API Credentials dialog")
-			}
-			list, err := h.Store.ListCredentials(t.Context(), store.CredentialFilter{OrgID: o.ID})
-			if err != nil || len(list) != 1 {
-				t.Fatalf("credentials = %v, %v", list, err)
-			}
-			cr := list[0]
-			if cr.SecretHash != credential.HashSecret(secret).String() || !slices.Equal(cr.Scopes, []string{"credentials:read"}) || cr.CreatedBy != "alice@acme.test" {
-				t.Errorf("stored = %+v", cr)
-			}
-			for _, want := range []string{`id="secret-dialog"`, cr.ClientID, "The secret is not stored and will never be shown again."} {
-				if !strings.Contains(r.Body, want) {
-					t.Errorf("the answer lacks %q", want)
-				}
-			}
-			for _, p := range []string{"/", "/credentials", "/credentials/new", "/credentials/" + cr.ClientID + "/revoke"} {
-				if r := c.get(p); strings.Contains(r.Body, secret) || secretRE.MatchString(r.Body) {
-					t.Errorf("GET %s shows a secret", p)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestCreateValidation(t *testing.T) {
@@ -118,52 +115,49 @@ func TestCreateValidation(t *testing.T) {
 // TestCustomerIsolation: whatever the URL or form says, a Customer sees
 // and changes only their own organisation.
 func TestCustomerIsolation(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, b)
-			orgA, orgB := h.org(t, "Acme"), h.org(t, "Beta")
-			h.user(t, "alice@acme.test", orgA.ID)
-			theirs, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: orgB.ID, Name: "Beta invoices"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := theirs.Credential.ClientID
-			c := h.client(t)
-			c.login("alice@acme.test")
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		orgA, orgB := h.org(t, "Acme"), h.org(t, "Beta")
+		h.user(t, "alice@acme.test", orgA.ID)
+		theirs, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: orgB.ID, Name: "Beta invoices"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := theirs.Credential.ClientID
+		c := h.client(t)
+		c.login("alice@acme.test")
 
-			for _, p := range []string{"/", "/credentials", "/credentials?org=" + orgB.ID, "/credentials/new?org=" + orgB.ID} {
-				if r := c.get(p); r.Status != http.StatusOK || strings.Contains(r.Body, id) || strings.Contains(r.Body, "Beta") {
-					t.Errorf("GET %s = %d and mentions organisation B: %v", p, r.Status, strings.Contains(r.Body, "Beta"))
-				}
+		for _, p := range []string{"/", "/credentials", "/credentials?org=" + orgB.ID, "/credentials/new?org=" + orgB.ID} {
+			if r := c.get(p); r.Status != http.StatusOK || strings.Contains(r.Body, id) || strings.Contains(r.Body, "Beta") {
+				t.Errorf("GET %s = %d and mentions organisation B: %v", p, r.Status, strings.Contains(r.Body, "Beta"))
 			}
-			if r := c.get("/credentials/" + id + "/revoke"); r.Status != http.StatusNotFound {
-				t.Errorf("GET revoke of B's credentials = %d, want 404", r.Status)
+		}
+		if r := c.get("/credentials/" + id + "/revoke"); r.Status != http.StatusNotFound {
+			t.Errorf("GET revoke of B's credentials = %d, want 404", r.Status)
+		}
+		if r := c.post("/credentials/"+id+"/revoke", nil); r.Status != http.StatusNotFound {
+			t.Errorf("POST revoke of B's credentials = %d, want 404", r.Status)
+		}
+		if cr, _ := h.Store.GetCredential(t.Context(), id); !cr.RevokedAt.IsZero() {
+			t.Error("a Customer of A revoked B's credentials")
+		}
+		// An org field in the form is ignored: the credentials are A's.
+		if r := c.post("/credentials", url.Values{"name": {"Mine"}, "org": {orgB.ID}}); r.Status != http.StatusOK {
+			t.Fatalf("create = %d", r.Status)
+		}
+		list, _ := h.Store.ListCredentials(t.Context(), store.CredentialFilter{OrgID: orgB.ID})
+		if len(list) != 1 {
+			t.Errorf("organisation B has %d credentials, want its own 1", len(list))
+		}
+		for _, p := range []string{"/admin/customers", "/admin/customers/" + orgB.ID, "/admin/users", "/admin/scopes"} {
+			if r := c.get(p); r.Status != http.StatusForbidden {
+				t.Errorf("GET %s = %d, want 403", p, r.Status)
 			}
-			if r := c.post("/credentials/"+id+"/revoke", nil); r.Status != http.StatusNotFound {
-				t.Errorf("POST revoke of B's credentials = %d, want 404", r.Status)
+			if r := c.post(p, url.Values{"name": {"x"}}); r.Status != http.StatusForbidden {
+				t.Errorf("POST %s = %d, want 403", p, r.Status)
 			}
-			if cr, _ := h.Store.GetCredential(t.Context(), id); !cr.RevokedAt.IsZero() {
-				t.Error("a Customer of A revoked B's credentials")
-			}
-			// An org field in the form is ignored: the credentials are A's.
-			if r := c.post("/credentials", url.Values{"name": {"Mine"}, "org": {orgB.ID}}); r.Status != http.StatusOK {
-				t.Fatalf("create = %d", r.Status)
-			}
-			list, _ := h.Store.ListCredentials(t.Context(), store.CredentialFilter{OrgID: orgB.ID})
-			if len(list) != 1 {
-				t.Errorf("organisation B has %d credentials, want its own 1", len(list))
-			}
-			for _, p := range []string{"/admin/customers", "/admin/customers/" + orgB.ID, "/admin/users", "/admin/scopes"} {
-				if r := c.get(p); r.Status != http.StatusForbidden {
-					t.Errorf("GET %s = %d, want 403", p, r.Status)
-				}
-				if r := c.post(p, url.Values{"name": {"x"}}); r.Status != http.StatusForbidden {
-					t.Errorf("POST %s = %d, want 403", p, r.Status)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestRevoke(t *testing.T) {

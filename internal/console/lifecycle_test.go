@@ -135,102 +135,99 @@ func TestExpiryBadge(t *testing.T) {
 // TestRollSecret: Roll secret shows the new secret once, in the answer to
 // the POST, and the old one keeps working for the chosen time.
 func TestRollSecret(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, b)
-			o, other := h.org(t, "Acme"), h.org(t, "Beta")
-			h.user(t, "alice@acme.test", o.ID)
-			created, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: o.ID, Name: "Billing service"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			theirs, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: other.ID, Name: "Beta invoices"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := created.Credential.ClientID
-			c := h.client(t)
-			c.login("alice@acme.test")
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		o, other := h.org(t, "Acme"), h.org(t, "Beta")
+		h.user(t, "alice@acme.test", o.ID)
+		created, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: o.ID, Name: "Billing service"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := h.Creds.Create(t.Context(), access.CLI, credential.CreateRequest{OrgID: other.ID, Name: "Beta invoices"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := created.Credential.ClientID
+		c := h.client(t)
+		c.login("alice@acme.test")
 
-			// Without script the dialog is a page of its own.
-			r := c.get("/credentials/" + id + "/roll")
-			for _, want := range []string{`id="roll-dialog" class="dialog" aria-labelledby="roll-title" open`, `action="/credentials/` + id + `/roll"`,
-				`<strong data-roll-name>Billing service</strong>`, `value="0s"><span>Now</span>`, `value="1h0m0s"><span>1 hour</span>`,
-				`value="24h0m0s" checked><span>24 hours</span>`, `value="168h0m0s"><span>7 days</span>`} {
+		// Without script the dialog is a page of its own.
+		r := c.get("/credentials/" + id + "/roll")
+		for _, want := range []string{`id="roll-dialog" class="dialog" aria-labelledby="roll-title" open`, `action="/credentials/` + id + `/roll"`,
+			`<strong data-roll-name>Billing service</strong>`, `value="0s"><span>Now</span>`, `value="1h0m0s"><span>1 hour</span>`,
+			`value="24h0m0s" checked><span>24 hours</span>`, `value="168h0m0s"><span>7 days</span>`} {
+			if !strings.Contains(r.Body, want) {
+				t.Errorf("the roll page lacks %q", want)
+			}
+		}
+
+		for _, tt := range []struct {
+			overlap string
+			want    time.Duration
+		}{{"1h0m0s", time.Hour}, {"168h0m0s", 7 * 24 * time.Hour}, {"0s", 0}} {
+			before, _ := h.Store.GetCredential(t.Context(), id)
+			r := c.post("/credentials/"+id+"/roll", url.Values{"overlap": {tt.overlap}})
+			if r.Status != http.StatusOK || r.Header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("roll %s = %d, Cache-Control %q", tt.overlap, r.Status, r.Header.Get("Cache-Control"))
+			}
+			secret := secretRE.FindString(r.Body)
+			after, _ := h.Store.GetCredential(t.Context(), id)
+			if secret == "" || after.SecretHash != credential.HashSecret(secret).String() {
+				t.Fatalf("roll %s: the page's secret is not the new one", tt.overlap)
+			}
+			for _, want := range []string{`<h2 id="secret-title">New secret</h2>`, "The secret is not stored and will never be shown again.", `aria-label="Copy Secret"`} {
 				if !strings.Contains(r.Body, want) {
-					t.Errorf("the roll page lacks %q", want)
+					t.Errorf("roll %s: the answer lacks %q", tt.overlap, want)
 				}
 			}
+			if tt.want == 0 {
+				if after.PreviousSecretHash != "" || !strings.Contains(r.Body, "The old secret has stopped working.") {
+					t.Errorf("roll Now: old secret kept (%q)", after.PreviousSecretHash)
+				}
+			} else {
+				until := h.Clock.Now().Add(tt.want).UTC()
+				if after.PreviousSecretHash != before.SecretHash || !after.PreviousSecretExpiresAt.Equal(until) ||
+					!strings.Contains(r.Body, "The old secret keeps working until") {
+					t.Errorf("roll %s: previous %q until %v, want the old hash until %v", tt.overlap, after.PreviousSecretHash, after.PreviousSecretExpiresAt, until)
+				}
+				if page := c.get("/credentials").Body; !strings.Contains(page, "Old secret valid until") || strings.Contains(page, secret) {
+					t.Errorf("roll %s: the table does not show the overlap, or shows the secret", tt.overlap)
+				}
+			}
+		}
+		if page := c.get("/credentials").Body; strings.Contains(page, "Old secret valid until") {
+			t.Error("after Now the table still shows an old secret")
+		}
 
-			for _, tt := range []struct {
-				overlap string
-				want    time.Duration
-			}{{"1h0m0s", time.Hour}, {"168h0m0s", 7 * 24 * time.Hour}, {"0s", 0}} {
-				before, _ := h.Store.GetCredential(t.Context(), id)
-				r := c.post("/credentials/"+id+"/roll", url.Values{"overlap": {tt.overlap}})
-				if r.Status != http.StatusOK || r.Header.Get("Cache-Control") != "no-store" {
-					t.Fatalf("roll %s = %d, Cache-Control %q", tt.overlap, r.Status, r.Header.Get("Cache-Control"))
-				}
-				secret := secretRE.FindString(r.Body)
-				after, _ := h.Store.GetCredential(t.Context(), id)
-				if secret == "" || after.SecretHash != credential.HashSecret(secret).String() {
-					t.Fatalf("roll %s: the page's secret is not the new one", tt.overlap)
-				}
-				for _, want := range []string{`<h2 id="secret-title">New secret</h2>`, "The secret is not stored and will never be shown again.", `aria-label="Copy Secret"`} {
-					if !strings.Contains(r.Body, want) {
-						t.Errorf("roll %s: the answer lacks %q", tt.overlap, want)
-					}
-				}
-				if tt.want == 0 {
-					if after.PreviousSecretHash != "" || !strings.Contains(r.Body, "The old secret has stopped working.") {
-						t.Errorf("roll Now: old secret kept (%q)", after.PreviousSecretHash)
-					}
-				} else {
-					until := h.Clock.Now().Add(tt.want).UTC()
-					if after.PreviousSecretHash != before.SecretHash || !after.PreviousSecretExpiresAt.Equal(until) ||
-						!strings.Contains(r.Body, "The old secret keeps working until") {
-						t.Errorf("roll %s: previous %q until %v, want the old hash until %v", tt.overlap, after.PreviousSecretHash, after.PreviousSecretExpiresAt, until)
-					}
-					if page := c.get("/credentials").Body; !strings.Contains(page, "Old secret valid until") || strings.Contains(page, secret) {
-						t.Errorf("roll %s: the table does not show the overlap, or shows the secret", tt.overlap)
-					}
-				}
+		refused := []struct {
+			name, id, overlap string
+			status            int
+		}{
+			{"other overlap", id, "2h", http.StatusUnprocessableEntity},
+			{"no overlap", id, "", http.StatusUnprocessableEntity},
+			{"another organisation's", theirs.Credential.ClientID, "0s", http.StatusNotFound},
+			{"unknown", "sapci_nope", "0s", http.StatusNotFound},
+		}
+		for _, tt := range refused {
+			hash := func() string { cr, _ := h.Store.GetCredential(t.Context(), tt.id); return cr.SecretHash }
+			was := hash()
+			r := c.post("/credentials/"+tt.id+"/roll", url.Values{"overlap": {tt.overlap}})
+			if r.Status != tt.status || secretRE.MatchString(r.Body) || hash() != was {
+				t.Errorf("%s: = %d, want %d and no new secret", tt.name, r.Status, tt.status)
 			}
-			if page := c.get("/credentials").Body; strings.Contains(page, "Old secret valid until") {
-				t.Error("after Now the table still shows an old secret")
-			}
-
-			refused := []struct {
-				name, id, overlap string
-				status            int
-			}{
-				{"other overlap", id, "2h", http.StatusUnprocessableEntity},
-				{"no overlap", id, "", http.StatusUnprocessableEntity},
-				{"another organisation's", theirs.Credential.ClientID, "0s", http.StatusNotFound},
-				{"unknown", "sapci_nope", "0s", http.StatusNotFound},
-			}
-			for _, tt := range refused {
-				hash := func() string { cr, _ := h.Store.GetCredential(t.Context(), tt.id); return cr.SecretHash }
-				was := hash()
-				r := c.post("/credentials/"+tt.id+"/roll", url.Values{"overlap": {tt.overlap}})
-				if r.Status != tt.status || secretRE.MatchString(r.Body) || hash() != was {
-					t.Errorf("%s: = %d, want %d and no new secret", tt.name, r.Status, tt.status)
-				}
-			}
-			if r := c.get("/credentials/" + theirs.Credential.ClientID + "/roll"); r.Status != http.StatusNotFound {
-				t.Errorf("GET roll of another organisation's = %d", r.Status)
-			}
-			// Revoked credentials cannot be rolled.
-			if _, err := h.Creds.Revoke(t.Context(), access.CLI, id); err != nil {
-				t.Fatal(err)
-			}
-			if r := c.post("/credentials/"+id+"/roll", url.Values{"overlap": {"0s"}}); r.Status != http.StatusUnprocessableEntity ||
-				!strings.Contains(r.Body, "Only an active credential can get a new secret.") || secretRE.MatchString(r.Body) {
-				t.Errorf("roll revoked = %d", r.Status)
-			}
-		})
-	}
+		}
+		if r := c.get("/credentials/" + theirs.Credential.ClientID + "/roll"); r.Status != http.StatusNotFound {
+			t.Errorf("GET roll of another organisation's = %d", r.Status)
+		}
+		// Revoked credentials cannot be rolled.
+		if _, err := h.Creds.Revoke(t.Context(), access.CLI, id); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.post("/credentials/"+id+"/roll", url.Values{"overlap": {"0s"}}); r.Status != http.StatusUnprocessableEntity ||
+			!strings.Contains(r.Body, "Only an active credential can get a new secret.") || secretRE.MatchString(r.Body) {
+			t.Errorf("roll revoked = %d", r.Status)
+		}
+	})
 }
 
 // TestEditCredentials: Edit changes the name, permissions and allowed IP

@@ -50,12 +50,7 @@ type fixture struct {
 // side.
 func forEachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Helper()
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, newFixture(t, b))
-		})
-	}
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) { fn(t, newFixture(t, b)) })
 }
 
 func newFixture(t *testing.T, b storetest.Backend) *fixture {

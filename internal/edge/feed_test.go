@@ -41,87 +41,84 @@ func feed(t *testing.T, env *servertest.Env, bearer, query string) (int, edge.Pa
 // withdrawn and keys retired, on another instance than the one that made
 // the change; the feed refuses other callers and cursors it did not give.
 func TestRevocationFeed(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			a := servertest.New(t, b)
-			z := a.Join(t, servertest.WithSyncInterval(time.Hour)) // steps only when told
-			acme := a.Org(t, "Acme")
-			verifier := a.Credential(t, acme.ID, "verifier", []string{scope.Verify})
-			plain := a.Credential(t, acme.ID, "plain", nil)
-			vt, pt := z.Token(t, verifier), z.Token(t, plain)
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		a := servertest.New(t, b)
+		z := a.Join(t, servertest.WithSyncInterval(time.Hour)) // steps only when told
+		acme := a.Org(t, "Acme")
+		verifier := a.Credential(t, acme.ID, "verifier", []string{scope.Verify})
+		plain := a.Credential(t, acme.ID, "plain", nil)
+		vt, pt := z.Token(t, verifier), z.Token(t, plain)
 
-			if code, _, _ := feed(t, z, "", ""); code != 401 {
-				t.Errorf("without a token: %d, want 401", code)
+		if code, _, _ := feed(t, z, "", ""); code != 401 {
+			t.Errorf("without a token: %d, want 401", code)
+		}
+		if code, _, body := feed(t, z, pt, ""); code != 403 || !strings.Contains(body, "insufficient_scope") {
+			t.Errorf("without sapient:verify: %d %s, want 403 insufficient_scope", code, body)
+		}
+		for _, q := range []string{"?after=abc", "?after=-1", "?after=99999999", "?after=" + strings.Repeat("9", 30)} {
+			if code, _, body := feed(t, z, vt, q); code != 400 || !strings.Contains(body, "cursor") {
+				t.Errorf("%s: %d %s, want 400 about the cursor", q, code, body)
 			}
-			if code, _, body := feed(t, z, pt, ""); code != 403 || !strings.Contains(body, "insufficient_scope") {
-				t.Errorf("without sapient:verify: %d %s, want 403 insufficient_scope", code, body)
-			}
-			for _, q := range []string{"?after=abc", "?after=-1", "?after=99999999", "?after=" + strings.Repeat("9", 30)} {
-				if code, _, body := feed(t, z, vt, q); code != 400 || !strings.Contains(body, "cursor") {
-					t.Errorf("%s: %d %s, want 400 about the cursor", q, code, body)
-				}
-			}
-			code, start, _ := feed(t, z, vt, "")
-			if code != 200 || start.Cursor == "" || start.Cursor == "0" {
-				t.Fatalf("from the start: %d %+v", code, start)
-			}
+		}
+		code, start, _ := feed(t, z, vt, "")
+		if code != 200 || start.Cursor == "" || start.Cursor == "0" {
+			t.Fatalf("from the start: %d %+v", code, start)
+		}
 
-			victim := a.Credential(t, acme.ID, "victim", nil)
-			tok := a.Token(t, plain)
-			if _, err := a.Server.Credentials.Revoke(t.Context(), access.CLI, victim.Credential.ClientID); err != nil {
-				t.Fatal(err)
-			}
-			form := strings.NewReader("token=" + tok)
-			r := httptest.NewRequest(http.MethodPost, "/connect/revocation", form)
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.SetBasicAuth(plain.Credential.ClientID, plain.Secret)
-			w := httptest.NewRecorder()
-			a.Server.Handler().ServeHTTP(w, r)
-			if w.Code != 200 {
-				t.Fatalf("revoking a token: %d", w.Code)
-			}
-			if _, err := org.Withdraw(t.Context(), a.Store, access.CLI, acme.ID, []string{scope.AuditRead}, time.Now); err != nil {
-				t.Fatal(err)
-			}
-			kid := a.Server.Keys.SigningKeyID()
-			if _, err := a.Server.Keys.Retire(t.Context(), kid); err != nil {
-				t.Fatal(err)
-			}
+		victim := a.Credential(t, acme.ID, "victim", nil)
+		tok := a.Token(t, plain)
+		if _, err := a.Server.Credentials.Revoke(t.Context(), access.CLI, victim.Credential.ClientID); err != nil {
+			t.Fatal(err)
+		}
+		form := strings.NewReader("token=" + tok)
+		r := httptest.NewRequest(http.MethodPost, "/connect/revocation", form)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth(plain.Credential.ClientID, plain.Secret)
+		w := httptest.NewRecorder()
+		a.Server.Handler().ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("revoking a token: %d", w.Code)
+		}
+		if _, err := org.Withdraw(t.Context(), a.Store, access.CLI, acme.ID, []string{scope.AuditRead}, time.Now); err != nil {
+			t.Fatal(err)
+		}
+		kid := a.Server.Keys.SigningKeyID()
+		if _, err := a.Server.Keys.Retire(t.Context(), kid); err != nil {
+			t.Fatal(err)
+		}
 
-			code, page, _ := feed(t, z, a.Token(t, verifier), "?after="+start.Cursor)
-			if code != 200 {
-				t.Fatalf("after %s: %d", start.Cursor, code)
+		code, page, _ := feed(t, z, a.Token(t, verifier), "?after="+start.Cursor)
+		if code != 200 {
+			t.Fatalf("after %s: %d", start.Cursor, code)
+		}
+		var sawCred, sawToken, sawOrg, sawKey bool
+		for _, e := range page.Entries {
+			switch {
+			case e.Type == "credential" && e.ClientID == victim.Credential.ClientID && e.Revoked:
+				sawCred = true
+			case e.Type == "token" && e.ClientID == plain.Credential.ClientID && e.JTI != "" && e.ExpiresAt != nil:
+				sawToken = true
+			case e.Type == "organization" && e.OrgID == acme.ID && !contains(e.Scopes, scope.AuditRead) && contains(e.Scopes, scope.UsageRead):
+				sawOrg = true
+			case e.Type == "key" && e.KID == kid:
+				sawKey = true
 			}
-			var sawCred, sawToken, sawOrg, sawKey bool
-			for _, e := range page.Entries {
-				switch {
-				case e.Type == "credential" && e.ClientID == victim.Credential.ClientID && e.Revoked:
-					sawCred = true
-				case e.Type == "token" && e.ClientID == plain.Credential.ClientID && e.JTI != "" && e.ExpiresAt != nil:
-					sawToken = true
-				case e.Type == "organization" && e.OrgID == acme.ID && !contains(e.Scopes, scope.AuditRead) && contains(e.Scopes, scope.UsageRead):
-					sawOrg = true
-				case e.Type == "key" && e.KID == kid:
-					sawKey = true
-				}
-			}
-			if !sawCred || !sawToken || !sawOrg || !sawKey {
-				t.Errorf("entries %+v: credential %v, token %v, organisation %v, key %v; want all", page.Entries, sawCred, sawToken, sawOrg, sawKey)
-			}
-			// A reconnecting event-stream client names its cursor in
-			// Last-Event-ID: the same entries.
-			r = httptest.NewRequest(http.MethodGet, "/edge/revocations", nil)
-			r.Header.Set("Authorization", "Bearer "+a.Token(t, verifier))
-			r.Header.Set("Last-Event-ID", start.Cursor)
-			w = httptest.NewRecorder()
-			z.Server.Handler().ServeHTTP(w, r)
-			var resumed edge.Page
-			if err := json.Unmarshal(w.Body.Bytes(), &resumed); err != nil || resumed.Cursor != page.Cursor || len(resumed.Entries) != len(page.Entries) {
-				t.Errorf("from Last-Event-ID %s: %d %s, want the %d entries up to %s", start.Cursor, w.Code, w.Body, len(page.Entries), page.Cursor)
-			}
-		})
-	}
+		}
+		if !sawCred || !sawToken || !sawOrg || !sawKey {
+			t.Errorf("entries %+v: credential %v, token %v, organisation %v, key %v; want all", page.Entries, sawCred, sawToken, sawOrg, sawKey)
+		}
+		// A reconnecting event-stream client names its cursor in
+		// Last-Event-ID: the same entries.
+		r = httptest.NewRequest(http.MethodGet, "/edge/revocations", nil)
+		r.Header.Set("Authorization", "Bearer "+a.Token(t, verifier))
+		r.Header.Set("Last-Event-ID", start.Cursor)
+		w = httptest.NewRecorder()
+		z.Server.Handler().ServeHTTP(w, r)
+		var resumed edge.Page
+		if err := json.Unmarshal(w.Body.Bytes(), &resumed); err != nil || resumed.Cursor != page.Cursor || len(resumed.Entries) != len(page.Entries) {
+			t.Errorf("from Last-Event-ID %s: %d %s, want the %d entries up to %s", start.Cursor, w.Code, w.Body, len(page.Entries), page.Cursor)
+		}
+	})
 }
 
 // TestRevocationFeedWaits: an event stream held open on an instance

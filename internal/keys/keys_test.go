@@ -388,30 +388,27 @@ func TestPrivateKeysEncryptedAtRest(t *testing.T) {
 }
 
 func TestWrongKEK(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			s := storetest.New(t, b)
-			c := &clock{now: t0}
-			if err := newManager(s, mustKEK(t, testSecret), jose.ES256, c).Init(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			same := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
-			if err := same.Reload(t.Context()); err != nil {
-				t.Fatalf("Reload with the same KEK: %v", err)
-			}
-			other := newManager(s, mustKEK(t, "a different key-encryption secret, 32+"), jose.ES256, c)
-			if err := other.Reload(t.Context()); !errors.Is(err, ErrWrongKEK) {
-				t.Fatalf("Reload with another KEK = %v, want ErrWrongKEK", err)
-			}
-			if err := other.Init(t.Context()); !errors.Is(err, ErrWrongKEK) {
-				t.Fatalf("Init with another KEK = %v, want ErrWrongKEK", err)
-			}
-			if got := stored(t, s); len(got) != 1 {
-				t.Fatalf("Init with the wrong KEK changed the stored keys: %q", got)
-			}
-		})
-	}
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		s := storetest.New(t, b)
+		c := &clock{now: t0}
+		if err := newManager(s, mustKEK(t, testSecret), jose.ES256, c).Init(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		same := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
+		if err := same.Reload(t.Context()); err != nil {
+			t.Fatalf("Reload with the same KEK: %v", err)
+		}
+		other := newManager(s, mustKEK(t, "a different key-encryption secret, 32+"), jose.ES256, c)
+		if err := other.Reload(t.Context()); !errors.Is(err, ErrWrongKEK) {
+			t.Fatalf("Reload with another KEK = %v, want ErrWrongKEK", err)
+		}
+		if err := other.Init(t.Context()); !errors.Is(err, ErrWrongKEK) {
+			t.Fatalf("Init with another KEK = %v, want ErrWrongKEK", err)
+		}
+		if got := stored(t, s); len(got) != 1 {
+			t.Fatalf("Init with the wrong KEK changed the stored keys: %q", got)
+		}
+	})
 }
 
 func TestKEKFileAcrossRestarts(t *testing.T) {
@@ -440,101 +437,98 @@ func TestKEKFileAcrossRestarts(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			s := storetest.New(t, b)
-			c := &clock{now: t0}
-			m := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		ctx := t.Context()
+		s := storetest.New(t, b)
+		c := &clock{now: t0}
+		m := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
 
-			if err := m.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-			k1 := signedKID(t, m) // the first key signs at once
-			wantIDs(t, "JWKS after Init", published(t, m), []string{k1})
-			if err := m.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-			wantIDs(t, "stored after second Init", stored(t, s), []string{k1})
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		k1 := signedKID(t, m) // the first key signs at once
+		wantIDs(t, "JWKS after Init", published(t, m), []string{k1})
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "stored after second Init", stored(t, s), []string{k1})
 
-			c.Advance(time.Hour)
-			rotatedAt := c.Now()
-			k2, activates, err := m.Rotate(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if k2 == k1 || !activates.Equal(rotatedAt.Add(m.PublishLead)) {
-				t.Fatalf("Rotate = %s activating %v", k2, activates)
-			}
-			// Published at once, but the first key still signs.
-			wantIDs(t, "JWKS after Rotate", published(t, m), sorted(k1, k2))
-			if _, ok := m.PublicKey(k2); !ok {
-				t.Fatal("PublicKey does not find the new key")
-			}
-			if kid := signedKID(t, m); kid != k1 {
-				t.Fatalf("right after Rotate %s signs, want the old %s", kid, k1)
-			}
-			c.Set(activates.Add(-time.Millisecond))
-			if kid := signedKID(t, m); kid != k1 {
-				t.Fatalf("just before activation %s signs, want %s", kid, k1)
-			}
-			// Another instance sharing the store publishes it too.
-			peer := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
-			if err := peer.Reload(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := peer.PublicKey(k2); !ok {
-				t.Fatal("another instance does not publish the new key")
-			}
-			if kid := signedKID(t, peer); kid != k1 {
-				t.Fatalf("another instance signs with %s before activation", kid)
-			}
+		c.Advance(time.Hour)
+		rotatedAt := c.Now()
+		k2, activates, err := m.Rotate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k2 == k1 || !activates.Equal(rotatedAt.Add(m.PublishLead)) {
+			t.Fatalf("Rotate = %s activating %v", k2, activates)
+		}
+		// Published at once, but the first key still signs.
+		wantIDs(t, "JWKS after Rotate", published(t, m), sorted(k1, k2))
+		if _, ok := m.PublicKey(k2); !ok {
+			t.Fatal("PublicKey does not find the new key")
+		}
+		if kid := signedKID(t, m); kid != k1 {
+			t.Fatalf("right after Rotate %s signs, want the old %s", kid, k1)
+		}
+		c.Set(activates.Add(-time.Millisecond))
+		if kid := signedKID(t, m); kid != k1 {
+			t.Fatalf("just before activation %s signs, want %s", kid, k1)
+		}
+		// Another instance sharing the store publishes it too.
+		peer := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
+		if err := peer.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := peer.PublicKey(k2); !ok {
+			t.Fatal("another instance does not publish the new key")
+		}
+		if kid := signedKID(t, peer); kid != k1 {
+			t.Fatalf("another instance signs with %s before activation", kid)
+		}
 
-			// From activation on, the new key signs; the old stays published.
-			c.Set(activates)
-			if kid := signedKID(t, m); kid != k2 {
-				t.Fatalf("at activation %s signs, want %s", kid, k2)
-			}
-			if kid := signedKID(t, peer); kid != k2 {
-				t.Fatalf("another instance: at activation %s signs, want %s", kid, k2)
-			}
-			if _, ok := m.PublicKey(k1); !ok {
-				t.Fatal("old key unpublished at once: tokens it signed no longer verify")
-			}
+		// From activation on, the new key signs; the old stays published.
+		c.Set(activates)
+		if kid := signedKID(t, m); kid != k2 {
+			t.Fatalf("at activation %s signs, want %s", kid, k2)
+		}
+		if kid := signedKID(t, peer); kid != k2 {
+			t.Fatalf("another instance: at activation %s signs, want %s", kid, k2)
+		}
+		if _, ok := m.PublicKey(k1); !ok {
+			t.Fatal("old key unpublished at once: tokens it signed no longer verify")
+		}
 
-			// The old key stays until every token it signed has expired:
-			// TokenTTL plus Leeway after it retired.
-			retiredUntil := activates.Add(m.TokenTTL + Leeway)
-			c.Set(retiredUntil)
-			if err := m.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
-			wantIDs(t, "JWKS at TTL+Leeway", published(t, m), sorted(k1, k2))
-			wantIDs(t, "stored at TTL+Leeway", stored(t, s), sorted(k1, k2))
-			if _, ok := m.PublicKey(k1); !ok {
-				t.Fatal("old key gone before every token it signed expired")
-			}
+		// The old key stays until every token it signed has expired:
+		// TokenTTL plus Leeway after it retired.
+		retiredUntil := activates.Add(m.TokenTTL + Leeway)
+		c.Set(retiredUntil)
+		if err := m.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "JWKS at TTL+Leeway", published(t, m), sorted(k1, k2))
+		wantIDs(t, "stored at TTL+Leeway", stored(t, s), sorted(k1, k2))
+		if _, ok := m.PublicKey(k1); !ok {
+			t.Fatal("old key gone before every token it signed expired")
+		}
 
-			c.Set(retiredUntil.Add(time.Second))
-			if err := m.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
-			wantIDs(t, "stored after TTL+Leeway", stored(t, s), []string{k2})
-			wantIDs(t, "JWKS after TTL+Leeway", published(t, m), []string{k2})
-			if _, ok := m.PublicKey(k1); ok {
-				t.Fatal("PublicKey still finds the retired key")
-			}
-			if kid := signedKID(t, m); kid != k2 {
-				t.Fatalf("%s signs after pruning, want %s", kid, k2)
-			}
-			// The peer learns of the deletion on its next Reload.
-			if err := peer.Reload(ctx); err != nil {
-				t.Fatal(err)
-			}
-			wantIDs(t, "peer JWKS", published(t, peer), []string{k2})
-		})
-	}
+		c.Set(retiredUntil.Add(time.Second))
+		if err := m.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "stored after TTL+Leeway", stored(t, s), []string{k2})
+		wantIDs(t, "JWKS after TTL+Leeway", published(t, m), []string{k2})
+		if _, ok := m.PublicKey(k1); ok {
+			t.Fatal("PublicKey still finds the retired key")
+		}
+		if kid := signedKID(t, m); kid != k2 {
+			t.Fatalf("%s signs after pruning, want %s", kid, k2)
+		}
+		// The peer learns of the deletion on its next Reload.
+		if err := peer.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "peer JWKS", published(t, peer), []string{k2})
+	})
 }
 
 // TestEmergencyRotation: with no publish lead, the new key signs at once.
@@ -559,78 +553,75 @@ func TestEmergencyRotation(t *testing.T) {
 }
 
 func TestScheduledRotation(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			s := storetest.New(t, b)
-			c := &clock{now: t0}
-			m := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
-			if err := m.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-			k1 := signedKID(t, m)
-			due := t0.Add(m.Rotation - m.PublishLead)
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		ctx := t.Context()
+		s := storetest.New(t, b)
+		c := &clock{now: t0}
+		m := newManager(s, mustKEK(t, testSecret), jose.ES256, c)
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		k1 := signedKID(t, m)
+		due := t0.Add(m.Rotation - m.PublishLead)
 
-			// Ticks before the key is due change nothing.
-			for _, at := range []time.Time{t0, t0.Add(time.Minute), t0.Add(24 * time.Hour), due.Add(-time.Second)} {
-				c.Set(at)
-				if err := m.Tick(ctx); err != nil {
-					t.Fatal(err)
-				}
-				wantIDs(t, "stored at "+at.String(), stored(t, s), []string{k1})
-			}
-
-			c.Set(due)
+		// Ticks before the key is due change nothing.
+		for _, at := range []time.Time{t0, t0.Add(time.Minute), t0.Add(24 * time.Hour), due.Add(-time.Second)} {
+			c.Set(at)
 			if err := m.Tick(ctx); err != nil {
 				t.Fatal(err)
 			}
-			ids := stored(t, s)
-			if len(ids) != 2 {
-				t.Fatalf("Tick when due left %d keys, want 2", len(ids))
-			}
-			k2 := ids[0]
-			if k2 == k1 {
-				k2 = ids[1]
-			}
-			if _, ok := m.PublicKey(k2); !ok {
-				t.Fatal("scheduled key not published")
-			}
-			if kid := signedKID(t, m); kid != k1 {
-				t.Fatalf("scheduled key signs before its time: %s", kid)
-			}
-			// Further ticks before it activates do not pile up keys.
-			c.Set(due.Add(5 * time.Minute))
-			if err := m.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
-			wantIDs(t, "stored after a second Tick", stored(t, s), sorted(k1, k2))
+			wantIDs(t, "stored at "+at.String(), stored(t, s), []string{k1})
+		}
 
-			// It signs from Rotation after the first key began.
-			c.Set(t0.Add(m.Rotation).Add(-time.Millisecond))
-			if kid := signedKID(t, m); kid != k1 {
-				t.Fatalf("%s signs before the rotation time", kid)
-			}
-			c.Set(t0.Add(m.Rotation))
-			if kid := signedKID(t, m); kid != k2 {
-				t.Fatalf("%s signs at the rotation time, want %s", kid, k2)
-			}
+		c.Set(due)
+		if err := m.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ids := stored(t, s)
+		if len(ids) != 2 {
+			t.Fatalf("Tick when due left %d keys, want 2", len(ids))
+		}
+		k2 := ids[0]
+		if k2 == k1 {
+			k2 = ids[1]
+		}
+		if _, ok := m.PublicKey(k2); !ok {
+			t.Fatal("scheduled key not published")
+		}
+		if kid := signedKID(t, m); kid != k1 {
+			t.Fatalf("scheduled key signs before its time: %s", kid)
+		}
+		// Further ticks before it activates do not pile up keys.
+		c.Set(due.Add(5 * time.Minute))
+		if err := m.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "stored after a second Tick", stored(t, s), sorted(k1, k2))
 
-			// A late Tick (an instance that was down) still publishes a
-			// new key PublishLead ahead rather than signing with it at once.
-			c.Set(t0.Add(10 * m.Rotation))
-			if err := m.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if kid := signedKID(t, m); kid != k2 {
-				t.Fatalf("a late Tick switched signing at once to %s", kid)
-			}
-			wantIDs(t, "JWKS after a late Tick", published(t, m), stored(t, s))
-			if n := len(stored(t, s)); n != 2 {
-				t.Fatalf("after a late Tick %d keys are stored, want the old one pruned and the new one", n)
-			}
-		})
-	}
+		// It signs from Rotation after the first key began.
+		c.Set(t0.Add(m.Rotation).Add(-time.Millisecond))
+		if kid := signedKID(t, m); kid != k1 {
+			t.Fatalf("%s signs before the rotation time", kid)
+		}
+		c.Set(t0.Add(m.Rotation))
+		if kid := signedKID(t, m); kid != k2 {
+			t.Fatalf("%s signs at the rotation time, want %s", kid, k2)
+		}
+
+		// A late Tick (an instance that was down) still publishes a
+		// new key PublishLead ahead rather than signing with it at once.
+		c.Set(t0.Add(10 * m.Rotation))
+		if err := m.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if kid := signedKID(t, m); kid != k2 {
+			t.Fatalf("a late Tick switched signing at once to %s", kid)
+		}
+		wantIDs(t, "JWKS after a late Tick", published(t, m), stored(t, s))
+		if n := len(stored(t, s)); n != 2 {
+			t.Fatalf("after a late Tick %d keys are stored, want the old one pruned and the new one", n)
+		}
+	})
 }
 
 // TestRotationDisabled: Rotation 0 never rotates on Tick.

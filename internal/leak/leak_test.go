@@ -71,52 +71,49 @@ func wantProblem(t *testing.T, w *httptest.ResponseRecorder, status int) {
 // valid; the audit trail names the reporter's address and the URL, never
 // the secret; a revoked secret reported again changes nothing.
 func TestLeaks(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			env := servertest.New(t, b)
-			acme := env.Org(t, "Acme")
-			leaked := env.Credential(t, acme.ID, "billing", nil)
-			kept := env.Credential(t, acme.ID, "reports", nil)
-			tok := env.Token(t, leaked)
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		env := servertest.New(t, b)
+		acme := env.Org(t, "Acme")
+		leaked := env.Credential(t, acme.ID, "billing", nil)
+		kept := env.Credential(t, acme.ID, "reports", nil)
+		tok := env.Token(t, leaked)
 
-			unknown, _ := credential.NewSecret(strings.NewReader(strings.Repeat("x", 64)))
-			nothing := post(env, "/leaks", "198.51.100.1", report([]string{unknown, "sapsk_nope"}, "https://paste.example/1"), nil)
-			w := post(env, "/leaks", "198.51.100.2", report([]string{"hello", leaked.Secret}, "https://paste.example/2"), nil)
-			if w.Code != http.StatusAccepted || nothing.Code != http.StatusAccepted || w.Body.String() != nothing.Body.String() {
-				t.Fatalf("answers: valid %d %q, invalid %d %q; want the same 202", w.Code, w.Body, nothing.Code, nothing.Body)
-			}
-			if code := tokenStatus(env, leaked); code != http.StatusUnauthorized {
-				t.Errorf("token request with the leaked secret: %d, want 401", code)
-			}
-			if code := tokenStatus(env, kept); code != http.StatusOK {
-				t.Errorf("token request with a secret not reported: %d, want 200", code)
-			}
-			req := httptest.NewRequest(http.MethodGet, "/api/v1/me", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			me := httptest.NewRecorder()
-			env.Server.Handler().ServeHTTP(me, req)
-			if me.Code != http.StatusUnauthorized {
-				t.Errorf("a token of the leaked credential: %d, want 401", me.Code)
-			}
-			evs := leakEvents(t, env)
-			if len(evs) != 1 || evs[0].Target != leaked.Credential.ClientID || evs[0].IP != "198.51.100.2" ||
-				!strings.Contains(evs[0].Detail, "https://paste.example/2") || strings.Contains(evs[0].Detail, leaked.Secret) {
-				t.Fatalf("credential.leaked events = %+v", evs)
-			}
-			if strings.Contains(env.Logs.String(), leaked.Secret) {
-				t.Error("the secret was logged")
-			}
-			before, _ := env.Store.GetCredential(t.Context(), leaked.Credential.ClientID)
-			if again := post(env, "/leaks", "198.51.100.3", report([]string{leaked.Secret}, "x"), nil); again.Code != http.StatusAccepted || again.Body.String() != nothing.Body.String() {
-				t.Errorf("reporting it again: %d %s", again.Code, again.Body)
-			}
-			after, _ := env.Store.GetCredential(t.Context(), leaked.Credential.ClientID)
-			if after.Version != before.Version || len(leakEvents(t, env)) != 1 {
-				t.Error("reporting a revoked secret again changed something")
-			}
-		})
-	}
+		unknown, _ := credential.NewSecret(strings.NewReader(strings.Repeat("x", 64)))
+		nothing := post(env, "/leaks", "198.51.100.1", report([]string{unknown, "sapsk_nope"}, "https://paste.example/1"), nil)
+		w := post(env, "/leaks", "198.51.100.2", report([]string{"hello", leaked.Secret}, "https://paste.example/2"), nil)
+		if w.Code != http.StatusAccepted || nothing.Code != http.StatusAccepted || w.Body.String() != nothing.Body.String() {
+			t.Fatalf("answers: valid %d %q, invalid %d %q; want the same 202", w.Code, w.Body, nothing.Code, nothing.Body)
+		}
+		if code := tokenStatus(env, leaked); code != http.StatusUnauthorized {
+			t.Errorf("token request with the leaked secret: %d, want 401", code)
+		}
+		if code := tokenStatus(env, kept); code != http.StatusOK {
+			t.Errorf("token request with a secret not reported: %d, want 200", code)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		me := httptest.NewRecorder()
+		env.Server.Handler().ServeHTTP(me, req)
+		if me.Code != http.StatusUnauthorized {
+			t.Errorf("a token of the leaked credential: %d, want 401", me.Code)
+		}
+		evs := leakEvents(t, env)
+		if len(evs) != 1 || evs[0].Target != leaked.Credential.ClientID || evs[0].IP != "198.51.100.2" ||
+			!strings.Contains(evs[0].Detail, "https://paste.example/2") || strings.Contains(evs[0].Detail, leaked.Secret) {
+			t.Fatalf("credential.leaked events = %+v", evs)
+		}
+		if strings.Contains(env.Logs.String(), leaked.Secret) {
+			t.Error("the secret was logged")
+		}
+		before, _ := env.Store.GetCredential(t.Context(), leaked.Credential.ClientID)
+		if again := post(env, "/leaks", "198.51.100.3", report([]string{leaked.Secret}, "x"), nil); again.Code != http.StatusAccepted || again.Body.String() != nothing.Body.String() {
+			t.Errorf("reporting it again: %d %s", again.Code, again.Body)
+		}
+		after, _ := env.Store.GetCredential(t.Context(), leaked.Credential.ClientID)
+		if after.Version != before.Version || len(leakEvents(t, env)) != 1 {
+			t.Error("reporting a revoked secret again changed something")
+		}
+	})
 }
 
 // TestLeaksBadInput: garbage, too many secrets, too large a body, wrong

@@ -22,7 +22,7 @@ import (
 // spaces (%x20) of NQCHAR tokens. A malformed Authorization header is not
 // ignored in favour of the body, and other whitespace is not a separator.
 func TestStrictClientAuthentication(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		c := env.Credential(t, acme.ID, "billing", []string{scope.CredentialsRead, scope.UsageRead})
@@ -88,7 +88,7 @@ func TestStrictClientAuthentication(t *testing.T) {
 // the secret. From inside the network every endpoint serves it. Once
 // revoked it is invalid_client from anywhere.
 func TestAllowListAtEveryDoor(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		// The test's requests come from 127.0.0.1, a trusted proxy: with
 		// X-Forwarded-For they come from inside 10.0.0.0/8, without it
 		// from 127.0.0.1, outside.

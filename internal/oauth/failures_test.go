@@ -21,7 +21,7 @@ import (
 // looked up, even with the right secret; other addresses and successful
 // requests are not slowed down.
 func TestFailureBudgetPerAddress(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		clk := servertest.NewClock()
 		env := servertest.New(t, b, servertest.WithClock(clk), func(c *server.Config) {
 			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}

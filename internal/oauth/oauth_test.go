@@ -29,17 +29,6 @@ import (
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
-// forEachBackend runs the test on SQLite and, where configured, PostgreSQL,
-// the two side by side.
-func forEachBackend(t *testing.T, run func(t *testing.T, b storetest.Backend)) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			run(t, b)
-		})
-	}
-}
-
 type tokenReply struct {
 	AccessToken      string `json:"access_token"`
 	TokenType        string `json:"token_type"`
@@ -81,7 +70,7 @@ func basic(id, secret string) http.Header {
 }
 
 func TestTokenEndpoint(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		clk := servertest.NewClock()
 		env := servertest.New(t, b, servertest.WithClock(clk))
 		acme := env.Org(t, "Acme")
@@ -230,7 +219,7 @@ type meReply struct {
 // the token endpoint in the discovery document, gets a token and calls the
 // API with it.
 func TestRealClient(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme Corp")
 		cred := env.Credential(t, acme.ID, "billing service", []string{scope.CredentialsRead, scope.UsageRead})
@@ -441,7 +430,7 @@ func TestMeRefusesBadTokens(t *testing.T) {
 // sharing the database, including a revocation made without any server
 // (as the CLI does).
 func TestRevokeCredential(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		a := servertest.New(t, b)
 		peer := servertest.Start(t, a.DatabaseURL, sameIssuer(a)) // a second instance on the same database
 		acme := a.Org(t, "Acme")
@@ -496,7 +485,7 @@ func waitRefused(t *testing.T, env *servertest.Env, tok string) {
 // TestRestart: credentials keep working and tokens issued before a restart
 // still verify after it.
 func TestRestart(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		c := env.Credential(t, acme.ID, "billing", nil)
@@ -584,7 +573,7 @@ func introspect(t *testing.T, env *servertest.Env, caller credential.Created, to
 }
 
 func TestIntrospection(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme, beta := env.Org(t, "Acme"), env.Org(t, "Beta")
 		gateway := env.Credential(t, acme.ID, "gateway", []string{scope.Introspect})
@@ -622,7 +611,7 @@ func TestIntrospection(t *testing.T) {
 }
 
 func TestRevocationEndpoint(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		peer := servertest.Start(t, env.DatabaseURL, sameIssuer(env))
 		acme := env.Org(t, "Acme")

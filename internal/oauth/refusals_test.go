@@ -19,7 +19,7 @@ import (
 // as a refused token request of the credential its client ID names, like
 // a wrong secret does; an unknown client ID counts nowhere.
 func TestMistypedSecretCounted(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		c := env.Credential(t, acme.ID, "billing", nil)
@@ -58,7 +58,7 @@ func TestMistypedSecretCounted(t *testing.T) {
 // now, as /api/v1/me does: a scope withdrawn from the organisation after
 // the token was issued is not in the answer.
 func TestIntrospectionScopeNow(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
 		env := servertest.New(t, b)
 		acme := env.Org(t, "Acme")
 		gateway := env.Credential(t, acme.ID, "gateway", []string{scope.Introspect})

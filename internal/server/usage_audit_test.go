@@ -34,56 +34,53 @@ func totals(t *testing.T, s store.Store, clientID string) (issued, refused int64
 // counted exactly, and counts recorded before a graceful restart survive
 // it.
 func TestUsageExactUnderConcurrency(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			env := servertest.New(t, b, func(c *server.Config) { c.TokenRateLimit = -1 })
-			acme := env.Org(t, "Acme")
-			c := env.Credential(t, acme.ID, "busy", nil)
-			bad := c
-			bad.Secret = env.Credential(t, acme.ID, "other", nil).Secret
-			h := env.Server.Handler()
-			var wg sync.WaitGroup
-			for range 50 {
-				wg.Go(func() {
-					for range 40 {
-						w := httptest.NewRecorder()
-						h.ServeHTTP(w, servertest.TokenRequest(c))
-						if w.Code != 200 {
-							t.Errorf("token request: %d %s", w.Code, w.Body)
-							return
-						}
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		env := servertest.New(t, b, func(c *server.Config) { c.TokenRateLimit = -1 })
+		acme := env.Org(t, "Acme")
+		c := env.Credential(t, acme.ID, "busy", nil)
+		bad := c
+		bad.Secret = env.Credential(t, acme.ID, "other", nil).Secret
+		h := env.Server.Handler()
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				for range 40 {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, servertest.TokenRequest(c))
+					if w.Code != 200 {
+						t.Errorf("token request: %d %s", w.Code, w.Body)
+						return
 					}
-				})
-			}
-			for range 7 {
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, servertest.TokenRequest(bad))
-				if w.Code != 401 {
-					t.Fatalf("wrong secret: %d", w.Code)
 				}
+			})
+		}
+		for range 7 {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, servertest.TokenRequest(bad))
+			if w.Code != 401 {
+				t.Fatalf("wrong secret: %d", w.Code)
 			}
-			wg.Wait()
-			if err := env.Server.Usage.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			if issued, refused := totals(t, env.Store, c.Credential.ClientID); issued != 2_000 || refused != 7 {
-				t.Fatalf("counted %d issued and %d refused, want exactly 2000 and 7", issued, refused)
-			}
-			// Three more, then a graceful restart without an explicit flush.
-			for range 3 {
-				h.ServeHTTP(httptest.NewRecorder(), servertest.TokenRequest(c))
-			}
-			env.Restart(t)
-			if issued, _ := totals(t, env.Store, c.Credential.ClientID); issued != 2_003 {
-				t.Errorf("after a graceful restart %d issued, want 2003", issued)
-			}
-			got, _ := env.Store.GetCredential(t.Context(), c.Credential.ClientID)
-			if got.LastUsedAt.IsZero() || got.LastUsedIP == "" {
-				t.Errorf("last use not recorded: %v from %q", got.LastUsedAt, got.LastUsedIP)
-			}
-		})
-	}
+		}
+		wg.Wait()
+		if err := env.Server.Usage.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if issued, refused := totals(t, env.Store, c.Credential.ClientID); issued != 2_000 || refused != 7 {
+			t.Fatalf("counted %d issued and %d refused, want exactly 2000 and 7", issued, refused)
+		}
+		// Three more, then a graceful restart without an explicit flush.
+		for range 3 {
+			h.ServeHTTP(httptest.NewRecorder(), servertest.TokenRequest(c))
+		}
+		env.Restart(t)
+		if issued, _ := totals(t, env.Store, c.Credential.ClientID); issued != 2_003 {
+			t.Errorf("after a graceful restart %d issued, want 2003", issued)
+		}
+		got, _ := env.Store.GetCredential(t.Context(), c.Credential.ClientID)
+		if got.LastUsedAt.IsZero() || got.LastUsedIP == "" {
+			t.Errorf("last use not recorded: %v from %q", got.LastUsedAt, got.LastUsedIP)
+		}
+	})
 }
 
 func actions(t *testing.T, s store.Store, orgID string) []string {
@@ -220,53 +217,50 @@ func TestRetention(t *testing.T) {
 // the periodic one a second after the last, and outlives the pruning of
 // the usage that carried it.
 func TestLastUseExactEveryFlush(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			clock := servertest.NewClock()
-			clock.Add(1234 * time.Microsecond)
-			env := servertest.New(t, b, servertest.WithClock(clock), func(c *server.Config) {
-				c.TokenRateLimit = -1
-				c.Retention = 24 * time.Hour
-			})
-			c := env.Credential(t, env.Org(t, "Acme").ID, "busy", nil)
-			id := c.Credential.ClientID
-			h := env.Server.Handler()
-			request := func(ip string) {
-				t.Helper()
-				r := servertest.TokenRequest(c)
-				r.RemoteAddr = ip + ":40000"
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				if w.Code != 200 {
-					t.Fatalf("token request: %d %s", w.Code, w.Body)
-				}
-			}
-			want := func(at time.Time, ip string) {
-				t.Helper()
-				got, err := env.Store.GetCredential(t.Context(), id)
-				if err != nil || !got.LastUsedAt.Equal(at) || got.LastUsedIP != ip {
-					t.Fatalf("last used %v from %q, %v; want %v from %s", got.LastUsedAt, got.LastUsedIP, err, at, ip)
-				}
-			}
-			first := clock.Now()
-			request("192.0.2.10")
-			if err := env.Server.Usage.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			want(first, "192.0.2.10")
-			clock.Add(time.Second)
-			request("192.0.2.11")
-			if err := env.Server.Usage.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			want(first.Add(time.Second), "192.0.2.11")
-
-			env.Server.Prune(t.Context(), clock.Now().Add(48*time.Hour))
-			if u, _ := env.Store.ListUsage(t.Context(), store.UsageFilter{ClientID: id}); len(u) != 0 {
-				t.Fatalf("usage after pruning: %+v", u)
-			}
-			want(first.Add(time.Second), "192.0.2.11")
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		clock := servertest.NewClock()
+		clock.Add(1234 * time.Microsecond)
+		env := servertest.New(t, b, servertest.WithClock(clock), func(c *server.Config) {
+			c.TokenRateLimit = -1
+			c.Retention = 24 * time.Hour
 		})
-	}
+		c := env.Credential(t, env.Org(t, "Acme").ID, "busy", nil)
+		id := c.Credential.ClientID
+		h := env.Server.Handler()
+		request := func(ip string) {
+			t.Helper()
+			r := servertest.TokenRequest(c)
+			r.RemoteAddr = ip + ":40000"
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != 200 {
+				t.Fatalf("token request: %d %s", w.Code, w.Body)
+			}
+		}
+		want := func(at time.Time, ip string) {
+			t.Helper()
+			got, err := env.Store.GetCredential(t.Context(), id)
+			if err != nil || !got.LastUsedAt.Equal(at) || got.LastUsedIP != ip {
+				t.Fatalf("last used %v from %q, %v; want %v from %s", got.LastUsedAt, got.LastUsedIP, err, at, ip)
+			}
+		}
+		first := clock.Now()
+		request("192.0.2.10")
+		if err := env.Server.Usage.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		want(first, "192.0.2.10")
+		clock.Add(time.Second)
+		request("192.0.2.11")
+		if err := env.Server.Usage.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		want(first.Add(time.Second), "192.0.2.11")
+
+		env.Server.Prune(t.Context(), clock.Now().Add(48*time.Hour))
+		if u, _ := env.Store.ListUsage(t.Context(), store.UsageFilter{ClientID: id}); len(u) != 0 {
+			t.Fatalf("usage after pruning: %+v", u)
+		}
+		want(first.Add(time.Second), "192.0.2.11")
+	})
 }

@@ -53,85 +53,82 @@ func nextRelease(migrating, proceed chan struct{}) *goose.Migration {
 // old instance that restarts during the upgrade is refused, by design, and
 // must be replaced by the new release (see the README, "Upgrades").
 func TestRollingUpgrade(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			dbURL := b.URL(t)
-			old := servertest.Start(t, dbURL)
-			acme := old.Org(t, "Acme")
-			c1 := old.Credential(t, acme.ID, "billing", nil)
-			old.Token(t, c1)
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		dbURL := b.URL(t)
+		old := servertest.Start(t, dbURL)
+		acme := old.Org(t, "Acme")
+		c1 := old.Credential(t, acme.ID, "billing", nil)
+		old.Token(t, c1)
 
-			next, err := store.Open(t.Context(), dbURL)
-			if err != nil {
-				t.Fatal(err)
+		next, err := store.Open(t.Context(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Close()
+		migrating, proceed := make(chan struct{}), make(chan struct{})
+		migrated := make(chan error, 1)
+		go func() {
+			v, err := next.MigrateWith(t.Context(), nextRelease(migrating, proceed))
+			if err == nil && v != 100 {
+				err = errors.New("the next release's migration did not reach version 100")
 			}
-			defer next.Close()
-			migrating, proceed := make(chan struct{}), make(chan struct{})
-			migrated := make(chan error, 1)
-			go func() {
-				v, err := next.MigrateWith(t.Context(), nextRelease(migrating, proceed))
-				if err == nil && v != 100 {
-					err = errors.New("the next release's migration did not reach version 100")
+			migrated <- err
+		}()
+		select {
+		case <-migrating:
+		case err := <-migrated:
+			t.Fatalf("the next release migrated without stopping half-way: %v", err)
+		}
+
+		// Half-way through the migration, the old instance serves what
+		// it holds in memory: tokens, bearer calls, readiness.
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			w := httptest.NewRecorder()
+			old.Server.Handler().ServeHTTP(w, servertest.TokenRequest(c1))
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+				t.Errorf("token while the next release migrates: %d %s", w.Code, w.Body)
+				return
+			}
+			for path, auth := range map[string]string{"/api/v1/me": "Bearer " + tok.AccessToken, "/readyz": ""} {
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				if auth != "" {
+					r.Header.Set("Authorization", auth)
 				}
-				migrated <- err
-			}()
-			select {
-			case <-migrating:
-			case err := <-migrated:
-				t.Fatalf("the next release migrated without stopping half-way: %v", err)
-			}
-
-			// Half-way through the migration, the old instance serves what
-			// it holds in memory: tokens, bearer calls, readiness.
-			served := make(chan struct{})
-			go func() {
-				defer close(served)
 				w := httptest.NewRecorder()
-				old.Server.Handler().ServeHTTP(w, servertest.TokenRequest(c1))
-				var tok struct {
-					AccessToken string `json:"access_token"`
+				old.Server.Handler().ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					t.Errorf("%s while the next release migrates: %d %s", path, w.Code, w.Body)
 				}
-				if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
-					t.Errorf("token while the next release migrates: %d %s", w.Code, w.Body)
-					return
-				}
-				for path, auth := range map[string]string{"/api/v1/me": "Bearer " + tok.AccessToken, "/readyz": ""} {
-					r := httptest.NewRequest(http.MethodGet, path, nil)
-					if auth != "" {
-						r.Header.Set("Authorization", auth)
-					}
-					w := httptest.NewRecorder()
-					old.Server.Handler().ServeHTTP(w, r)
-					if w.Code != http.StatusOK {
-						t.Errorf("%s while the next release migrates: %d %s", path, w.Code, w.Body)
-					}
-				}
-			}()
-			select {
-			case <-served:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the old instance stopped serving while the next release migrated")
 			}
-			close(proceed)
-			if err := <-migrated; err != nil {
-				t.Fatalf("next release: %v", err)
-			}
+		}()
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the old instance stopped serving while the next release migrated")
+		}
+		close(proceed)
+		if err := <-migrated; err != nil {
+			t.Fatalf("next release: %v", err)
+		}
 
-			// After it, the old instance writes and reads rows of the
-			// tables the migration changed.
-			c2 := old.Credential(t, acme.ID, "reports", nil)
-			old.Token(t, c2)
-			if cs, err := old.Store.ListCredentials(t.Context(), store.CredentialFilter{OrgID: acme.ID}); err != nil || len(cs) != 2 {
-				t.Errorf("old instance lists %d credentials, %v; want 2", len(cs), err)
-			}
+		// After it, the old instance writes and reads rows of the
+		// tables the migration changed.
+		c2 := old.Credential(t, acme.ID, "reports", nil)
+		old.Token(t, c2)
+		if cs, err := old.Store.ListCredentials(t.Context(), store.CredentialFilter{OrgID: acme.ID}); err != nil || len(cs) != 2 {
+			t.Errorf("old instance lists %d credentials, %v; want 2", len(cs), err)
+		}
 
-			// But it does not start again on the newer schema.
-			if _, err := old.Store.Migrate(t.Context()); !errors.Is(err, store.ErrNewerDatabase) {
-				t.Errorf("an old instance starting on the newer schema: %v, want ErrNewerDatabase", err)
-			}
-		})
-	}
+		// But it does not start again on the newer schema.
+		if _, err := old.Store.Migrate(t.Context()); !errors.Is(err, store.ErrNewerDatabase) {
+			t.Errorf("an old instance starting on the newer schema: %v, want ErrNewerDatabase", err)
+		}
+	})
 }
 
 // TestUpToDateMigratesWithoutTheLocks: opening a database already at this

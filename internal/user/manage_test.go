@@ -61,125 +61,122 @@ func newPeople(t *testing.T, b storetest.Backend) *people {
 // else answers like an unknown user and stays unchanged; a member who
 // owns nothing may do nothing; the last active Admin stays.
 func TestRules(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			p := newPeople(t, b)
-			ctx := t.Context()
-			admin := store.RoleAdmin
-			other := p.betaID
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		p := newPeople(t, b)
+		ctx := t.Context()
+		admin := store.RoleAdmin
+		other := p.betaID
 
-			// The owner's view is their organisation.
-			list, err := p.svc.List(ctx, p.ownerA)
-			if err != nil || len(list) != 2 {
-				t.Errorf("owner's List = %d users, %v; want 2 (Acme's)", len(list), err)
-			}
-			if _, err := p.svc.List(ctx, p.memberA); !errors.Is(err, user.ErrForbidden) {
-				t.Errorf("member's List = %v, want ErrForbidden", err)
-			}
+		// The owner's view is their organisation.
+		list, err := p.svc.List(ctx, p.ownerA)
+		if err != nil || len(list) != 2 {
+			t.Errorf("owner's List = %d users, %v; want 2 (Acme's)", len(list), err)
+		}
+		if _, err := p.svc.List(ctx, p.memberA); !errors.Is(err, user.ErrForbidden) {
+			t.Errorf("member's List = %v, want ErrForbidden", err)
+		}
 
-			// Another organisation's user and an Admin answer like an unknown one.
-			for _, id := range []string{p.beta.ID, p.admin.ID, "usr_nobody"} {
-				if _, err := p.svc.Disable(ctx, p.ownerA, id); !errors.Is(err, user.ErrNotFound) {
-					t.Errorf("owner disables %s: %v, want ErrNotFound", id, err)
-				}
-				if _, err := p.svc.Delete(ctx, p.ownerA, id); !errors.Is(err, user.ErrNotFound) {
-					t.Errorf("owner deletes %s: %v, want ErrNotFound", id, err)
-				}
-				if _, _, err := p.svc.ResetLink(ctx, p.ownerA, id); !errors.Is(err, user.ErrNotFound) {
-					t.Errorf("owner makes a reset link for %s: %v, want ErrNotFound", id, err)
-				}
+		// Another organisation's user and an Admin answer like an unknown one.
+		for _, id := range []string{p.beta.ID, p.admin.ID, "usr_nobody"} {
+			if _, err := p.svc.Disable(ctx, p.ownerA, id); !errors.Is(err, user.ErrNotFound) {
+				t.Errorf("owner disables %s: %v, want ErrNotFound", id, err)
 			}
-			// An owner never makes an Admin nor moves anyone elsewhere.
-			if _, err := p.svc.Update(ctx, p.ownerA, p.member.ID, user.UpdateRequest{Role: &admin}); !errors.Is(err, user.ErrForbidden) {
-				t.Errorf("owner promotes: %v, want ErrForbidden", err)
+			if _, err := p.svc.Delete(ctx, p.ownerA, id); !errors.Is(err, user.ErrNotFound) {
+				t.Errorf("owner deletes %s: %v, want ErrNotFound", id, err)
 			}
-			if _, err := p.svc.Update(ctx, p.ownerA, p.member.ID, user.UpdateRequest{OrgID: &other}); !errors.Is(err, user.ErrForbidden) {
-				t.Errorf("owner moves to Beta: %v, want ErrForbidden", err)
+			if _, _, err := p.svc.ResetLink(ctx, p.ownerA, id); !errors.Is(err, user.ErrNotFound) {
+				t.Errorf("owner makes a reset link for %s: %v, want ErrNotFound", id, err)
 			}
-			for _, req := range []user.InviteRequest{
-				{Email: "x@y.test", Role: store.RoleAdmin},
-				{Email: "x@y.test", Role: store.RoleCustomer, OrgID: p.betaID},
-			} {
-				if _, _, err := p.svc.Invite(ctx, p.ownerA, req); !errors.Is(err, user.ErrForbidden) {
-					t.Errorf("owner invites %+v: %v, want ErrForbidden", req, err)
-				}
+		}
+		// An owner never makes an Admin nor moves anyone elsewhere.
+		if _, err := p.svc.Update(ctx, p.ownerA, p.member.ID, user.UpdateRequest{Role: &admin}); !errors.Is(err, user.ErrForbidden) {
+			t.Errorf("owner promotes: %v, want ErrForbidden", err)
+		}
+		if _, err := p.svc.Update(ctx, p.ownerA, p.member.ID, user.UpdateRequest{OrgID: &other}); !errors.Is(err, user.ErrForbidden) {
+			t.Errorf("owner moves to Beta: %v, want ErrForbidden", err)
+		}
+		for _, req := range []user.InviteRequest{
+			{Email: "x@y.test", Role: store.RoleAdmin},
+			{Email: "x@y.test", Role: store.RoleCustomer, OrgID: p.betaID},
+		} {
+			if _, _, err := p.svc.Invite(ctx, p.ownerA, req); !errors.Is(err, user.ErrForbidden) {
+				t.Errorf("owner invites %+v: %v, want ErrForbidden", req, err)
 			}
-			if _, _, err := p.svc.Invite(ctx, p.memberA, user.InviteRequest{Email: "x@y.test", Role: store.RoleCustomer, OrgID: p.acmeID}); !errors.Is(err, user.ErrForbidden) {
-				t.Errorf("member invites: %v, want ErrForbidden", err)
+		}
+		if _, _, err := p.svc.Invite(ctx, p.memberA, user.InviteRequest{Email: "x@y.test", Role: store.RoleCustomer, OrgID: p.acmeID}); !errors.Is(err, user.ErrForbidden) {
+			t.Errorf("member invites: %v, want ErrForbidden", err)
+		}
+		if _, err := p.svc.Create(ctx, p.ownerA, user.CreateRequest{Email: "x@y.test", Password: "a long enough password", Role: store.RoleCustomer, OrgID: p.acmeID}); !errors.Is(err, user.ErrForbidden) {
+			t.Errorf("owner Create: %v, want ErrForbidden", err)
+		}
+		for _, u := range []store.User{p.beta, p.admin} {
+			got, _ := p.s.GetUser(ctx, u.ID)
+			if got.Disabled() || got.Role != u.Role || got.OrgID != u.OrgID {
+				t.Errorf("%s changed: %+v", u.Email, got)
 			}
-			if _, err := p.svc.Create(ctx, p.ownerA, user.CreateRequest{Email: "x@y.test", Password: "a long enough password", Role: store.RoleCustomer, OrgID: p.acmeID}); !errors.Is(err, user.ErrForbidden) {
-				t.Errorf("owner Create: %v, want ErrForbidden", err)
-			}
-			for _, u := range []store.User{p.beta, p.admin} {
-				got, _ := p.s.GetUser(ctx, u.ID)
-				if got.Disabled() || got.Role != u.Role || got.OrgID != u.OrgID {
-					t.Errorf("%s changed: %+v", u.Email, got)
-				}
-			}
-			if _, err := p.s.GetUserByEmail(ctx, "x@y.test"); !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("a refused invitation created a user: %v", err)
-			}
+		}
+		if _, err := p.s.GetUserByEmail(ctx, "x@y.test"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused invitation created a user: %v", err)
+		}
 
-			// The owner disables and enables a member; their sessions end.
-			sessions := &user.Sessions{Store: p.s, Now: p.svc.Now}
-			token, _, err := sessions.Start(ctx, p.member)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if u, err := p.svc.Disable(ctx, p.ownerA, p.member.ID); err != nil || !u.Disabled() {
-				t.Fatalf("owner disables member: %+v, %v", u, err)
-			}
-			if _, _, err := sessions.Lookup(ctx, token); !errors.Is(err, user.ErrNoSession) {
-				t.Errorf("disabled member's session: %v, want ErrNoSession", err)
-			}
-			if _, err := p.svc.Authenticate(ctx, access.Actor{}, p.member.Email, "a long enough password"); !errors.Is(err, user.ErrBadLogin) {
-				t.Errorf("disabled member logs in: %v, want ErrBadLogin", err)
-			}
-			if _, err := p.svc.Enable(ctx, p.ownerA, p.member.ID); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.svc.Authenticate(ctx, access.Actor{}, p.member.Email, "a long enough password"); err != nil {
-				t.Errorf("enabled member logs in: %v", err)
-			}
-			if _, err := p.svc.Disable(ctx, p.ownerA, p.owner.ID); !errors.Is(err, user.ErrSelf) {
-				t.Errorf("owner disables self: %v, want ErrSelf", err)
-			}
+		// The owner disables and enables a member; their sessions end.
+		sessions := &user.Sessions{Store: p.s, Now: p.svc.Now}
+		token, _, err := sessions.Start(ctx, p.member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err := p.svc.Disable(ctx, p.ownerA, p.member.ID); err != nil || !u.Disabled() {
+			t.Fatalf("owner disables member: %+v, %v", u, err)
+		}
+		if _, _, err := sessions.Lookup(ctx, token); !errors.Is(err, user.ErrNoSession) {
+			t.Errorf("disabled member's session: %v, want ErrNoSession", err)
+		}
+		if _, err := p.svc.Authenticate(ctx, access.Actor{}, p.member.Email, "a long enough password"); !errors.Is(err, user.ErrBadLogin) {
+			t.Errorf("disabled member logs in: %v, want ErrBadLogin", err)
+		}
+		if _, err := p.svc.Enable(ctx, p.ownerA, p.member.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.svc.Authenticate(ctx, access.Actor{}, p.member.Email, "a long enough password"); err != nil {
+			t.Errorf("enabled member logs in: %v", err)
+		}
+		if _, err := p.svc.Disable(ctx, p.ownerA, p.owner.ID); !errors.Is(err, user.ErrSelf) {
+			t.Errorf("owner disables self: %v, want ErrSelf", err)
+		}
 
-			// Withdrawing the owner flag takes the owner's authority at once.
-			no := false
-			if _, err := p.svc.Update(ctx, p.adminA, p.owner.ID, user.UpdateRequest{Owner: &no}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.svc.Disable(ctx, p.ownerA, p.member.ID); !errors.Is(err, user.ErrForbidden) {
-				t.Errorf("former owner disables: %v, want ErrForbidden", err)
-			}
+		// Withdrawing the owner flag takes the owner's authority at once.
+		no := false
+		if _, err := p.svc.Update(ctx, p.adminA, p.owner.ID, user.UpdateRequest{Owner: &no}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.svc.Disable(ctx, p.ownerA, p.member.ID); !errors.Is(err, user.ErrForbidden) {
+			t.Errorf("former owner disables: %v, want ErrForbidden", err)
+		}
 
-			// The last active Admin.
-			if _, err := p.svc.Disable(ctx, p.cli, p.admin.ID); !errors.Is(err, user.ErrLastAdmin) {
-				t.Errorf("disable last Admin: %v, want ErrLastAdmin", err)
-			}
-			cust := store.RoleCustomer
-			acme := p.acmeID
-			if _, err := p.svc.Update(ctx, p.cli, p.admin.ID, user.UpdateRequest{Role: &cust, OrgID: &acme}); !errors.Is(err, user.ErrLastAdmin) {
-				t.Errorf("demote last Admin: %v, want ErrLastAdmin", err)
-			}
-			if _, err := p.svc.Delete(ctx, p.cli, p.admin.ID); !errors.Is(err, user.ErrLastAdmin) {
-				t.Errorf("delete last Admin: %v, want ErrLastAdmin", err)
-			}
-			// With a second Admin, the first may go; the audit keeps the email.
-			if _, err := p.svc.Update(ctx, p.cli, p.beta.ID, user.UpdateRequest{Role: &admin}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.svc.Delete(ctx, p.cli, p.admin.ID); err != nil {
-				t.Fatalf("delete an Admin of two: %v", err)
-			}
-			events, err := p.s.ListAudit(ctx, store.AuditFilter{Action: "user.deleted", Limit: 10})
-			if err != nil || len(events) != 1 || events[0].Target != p.admin.Email {
-				t.Errorf("user.deleted events = %+v, %v", events, err)
-			}
-		})
-	}
+		// The last active Admin.
+		if _, err := p.svc.Disable(ctx, p.cli, p.admin.ID); !errors.Is(err, user.ErrLastAdmin) {
+			t.Errorf("disable last Admin: %v, want ErrLastAdmin", err)
+		}
+		cust := store.RoleCustomer
+		acme := p.acmeID
+		if _, err := p.svc.Update(ctx, p.cli, p.admin.ID, user.UpdateRequest{Role: &cust, OrgID: &acme}); !errors.Is(err, user.ErrLastAdmin) {
+			t.Errorf("demote last Admin: %v, want ErrLastAdmin", err)
+		}
+		if _, err := p.svc.Delete(ctx, p.cli, p.admin.ID); !errors.Is(err, user.ErrLastAdmin) {
+			t.Errorf("delete last Admin: %v, want ErrLastAdmin", err)
+		}
+		// With a second Admin, the first may go; the audit keeps the email.
+		if _, err := p.svc.Update(ctx, p.cli, p.beta.ID, user.UpdateRequest{Role: &admin}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.svc.Delete(ctx, p.cli, p.admin.ID); err != nil {
+			t.Fatalf("delete an Admin of two: %v", err)
+		}
+		events, err := p.s.ListAudit(ctx, store.AuditFilter{Action: "user.deleted", Limit: 10})
+		if err != nil || len(events) != 1 || events[0].Target != p.admin.Email {
+			t.Errorf("user.deleted events = %+v, %v", events, err)
+		}
+	})
 }
 
 // TestLinks: invitation and reset links are single use, expire, are bound
@@ -269,43 +266,40 @@ func tamper(token string) string {
 // runs inside the transaction of the change, which locks the active
 // Admins' rows on PostgreSQL (SQLite writes one transaction at a time).
 func TestLastAdminConcurrent(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			p := newPeople(t, b)
-			ctx := t.Context()
-			for round := range 5 {
-				other, err := p.svc.Create(ctx, p.cli, user.CreateRequest{Email: fmt.Sprintf("admin%d@x.test", round), Password: "a long enough password", Role: store.RoleAdmin})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ids := []string{p.admin.ID, other.ID}
-				var wg sync.WaitGroup
-				errs := make([]error, 2)
-				for i, id := range ids {
-					wg.Go(func() { _, errs[i] = p.svc.Disable(ctx, p.cli, id) })
-				}
-				wg.Wait()
-				active, err := p.s.ActiveAdmins(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(active) != 1 {
-					t.Fatalf("round %d: %d active Admins after both were disabled at once (%v), want 1", round, len(active), errs)
-				}
-				if !errors.Is(errs[0], user.ErrLastAdmin) && !errors.Is(errs[1], user.ErrLastAdmin) {
-					t.Errorf("round %d: errors %v, want one ErrLastAdmin", round, errs)
-				}
-				// The one left active becomes the next round's first Admin.
-				p.admin.ID = active[0]
-				for _, id := range ids {
-					if id != active[0] {
-						if _, err := p.svc.Delete(ctx, p.cli, id); err != nil {
-							t.Fatal(err)
-						}
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		p := newPeople(t, b)
+		ctx := t.Context()
+		for round := range 5 {
+			other, err := p.svc.Create(ctx, p.cli, user.CreateRequest{Email: fmt.Sprintf("admin%d@x.test", round), Password: "a long enough password", Role: store.RoleAdmin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{p.admin.ID, other.ID}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, id := range ids {
+				wg.Go(func() { _, errs[i] = p.svc.Disable(ctx, p.cli, id) })
+			}
+			wg.Wait()
+			active, err := p.s.ActiveAdmins(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(active) != 1 {
+				t.Fatalf("round %d: %d active Admins after both were disabled at once (%v), want 1", round, len(active), errs)
+			}
+			if !errors.Is(errs[0], user.ErrLastAdmin) && !errors.Is(errs[1], user.ErrLastAdmin) {
+				t.Errorf("round %d: errors %v, want one ErrLastAdmin", round, errs)
+			}
+			// The one left active becomes the next round's first Admin.
+			p.admin.ID = active[0]
+			for _, id := range ids {
+				if id != active[0] {
+					if _, err := p.svc.Delete(ctx, p.cli, id); err != nil {
+						t.Fatal(err)
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }

@@ -76,37 +76,34 @@ func TestTOTPWindow(t *testing.T) {
 // backend, exactly one gets in; and a code of an earlier step than the
 // last one used is refused even within the window.
 func TestTOTPNoReplay(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-			tf, u, secret := enrolled(t, b, &now)
-			now = now.Add(time.Minute)
-			c, _ := totp.GenerateCode(secret, now)
-			var (
-				wg sync.WaitGroup
-				mu sync.Mutex
-				ok int
-			)
-			for range 8 {
-				wg.Go(func() {
-					if _, err := tf.VerifyCode(t.Context(), access.CLI, u, c); err == nil {
-						mu.Lock()
-						ok++
-						mu.Unlock()
-					} else if !errors.Is(err, user.ErrBadCode) {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			if ok != 1 {
-				t.Errorf("%d of 8 racing logins got in with one code, want 1", ok)
-			}
-			earlier, _ := totp.GenerateCode(secret, now.Add(-30*time.Second))
-			if _, err := tf.VerifyCode(t.Context(), access.CLI, u, earlier); !errors.Is(err, user.ErrBadCode) {
-				t.Errorf("code of the step before the last used: %v, want ErrBadCode", err)
-			}
-		})
-	}
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) {
+		now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+		tf, u, secret := enrolled(t, b, &now)
+		now = now.Add(time.Minute)
+		c, _ := totp.GenerateCode(secret, now)
+		var (
+			wg sync.WaitGroup
+			mu sync.Mutex
+			ok int
+		)
+		for range 8 {
+			wg.Go(func() {
+				if _, err := tf.VerifyCode(t.Context(), access.CLI, u, c); err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				} else if !errors.Is(err, user.ErrBadCode) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if ok != 1 {
+			t.Errorf("%d of 8 racing logins got in with one code, want 1", ok)
+		}
+		earlier, _ := totp.GenerateCode(secret, now.Add(-30*time.Second))
+		if _, err := tf.VerifyCode(t.Context(), access.CLI, u, earlier); !errors.Is(err, user.ErrBadCode) {
+			t.Errorf("code of the step before the last used: %v, want ErrBadCode", err)
+		}
+	})
 }

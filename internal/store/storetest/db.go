@@ -35,6 +35,17 @@ func Backends() []Backend {
 	return []Backend{{"sqlite", SQLiteURL}, {"postgres", PostgresURL}}
 }
 
+// ForEach runs fn as a subtest for each backend, the backends side by
+// side: a test waits on its database about as long as it works.
+func ForEach(t *testing.T, fn func(t *testing.T, b Backend)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b)
+		})
+	}
+}
+
 // SQLiteURL returns the path of a new SQLite database in a temporary folder.
 func SQLiteURL(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "sapient.db")
