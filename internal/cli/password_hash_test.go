@@ -1,15 +1,10 @@
 package cli_test
 
 import (
-	"context"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"sapient.dev/sapient/internal/cli"
-	"sapient.dev/sapient/internal/server/servertest"
 	"sapient.dev/sapient/internal/store/storetest"
 )
 
@@ -18,30 +13,11 @@ import (
 // log when they are below OWASP's least recommended configuration.
 func TestServePasswordHash(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "sapient.db")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	env := func(k string) string {
-		return map[string]string{"SAPIENT_DATABASE_URL": db, "SAPIENT_ADDR": addr, "SAPIENT_LOG_FORMAT": "json",
-			"SAPIENT_ADMIN_EMAIL": "admin@example.com", "SAPIENT_ADMIN_PASSWORD": "a long enough password",
-			"SAPIENT_PASSWORD_HASH": "m=64,t=1,p=1"}[k]
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	var out, logs servertest.Buffer
-	served := make(chan int, 1)
-	go func() { served <- cli.Main(ctx, []string{"serve"}, strings.NewReader(""), &out, &logs, env) }()
-	waitFor(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
-	stop()
-	if code := <-served; code != 0 {
+	srv := startServe(t, map[string]string{"SAPIENT_DATABASE_URL": db,
+		"SAPIENT_ADMIN_EMAIL": "admin@example.com", "SAPIENT_ADMIN_PASSWORD": "a long enough password",
+		"SAPIENT_PASSWORD_HASH": "m=64,t=1,p=1"})
+	logs := &srv.logs
+	if code := srv.stop(); code != 0 {
 		t.Fatalf("serve exited %d: %s", code, logs.String())
 	}
 	if !strings.Contains(logs.String(), `"password_hash":"m=64,t=1,p=1"`) || !strings.Contains(logs.String(), "weaker than OWASP") {

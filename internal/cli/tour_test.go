@@ -24,31 +24,9 @@ import (
 // credential with the CLI, get a token, call /api/v1/me, revoke with the
 // CLI, see the token refused, and stop the server gracefully.
 func TestReadmeTour(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "sapient.db")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	base := "http://" + addr
-	env := func(k string) string {
-		return map[string]string{"SAPIENT_DATABASE_URL": db, "SAPIENT_ADDR": addr, "SAPIENT_LOG_FORMAT": "json"}[k]
-	}
-
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	var out, logs servertest.Buffer
-	served := make(chan int, 1)
-	go func() { served <- cli.Main(ctx, []string{"serve"}, strings.NewReader(""), &out, &logs, env) }()
-	waitFor(t, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
+	db := filepath.Join(t.TempDir(), "sapient.db")
+	srv := startServe(t, map[string]string{"SAPIENT_DATABASE_URL": db})
+	base, env, out, logs := srv.base, srv.env, &srv.out, &srv.logs
 
 	banner := out.String()
 	password := regexp.MustCompile(`Password: (\S+)`).FindStringSubmatch(banner)
@@ -119,14 +97,8 @@ func TestReadmeTour(t *testing.T) {
 	run("", "credentials", "revoke", cred.ClientID)
 	waitFor(t, func() bool { code, _ := me(); return code == 401 })
 
-	stop() // SIGTERM in a real process: the same context
-	select {
-	case code := <-served:
-		if code != 0 {
-			t.Errorf("serve exited %d after shutdown: %s", code, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := srv.stop(); code != 0 {
+		t.Errorf("serve exited %d after shutdown: %s", code, logs.String())
 	}
 	if !strings.Contains(logs.String(), "sapient stopped") {
 		t.Errorf("no shutdown log line: %s", logs.String())
@@ -134,6 +106,50 @@ func TestReadmeTour(t *testing.T) {
 	if strings.Contains(logs.String(), cred.ClientSecret) || strings.Contains(logs.String(), tok.AccessToken) {
 		t.Error("a secret or token reached the logs")
 	}
+}
+
+// served is a `sapient serve` running in the test, as cli.Main.
+type served struct {
+	base      string              // http://host:port
+	env       func(string) string // its environment, for CLI commands against its database
+	out, logs servertest.Buffer
+	stop      func() int // ends it as SIGTERM would, and returns its exit code
+}
+
+// startServe runs `sapient serve` with the environment vars, on a free
+// loopback port, logging JSON, and returns once /readyz answers 200.
+func startServe(t *testing.T, vars map[string]string) *served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	vars["SAPIENT_ADDR"], vars["SAPIENT_LOG_FORMAT"] = addr, "json"
+	s := &served{base: "http://" + addr, env: func(k string) string { return vars[k] }}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	code := make(chan int, 1)
+	go func() { code <- cli.Main(ctx, []string{"serve"}, strings.NewReader(""), &s.out, &s.logs, s.env) }()
+	s.stop = func() int {
+		cancel()
+		select {
+		case c := <-code:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+			return -1
+		}
+	}
+	waitFor(t, func() bool {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+	return s
 }
 
 // waitFor polls cond for up to five seconds.
